@@ -1,0 +1,376 @@
+"""ActionExecutor: the registry of enabled plugins and the one place a call is run.
+
+A call is resolved by name (``Tool.api``, its wire spelling ``Tool__api``, or an unambiguous short
+form), validated against the API's schema, run (sync or async) under a timeout, and wrapped in an
+:class:`ActionReturn`. Nothing a plugin does escapes as an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ..messages import ActionReturn, ActionStatus, ResultItem
+from .base import BaseAction, as_action
+from .schema import ApiSpec, lagent_api_dict
+from .validation import describe_validation_error
+
+_WIRE_OK = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_LAGENT_KEYS = {"text", "image", "file", "error", "json"}
+
+
+def wire_name(name: str) -> str:
+    """A name OpenAI's function-name rule accepts (``[a-zA-Z0-9_-]{1,64}``)."""
+    safe = name.replace(".", "__")
+    safe = re.sub(r"[^a-zA-Z0-9_-]", "_", safe)
+    if len(safe) > 64:
+        import hashlib
+
+        safe = safe[:55] + "_" + hashlib.sha1(name.encode()).hexdigest()[:8]
+    return safe
+
+
+@dataclass(slots=True)
+class BoundApi:
+    """One callable API of one registered plugin."""
+
+    name: str  # canonical: "Tool.api" for toolkits, "Tool" for single tools
+    wire: str
+    spec: ApiSpec
+    func: Callable[..., Any]
+    plugin: BaseAction
+
+
+class _ToolTimeout(BaseException):
+    """Raised inside a sync tool by the alarm; BaseException so ``except Exception`` can't eat it."""
+
+
+class ActionExecutor:
+    """Registers plugins, renders their descriptions, and executes calls.
+
+    Args:
+        actions: plugin instances, BaseAction subclasses, or ``@tool`` functions.
+        timeout: default seconds per call (None: no limit); an API's own timeout wins.
+        max_result_chars: the model sees at most this many characters of a result.
+    """
+
+    def __init__(
+        self,
+        actions: Iterable[Any] = (),
+        *,
+        timeout: float | None = 60.0,
+        max_result_chars: int | None = 8000,
+    ) -> None:
+        self.timeout = timeout
+        self.max_result_chars = max_result_chars
+        self._plugins: dict[str, BaseAction] = {}
+        self._apis: dict[str, BoundApi] = {}
+        self._aliases: dict[str, str] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        for action in actions:
+            self.add(action)
+
+    # -- registry ---------------------------------------------------------------------------
+    def add(self, action: Any) -> BaseAction:
+        plugin = as_action(action)
+        if not getattr(plugin, "enable", True):
+            return plugin
+        if plugin.name in self._plugins:
+            raise ValueError(
+                f"two plugins are named {plugin.name!r} ({self._plugins[plugin.name]!r} and {plugin!r}); "
+                "give one another name, e.g. MyPlugin(name='other')"
+            )
+        self._plugins[plugin.name] = plugin
+        for spec in plugin.api_specs():
+            full = f"{plugin.name}.{spec.name}" if plugin.is_toolkit else plugin.name
+            if full in self._apis:
+                raise ValueError(f"two APIs are named {full!r}; rename one")
+            bound = BoundApi(full, wire_name(full), spec, plugin.api_callable(spec), plugin)
+            self._apis[full] = bound
+        self._rebuild_aliases()
+        return plugin
+
+    def remove(self, name: str) -> None:
+        plugin = self._plugins.pop(name)
+        self._apis = {k: v for k, v in self._apis.items() if v.plugin is not plugin}
+        self._rebuild_aliases()
+
+    def _rebuild_aliases(self) -> None:
+        aliases: dict[str, str] = {}
+        short: dict[str, list[str]] = {}
+        for full, api in self._apis.items():
+            aliases[api.wire] = full
+            aliases[full.lower()] = full
+            if not api.plugin.is_toolkit:
+                aliases[f"{full}.run"] = full
+            short.setdefault(api.spec.name, []).append(full)
+        for plugin in self._plugins.values():
+            apis = [a for a in self._apis.values() if a.plugin is plugin]
+            if plugin.is_toolkit and len(apis) == 1:
+                aliases.setdefault(plugin.name, apis[0].name)
+        for api_name, fulls in short.items():
+            if len(fulls) == 1:  # models often drop the toolkit prefix
+                aliases.setdefault(api_name, fulls[0])
+        self._aliases = aliases
+
+    @property
+    def plugins(self) -> list[BaseAction]:
+        return list(self._plugins.values())
+
+    def names(self) -> list[str]:
+        """Canonical API names, in registration order."""
+        return list(self._apis)
+
+    def __contains__(self, name: str) -> bool:
+        return self.resolve(name) is not None
+
+    def __len__(self) -> int:
+        return len(self._apis)
+
+    def resolve(self, name: str) -> BoundApi | None:
+        api = self._apis.get(name)
+        if api is not None:
+            return api
+        full = self._aliases.get(name) or self._aliases.get(name.strip().lower())
+        return self._apis.get(full) if full else None
+
+    # -- descriptions -----------------------------------------------------------------------
+    def lagent_descriptions(self) -> list[dict[str, Any]]:
+        """One Lagent-style dict per plugin (toolkits nest their ``api_list``)."""
+        return [p.lagent_description() for p in self._plugins.values()]
+
+    def api_descriptions(self) -> list[dict[str, Any]]:
+        """One Lagent-style dict per API, toolkit APIs named ``Tool.api`` (what prompts list)."""
+        out = []
+        for api in self._apis.values():
+            desc = api.spec.description
+            if not api.plugin.is_toolkit and (api.plugin._description or not desc):
+                desc = api.plugin.description
+            out.append(lagent_api_dict(api.spec, api.name, desc))
+        return out
+
+    def openai_tools(self) -> list[dict[str, Any]]:
+        """The OpenAI ``tools`` list (names in their wire spelling)."""
+        tools = []
+        for api in self._apis.values():
+            desc = api.spec.description or api.plugin.description
+            if api.spec.returns is not None and api.spec.returns.description:
+                desc = f"{desc}\n\nReturns: {api.spec.returns.description}".strip()
+            tools.append(
+                {
+                    "type": "function",
+                    "function": {"name": api.wire, "description": desc, "parameters": api.spec.parameters},
+                }
+            )
+        return tools
+
+    # -- execution --------------------------------------------------------------------------
+    def _prepare(self, name: str, arguments: Any) -> tuple[BoundApi | None, dict[str, Any], ActionReturn | None]:
+        api = self.resolve(name)
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments) if arguments.strip() else {}
+            except json.JSONDecodeError as exc:
+                return api, {}, ActionReturn(
+                    api.name if api else name, {}, ActionStatus.ARGS_ERROR,
+                    error=f"arguments are not valid JSON ({exc.msg} at position {exc.pos})",
+                )
+        if arguments is None:
+            arguments = {}
+        if api is None:
+            valid = ", ".join(self._apis) or "(no tools are enabled)"
+            return None, {}, ActionReturn(
+                name, arguments if isinstance(arguments, dict) else {}, ActionStatus.INVALID_ACTION,
+                error=f"unknown tool {name!r}; valid tools: {valid}",
+            )
+        if not isinstance(arguments, dict):
+            return api, {}, ActionReturn(
+                api.name, {}, ActionStatus.ARGS_ERROR,
+                error=f"arguments must be a JSON object, got {type(arguments).__name__}",
+            )
+        try:
+            kwargs = api.spec.validate(arguments)
+        except ValidationError as exc:
+            return api, {}, ActionReturn(
+                api.name, arguments, ActionStatus.ARGS_ERROR,
+                error=describe_validation_error(api.name, api.spec, exc),
+            )
+        return api, kwargs, None
+
+    def _timeout_for(self, api: BoundApi) -> float | None:
+        return api.spec.timeout if api.spec.timeout is not None else self.timeout
+
+    def execute(self, name: str, arguments: Any = None, call_id: str = "") -> ActionReturn:
+        """Run one call synchronously. Async APIs run in a fresh event loop (or a thread if one
+        is already running here)."""
+        start = time.perf_counter()
+        api, kwargs, early = self._prepare(name, arguments)
+        if early is not None:
+            early.call_id = call_id
+            early.elapsed = time.perf_counter() - start
+            return early
+        assert api is not None
+        timeout = self._timeout_for(api)
+        try:
+            if api.spec.is_async:
+                value = self._run_async_blocking(api, kwargs, timeout)
+            elif timeout is None:
+                value = api.func(**kwargs)
+            elif threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+                value = self._run_with_alarm(api, kwargs, timeout)
+            else:
+                value = self._worker().submit(api.func, **kwargs).result(timeout=timeout)
+        except (_ToolTimeout, FutureTimeout, asyncio.TimeoutError, TimeoutError):
+            return self._timed_out(api, arguments, timeout, start, call_id)
+        except Exception as exc:
+            return self._failed(api, arguments, exc, start, call_id)
+        return self._wrap(api, arguments, value, start, call_id)
+
+    __call__ = execute
+
+    async def aexecute(self, name: str, arguments: Any = None, call_id: str = "") -> ActionReturn:
+        """Run one call without blocking the event loop: sync APIs run in a worker thread."""
+        start = time.perf_counter()
+        api, kwargs, early = self._prepare(name, arguments)
+        if early is not None:
+            early.call_id = call_id
+            early.elapsed = time.perf_counter() - start
+            return early
+        assert api is not None
+        timeout = self._timeout_for(api)
+        try:
+            if api.spec.is_async:
+                value = await asyncio.wait_for(api.func(**kwargs), timeout)
+            else:
+                value = await asyncio.wait_for(asyncio.to_thread(api.func, **kwargs), timeout)
+        except (asyncio.TimeoutError, TimeoutError):
+            return self._timed_out(api, arguments, timeout, start, call_id)
+        except Exception as exc:
+            return self._failed(api, arguments, exc, start, call_id)
+        return self._wrap(api, arguments, value, start, call_id)
+
+    def _run_with_alarm(self, api: BoundApi, kwargs: dict[str, Any], timeout: float) -> Any:
+        def on_alarm(signum: int, frame: Any) -> None:
+            raise _ToolTimeout()
+
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+        try:
+            return api.func(**kwargs)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    def _run_async_blocking(self, api: BoundApi, kwargs: dict[str, Any], timeout: float | None) -> Any:
+        async def go() -> Any:
+            return await asyncio.wait_for(api.func(**kwargs), timeout)
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(go())
+        # Called from inside a running loop (Jupyter): run on a loop of our own in a thread.
+        return self._worker().submit(asyncio.run, go()).result()
+
+    def _worker(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="liteagent-tool")
+        return self._pool
+
+    def _timed_out(self, api: BoundApi, arguments: Any, timeout: float | None, start: float, call_id: str) -> ActionReturn:
+        return ActionReturn(
+            api.name, arguments or {}, ActionStatus.TIMEOUT,
+            error=f"{api.name} did not finish within {timeout:g} s",
+            elapsed=time.perf_counter() - start, call_id=call_id,
+        )
+
+    def _failed(self, api: BoundApi, arguments: Any, exc: BaseException, start: float, call_id: str) -> ActionReturn:
+        return ActionReturn(
+            api.name, arguments or {}, ActionStatus.API_ERROR,
+            error=f"{type(exc).__name__}: {exc}",
+            elapsed=time.perf_counter() - start, call_id=call_id,
+        )
+
+    def _wrap(self, api: BoundApi, arguments: Any, value: Any, start: float, call_id: str) -> ActionReturn:
+        try:
+            items, error = to_items(value)
+        except Exception as exc:  # a result we cannot represent is the tool's fault
+            return self._failed(api, arguments, exc, start, call_id)
+        status = ActionStatus.SUCCESS if error is None else ActionStatus.API_ERROR
+        return ActionReturn(
+            api.name, arguments, status, items, error, time.perf_counter() - start, call_id
+        )
+
+    def format_result(self, ret: ActionReturn) -> str:
+        """The text the model reads for ``ret``, cut to ``max_result_chars``."""
+        return ret.format_for_model(self.max_result_chars)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+def to_items(value: Any) -> tuple[list[ResultItem], str | None]:
+    """Turn what a tool returned into result items (and an error, for Lagent's ``{"error": …}``)."""
+    if isinstance(value, ResultItem):
+        return [value], None
+    if isinstance(value, str):
+        return [ResultItem.text(value)], None
+    if value is None:
+        return [], None
+    if isinstance(value, dict) and value and set(value) <= _LAGENT_KEYS and _lagent_shaped(value):
+        error = value.get("error")
+        items = []
+        for key in ("text", "json", "image", "file"):
+            if key in value and value[key] is not None:
+                content = value[key]
+                if key in ("image", "file"):
+                    for path in content if isinstance(content, list) else [content]:
+                        items.append(ResultItem(key, str(path)))  # type: ignore[arg-type]
+                else:
+                    items.append(ResultItem(key, content))  # type: ignore[arg-type]
+        return items, (str(error) if error else None)
+    if isinstance(value, list) and value and all(isinstance(v, ResultItem) for v in value):
+        return list(value), None
+    if isinstance(value, BaseModel):
+        return [ResultItem.json(value.model_dump(mode="json"))], None
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [ResultItem.json(_jsonable(dataclasses.asdict(value)))], None
+    return [ResultItem.json(_jsonable(value))], None
+
+
+def _lagent_shaped(value: dict[str, Any]) -> bool:
+    # {"text": "..."} / {"image": "a.png"} / {"error": "..."}; a dict like {"text": 3, ...} is data.
+    return all(isinstance(v, (str, list)) or v is None for k, v in value.items() if k != "json")
+
+
+def _jsonable(value: Any) -> Any:
+    """A JSON-serialisable form of ``value``; unknown objects become their ``str``."""
+    try:
+        json.dumps(value, ensure_ascii=False)
+        return value
+    except TypeError:
+        return json.loads(json.dumps(value, ensure_ascii=False, default=_fallback))
+
+
+def _fallback(obj: Any) -> Any:
+    if isinstance(obj, BaseModel):
+        return obj.model_dump(mode="json")
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    return str(obj)

@@ -1,0 +1,123 @@
+"""The ``liteagent`` command: ``chat``, ``run``, ``tools``, ``call``, ``web``.
+
+Every user-caused error is one line on stderr and exit code 2 (usage) or 1 (runtime); never a
+traceback (``LITEAGENT_DEBUG=1`` shows it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from ..errors import LiteAgentError
+
+PROTOCOLS = ["auto", "internlm2", "hermes", "openai", "react"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"liteagent: error: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(2)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def _temperature(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 2:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 2")
+    return value
+
+
+def shared_flags() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("model and plugins")
+    g.add_argument("--backend", choices=["local", "openai"], help="local: the embedded model; openai: any OpenAI-compatible server (default: openai when --base-url is given, else local)")
+    g.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:23333/v1 (lmdeploy api_server)")
+    g.add_argument("--model", help="model name the server serves (default: the server's first model)")
+    g.add_argument("--api-key", help="API key (default: $LITEAGENT_API_KEY or $OPENAI_API_KEY)")
+    g.add_argument("--protocol", choices=PROTOCOLS, default="auto", help="tool-call dialect (default: from the model name)")
+    g.add_argument("--plugin", action="append", default=[], metavar="SPEC", help="enable a plugin: a built-in name, pkg.module:Class or path/file.py:Class (repeatable)")
+    g.add_argument("--max-turns", type=_positive_int, default=8, help="model turns per question (default 8)")
+    g.add_argument("--system-prompt", help="system (meta) prompt; default: the dialect's")
+    g.add_argument("--plugin-prompt", help="plugin prompt template with {prompt} for the tool list; default: the dialect's")
+    g.add_argument("--temperature", type=_temperature, default=None, help="sampling temperature (0-2)")
+    g.add_argument("--tool-choice", choices=["auto", "required", "none"], default="auto", help="may, must, or must not call a tool")
+    g.add_argument("--timeout", type=float, default=None, help="seconds per tool call / model request")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import commands
+
+    shared = shared_flags()
+    parser = _Parser(prog="liteagent", description="Lightweight LLM agents with plugins.")
+    parser.add_argument("--version", action="version", version=f"liteagent {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("tools", parents=[shared], help="list the enabled plugins' descriptions")
+    p.add_argument("--format", choices=["lagent", "openai", "prompt"], default="lagent", help="lagent/openai: a JSON list; prompt: the plugin prompt the model sees")
+    p.set_defaults(func=commands.cmd_tools)
+
+    p = sub.add_parser("call", parents=[shared], help="run one tool API and print its result as JSON")
+    p.add_argument("name", help="Tool.api, or Tool for a single tool")
+    p.add_argument("--args", default="{}", help="arguments as a JSON object")
+    p.set_defaults(func=commands.cmd_call)
+
+    p = sub.add_parser("run", parents=[shared], help="answer one question and exit")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print the whole trace as JSON")
+    p.set_defaults(func=commands.cmd_run)
+
+    p = sub.add_parser("chat", parents=[shared], help="interactive chat in the terminal")
+    p.set_defaults(func=commands.cmd_chat)
+
+    p = sub.add_parser("web", parents=[shared], help="start the web chat")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8501)
+    p.set_defaults(func=commands.cmd_web)
+    return parser
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = args.func(args)
+    except LiteAgentError as exc:
+        sys.stderr.write(f"liteagent: error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("liteagent: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug of ours: still one line, unless asked for the traceback
+        if os.environ.get("LITEAGENT_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"liteagent: internal error: {type(exc).__name__}: {exc} (set LITEAGENT_DEBUG=1 for the traceback)\n"
+        )
+        return 1
+    return int(code or 0)

@@ -1,0 +1,201 @@
+"""The data model every layer shares: messages, tool calls, action returns.
+
+Prompts, UIs and saved sessions are views of these types; nothing else crosses module borders.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+class ActionStatus(str, Enum):
+    """Outcome of one tool call. Values are the lower-case strings of the CLI's JSON."""
+
+    SUCCESS = "success"
+    ARGS_ERROR = "args_error"
+    API_ERROR = "api_error"
+    INVALID_ACTION = "invalid_action"
+    TIMEOUT = "timeout"
+
+
+ItemType = Literal["text", "json", "image", "file"]
+
+
+@dataclass(slots=True)
+class ResultItem:
+    """One piece of a tool's result: text, a JSON value, or the path of an image or file."""
+
+    type: ItemType
+    content: Any
+
+    @classmethod
+    def text(cls, content: str) -> ResultItem:
+        return cls("text", content)
+
+    @classmethod
+    def json(cls, content: Any) -> ResultItem:
+        return cls("json", content)
+
+    @classmethod
+    def image(cls, path: str) -> ResultItem:
+        return cls("image", str(path))
+
+    @classmethod
+    def file(cls, path: str) -> ResultItem:
+        return cls("file", str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "content": self.content}
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """A call the model asked for. ``raw`` keeps the model's own text of it."""
+
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+    raw: str = ""
+    kind: Literal["plugin", "interpreter"] = "plugin"
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "arguments": self.arguments}
+        if self.id:
+            d["id"] = self.id
+        if self.kind != "plugin":
+            d["kind"] = self.kind
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ToolCall:
+        return cls(
+            name=d["name"],
+            arguments=d.get("arguments") or {},
+            id=d.get("id", ""),
+            raw=d.get("raw", ""),
+            kind=d.get("kind", "plugin"),
+        )
+
+
+@dataclass(slots=True)
+class MalformedCall:
+    """Call markup the parser found but could not read. Never turned into a guessed call."""
+
+    raw: str
+    error: str
+    kind: Literal["plugin", "interpreter"] = "plugin"
+
+
+TRUNCATION_MARKER = "\n…[truncated: showing {shown} of {total} characters]"
+
+
+@dataclass(slots=True)
+class ActionReturn:
+    """What running one call produced: status, typed result items, error text, elapsed seconds."""
+
+    name: str
+    arguments: dict[str, Any]
+    status: ActionStatus
+    result: list[ResultItem] = field(default_factory=list)
+    error: str | None = None
+    elapsed: float = 0.0
+    call_id: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is ActionStatus.SUCCESS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "arguments": self.arguments,
+            "status": self.status.value,
+            "result": [item.to_dict() for item in self.result],
+            "error": self.error,
+            "elapsed": round(self.elapsed, 6),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ActionReturn:
+        return cls(
+            name=d["name"],
+            arguments=d.get("arguments") or {},
+            status=ActionStatus(d["status"]),
+            result=[ResultItem(i["type"], i["content"]) for i in d.get("result", [])],
+            error=d.get("error"),
+            elapsed=d.get("elapsed", 0.0),
+            call_id=d.get("call_id", ""),
+        )
+
+    def format_for_model(self, max_chars: int | None = 8000) -> str:
+        """The text the model reads back: the error, or the result items, cut with a marker.
+
+        Text items carry the readable form; JSON items are shown only when there is no text item
+        (a tool that returns both gives the same data twice, and tokens are dear).
+        """
+        if self.status is not ActionStatus.SUCCESS:
+            body = f"Error ({self.status.value}): {self.error}"
+        else:
+            has_text = any(i.type == "text" for i in self.result)
+            parts: list[str] = []
+            for item in self.result:
+                if item.type == "text":
+                    parts.append(str(item.content))
+                elif item.type == "json":
+                    if not has_text:
+                        parts.append(json.dumps(item.content, ensure_ascii=False))
+                else:
+                    parts.append(f"[{item.type}: {item.content}]")
+            body = "\n".join(parts)
+        return truncate(body, max_chars)
+
+
+def truncate(text: str, max_chars: int | None) -> str:
+    """Cut ``text`` to ``max_chars`` with a visible marker saying how much was dropped."""
+    if max_chars is None or len(text) <= max_chars:
+        return text
+    return text[:max_chars] + TRUNCATION_MARKER.format(shown=max_chars, total=len(text))
+
+
+@dataclass(slots=True)
+class Message:
+    """One turn of a conversation.
+
+    ``name`` marks sub-roles: a system turn named ``plugin``/``interpreter``, a user turn named
+    ``file`` (an uploaded file), a tool turn named after the tool it answers.
+    """
+
+    role: Role
+    content: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    name: str | None = None
+    tool_call_id: str | None = None
+    thinking: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            d["tool_calls"] = [c.to_dict() for c in self.tool_calls]
+        if self.name is not None:
+            d["name"] = self.name
+        if self.tool_call_id is not None:
+            d["tool_call_id"] = self.tool_call_id
+        if self.thinking:
+            d["thinking"] = self.thinking
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Message:
+        return cls(
+            role=d["role"],
+            content=d.get("content") or "",
+            tool_calls=[ToolCall.from_dict(c) for c in d.get("tool_calls", [])],
+            name=d.get("name"),
+            tool_call_id=d.get("tool_call_id"),
+            thinking=d.get("thinking"),
+        )
