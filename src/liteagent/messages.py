@@ -62,6 +62,7 @@ class ToolCall:
     id: str = ""
     raw: str = ""
     kind: Literal["plugin", "interpreter"] = "plugin"
+    error: str | None = None  # set when the markup could not be read: ``raw`` is what the model wrote
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "arguments": self.arguments}
@@ -69,6 +70,9 @@ class ToolCall:
             d["id"] = self.id
         if self.kind != "plugin":
             d["kind"] = self.kind
+        if self.error is not None:
+            d["error"] = self.error
+            d["raw"] = self.raw
         return d
 
     @classmethod
@@ -79,16 +83,8 @@ class ToolCall:
             id=d.get("id", ""),
             raw=d.get("raw", ""),
             kind=d.get("kind", "plugin"),
+            error=d.get("error"),
         )
-
-
-@dataclass(slots=True)
-class MalformedCall:
-    """Call markup the parser found but could not read. Never turned into a guessed call."""
-
-    raw: str
-    error: str
-    kind: Literal["plugin", "interpreter"] = "plugin"
 
 
 TRUNCATION_MARKER = "\n…[truncated: showing {shown} of {total} characters]"

@@ -1,0 +1,53 @@
+"""Building an Agent from the shared settings (CLI flags, web sidebar): backend, model, protocol."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .actions.executor import ActionExecutor
+from .agent import Agent
+from .errors import UsageError
+from .llms.base import LLM
+from .llms.openai_compat import OpenAICompatibleLLM
+from .protocols import Protocol, get_protocol
+
+
+def resolve_protocol(name: str, model: str, system_prompt: str | None = None, plugin_prompt: str | None = None) -> Protocol:
+    return get_protocol(name or "auto", model, system_prompt, plugin_prompt)
+
+
+def build_llm(
+    backend: str | None,
+    base_url: str | None,
+    model: str | None,
+    api_key: str | None,
+    timeout: float | None = None,
+) -> LLM:
+    backend = backend or ("openai" if base_url else "local")
+    if backend == "openai":
+        if not base_url:
+            raise UsageError("--backend openai needs --base-url, e.g. --base-url http://127.0.0.1:23333/v1")
+        return OpenAICompatibleLLM(base_url, model, api_key, timeout=timeout or 120.0)
+    try:
+        from .llms.local import LocalLLM  # type: ignore[import-not-found]
+    except ImportError:
+        raise UsageError(
+            "the embedded model backend is not available in this install; pass --base-url of an "
+            "OpenAI-compatible server (e.g. lmdeploy serve api_server ... then --base-url http://127.0.0.1:23333/v1)"
+        ) from None
+    return LocalLLM(model_path=None)  # pragma: no cover - issue 4
+
+
+def build_agent(args: Any, executor: ActionExecutor) -> Agent:
+    """An Agent from parsed CLI flags (see ``liteagent.cli.shared_flags``)."""
+    llm = build_llm(args.backend, args.base_url, args.model, args.api_key, args.timeout)
+    return Agent(
+        llm,
+        executor,
+        protocol=args.protocol,
+        max_turns=args.max_turns,
+        tool_choice=args.tool_choice,
+        temperature=args.temperature,
+        system_prompt=args.system_prompt,
+        plugin_prompt=args.plugin_prompt,
+    )

@@ -1,0 +1,112 @@
+"""``liteagent chat``: an interactive terminal chat. The answer streams; each tool call and its
+result shows as a panel. Commands: /reset, /save FILE, /load FILE, /tools, /exit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.text import Text
+
+from ..agent import Agent
+from ..agent_config import build_agent
+from ..errors import LiteAgentError
+from ..events import ErrorEvent, FinalAnswer, TextDelta, TextReset, ThinkingDelta, ToolCallEvent, ToolResultEvent
+from .commands import build_executor
+from .logs import setup_logging
+
+HELP = "/reset  forget the conversation · /save FILE · /load FILE · /tools · /exit"
+STATUS_STYLE = {"success": "green", "args_error": "yellow", "invalid_action": "yellow", "api_error": "red", "timeout": "red"}
+
+
+def chat_loop(args: argparse.Namespace) -> int:
+    setup_logging()
+    console = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    executor = build_executor(args)
+    agent = build_agent(args, executor)
+    names = ", ".join(executor.names()) or "none"
+    console.print(Text(f"liteagent chat · tools: {names} · {HELP}", style="dim"))
+    try:
+        while True:
+            try:
+                line = input("> " if sys.stdin.isatty() else "")
+            except EOFError:
+                break
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith("/"):
+                if not _command(line, agent, console, err):
+                    break
+                continue
+            _ask(agent, line, console, err)
+    finally:
+        executor.close()
+    return 0
+
+
+def _command(line: str, agent: Agent, console: Console, err: Console) -> bool:
+    cmd, _, arg = line.partition(" ")
+    arg = arg.strip()
+    if cmd in ("/exit", "/quit"):
+        return False
+    if cmd == "/reset":
+        agent.reset()
+        console.print(Text("conversation cleared", style="dim"))
+    elif cmd in ("/save", "/load"):
+        if not arg:
+            err.print(Text(f"{cmd} needs a file name, e.g. {cmd} chat.json", style="red"))
+        else:
+            try:
+                if cmd == "/save":
+                    agent.save(arg)
+                    console.print(Text(f"saved {len(agent.messages)} messages to {arg}", style="dim"))
+                else:
+                    agent.load(arg)
+                    console.print(Text(f"loaded {len(agent.messages)} messages from {arg}", style="dim"))
+            except (LiteAgentError, OSError) as exc:
+                err.print(Text(f"{cmd[1:]} failed: {exc}", style="red"))
+    elif cmd == "/tools":
+        for d in agent.executor.api_descriptions():
+            console.print(Text(f"{d['name']}: {d['description'].splitlines()[0] if d['description'] else ''}"))
+    else:
+        err.print(Text(f"unknown command {cmd}; {HELP}", style="red"))
+    return True
+
+
+def _ask(agent: Agent, question: str, console: Console, err: Console) -> None:
+    streaming = False
+    for ev in agent.stream(question):
+        if isinstance(ev, TextDelta):
+            console.print(ev.text, end="", markup=False, highlight=False, soft_wrap=True)
+            streaming = True
+        elif isinstance(ev, ThinkingDelta):
+            console.print(Text(ev.text, style="dim italic"), end="")
+        elif isinstance(ev, TextReset):
+            console.print(Text("\n(the text above was the model's thinking)", style="dim"))
+            streaming = False
+        elif isinstance(ev, ToolCallEvent):
+            if streaming:
+                console.print()
+                streaming = False
+            call = ev.call
+            body = call.raw if call.error else json.dumps(call.arguments, ensure_ascii=False, indent=2)
+            console.print(Panel(Text(body), title=f"tool call · {call.name or '?'}", border_style="cyan", expand=False))
+        elif isinstance(ev, ToolResultEvent):
+            r = ev.result
+            style = STATUS_STYLE.get(r.status.value, "white")
+            body = r.error if r.error else agent.executor.format_result(r)
+            if len(body) > 2000:
+                body = body[:2000] + f"\n… ({len(body) - 2000} more characters)"
+            console.print(Panel(Text(body), title=f"{r.name} · {r.status.value} · {r.elapsed:.2f} s", border_style=style, expand=False))
+        elif isinstance(ev, FinalAnswer):
+            if streaming:
+                console.print()
+        elif isinstance(ev, ErrorEvent):
+            if streaming:
+                console.print()
+            err.print(Text(f"error: {ev.message}", style="red"))

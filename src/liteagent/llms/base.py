@@ -1,0 +1,57 @@
+"""The model backend interface: a request in, text chunks out. Backends know nothing of tools
+beyond passing a native ``tools`` list through."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..protocols.base import Request
+
+
+@dataclass(slots=True)
+class ToolCallDelta:
+    """A fragment of a native tool call (OpenAI streaming splits them)."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str | None = None
+
+
+@dataclass(slots=True)
+class Chunk:
+    text: str = ""
+    thinking: str = ""
+    tool_calls: list[ToolCallDelta] | None = None
+    finish_reason: str | None = None
+    usage: dict[str, int] | None = None
+
+
+@dataclass(slots=True)
+class GenerationConfig:
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = 1024
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class LLM(ABC):
+    """Where tokens come from. Implement ``astream``; ``model`` names the model (used by ``auto``)."""
+
+    model: str = ""
+    #: "completion" and "chat" requests this backend can serve
+    modes: tuple[str, ...] = ("completion", "chat")
+
+    @abstractmethod
+    def astream(self, request: Request, config: GenerationConfig | None = None) -> AsyncIterator[Chunk]:
+        """Yield the reply in chunks. Raise :class:`liteagent.errors.LLMError` on failure."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    async def resolve_model(self) -> str:
+        """The served model's name (a server may be asked); used by protocol ``auto``."""
+        return self.model

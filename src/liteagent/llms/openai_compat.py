@@ -1,0 +1,322 @@
+"""A client for any OpenAI-compatible server: lmdeploy api_server, vLLM, Ollama, llama_cpp.server,
+OpenAI. /v1/completions for special-token dialects, /v1/chat/completions otherwise; streaming or
+not; retries (logged, never silent) on connection errors, 429 and 5xx."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from ..errors import LLMError
+from ..protocols.base import Request
+from .base import LLM, Chunk, GenerationConfig, ToolCallDelta
+
+log = logging.getLogger("liteagent.llm")
+
+START_HINT = (
+    "start one, e.g. `lmdeploy serve api_server internlm/internlm2_5-7b-chat --model-name internlm2_5-7b-chat` "
+    "(then --base-url http://127.0.0.1:23333/v1), or drop --base-url to use the embedded model"
+)
+
+
+def normalize_base_url(url: str) -> str:
+    url = url.strip().rstrip("/")
+    if "://" not in url:
+        url = "http://" + url
+    path = urlsplit(url).path
+    if path in ("", "/"):
+        url += "/v1"
+    return url
+
+
+def api_key_from_env() -> str | None:
+    return os.environ.get("LITEAGENT_API_KEY") or os.environ.get("OPENAI_API_KEY") or None
+
+
+class OpenAICompatibleLLM(LLM):
+    """Args:
+        base_url: the server, e.g. ``http://127.0.0.1:23333/v1``; ``/v1`` is added to a bare host.
+        model: the served model name; None asks the server (its first model).
+        api_key: sent as a bearer token; default ``$LITEAGENT_API_KEY`` or ``$OPENAI_API_KEY``.
+        timeout: seconds to wait for the server between bytes.
+        max_retries: extra attempts on connection errors, 429 and 5xx (each one logged).
+        stream: stream replies (server-sent events) or not.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 120.0,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        stream: bool = True,
+        config: GenerationConfig | None = None,
+    ) -> None:
+        self.base_url = normalize_base_url(base_url)
+        self.model = model or ""
+        self.api_key = api_key if api_key is not None else api_key_from_env()
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.stream = stream
+        self.config = config or GenerationConfig()
+        self._clients: dict[int, httpx.AsyncClient] = {}
+        self._model_checked = False
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _headers(self) -> dict[str, str]:
+        h = {"Content-Type": "application/json"}
+        if self.api_key:
+            h["Authorization"] = f"Bearer {self.api_key}"
+        return h
+
+    def _client(self) -> httpx.AsyncClient:
+        # One client per event loop: sync wrappers may run each call on a loop of their own.
+        loop_id = id(asyncio.get_running_loop())
+        client = self._clients.get(loop_id)
+        if client is None or client.is_closed:
+            client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.timeout, connect=10.0),
+                limits=httpx.Limits(max_connections=1024, max_keepalive_connections=256),
+                headers=self._headers(),
+                trust_env=False,
+            )
+            self._clients = {k: v for k, v in self._clients.items() if not v.is_closed}
+            self._clients[loop_id] = client
+        return client
+
+    async def aclose(self) -> None:
+        clients, self._clients = self._clients, {}
+        for c in clients.values():
+            try:
+                await c.aclose()
+            except RuntimeError:  # its loop is gone
+                pass
+
+    def _unreachable(self, exc: Exception) -> LLMError:
+        reason = type(exc).__name__
+        if isinstance(exc, httpx.ConnectError):
+            reason = "connection refused" if "refused" in str(exc).lower() or "connect" in str(exc).lower() else str(exc)
+        elif isinstance(exc, httpx.TimeoutException):
+            reason = f"no answer within {self.timeout:g} s"
+        return LLMError(f"cannot reach the model server at {self.base_url} ({reason}); {START_HINT}")
+
+    def _http_error(self, status: int, body: str) -> LLMError:
+        detail = body.strip()
+        try:
+            data = json.loads(body)
+            err = data.get("error", data) if isinstance(data, dict) else data
+            if isinstance(err, dict):
+                detail = err.get("message") or err.get("detail") or json.dumps(err)
+            elif isinstance(err, str):
+                detail = err
+            if isinstance(data, dict) and isinstance(data.get("detail"), str):
+                detail = data["detail"]
+        except (json.JSONDecodeError, AttributeError):
+            pass
+        detail = " ".join(str(detail).split())[:300]
+        if status in (401, 403):
+            return LLMError(f"the server at {self.base_url} refused the request ({status}: {detail}); check --api-key or $LITEAGENT_API_KEY")
+        if status == 404 and self.model and "model" in detail.lower():
+            return LLMError(f"the server at {self.base_url} does not serve model {self.model!r} ({detail}); see `--model` and GET {self.base_url}/models")
+        return LLMError(f"the model server at {self.base_url} answered {status}: {detail}")
+
+    async def list_models(self) -> list[str]:
+        try:
+            r = await self._client().get(f"{self.base_url}/models")
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        if r.status_code != 200:
+            raise self._http_error(r.status_code, r.text)
+        try:
+            return [m["id"] for m in r.json().get("data", [])]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise LLMError(f"{self.base_url}/models did not answer with an OpenAI model list") from None
+
+    async def resolve_model(self) -> str:
+        """Check the model is served (or pick the server's first) once, with a clear error."""
+        if self._model_checked:
+            return self.model
+        try:
+            models = await self.list_models()
+        except LLMError as exc:
+            if "answered 404" in str(exc) and self.model:  # a server without /models: trust the name
+                self._model_checked = True
+                return self.model
+            raise
+        if not self.model:
+            if not models:
+                raise LLMError(f"the server at {self.base_url} serves no model; pass --model")
+            self.model = models[0]
+        elif models and self.model not in models:
+            raise LLMError(
+                f"the server at {self.base_url} does not serve model {self.model!r}; it serves: {', '.join(models)} (use --model)"
+            )
+        self._model_checked = True
+        return self.model
+
+    # -- requests ---------------------------------------------------------------------------
+    def build_body(self, request: Request, config: GenerationConfig | None, stream: bool) -> tuple[str, dict[str, Any]]:
+        cfg = config or self.config
+        body: dict[str, Any] = {"model": self.model, "stream": stream}
+        if request.prompt is not None:
+            path = "/completions"
+            body["prompt"] = request.prompt
+        else:
+            path = "/chat/completions"
+            body["messages"] = request.messages or []
+            if request.tools:
+                body["tools"] = request.tools
+                if request.tool_choice:
+                    body["tool_choice"] = request.tool_choice
+        if request.stop:
+            body["stop"] = request.stop
+        if cfg.max_tokens is not None:
+            body["max_tokens"] = cfg.max_tokens
+        if cfg.temperature is not None:
+            body["temperature"] = cfg.temperature
+        if cfg.top_p is not None:
+            body["top_p"] = cfg.top_p
+        body.update(request.extra)
+        body.update(cfg.extra)
+        return path, body
+
+    async def astream(self, request: Request, config: GenerationConfig | None = None) -> AsyncIterator[Chunk]:
+        if not self._model_checked:
+            await self.resolve_model()
+        path, body = self.build_body(request, config, self.stream)
+        url = self.base_url + path
+        attempt = 0
+        while True:
+            received = False
+            try:
+                client = self._client()
+                if not self.stream:
+                    r = await client.post(url, json=body)
+                    if r.status_code != 200:
+                        raise _Status(r.status_code, r.text, r.headers.get("retry-after"))
+                    received = True
+                    for chunk in parse_full(r.json()):
+                        yield chunk
+                    return
+                async with client.stream("POST", url, json=body) as r:
+                    if r.status_code != 200:
+                        raise _Status(r.status_code, (await r.aread()).decode("utf-8", "replace"), r.headers.get("retry-after"))
+                    async for line in r.aiter_lines():
+                        if not line.startswith("data:"):
+                            continue
+                        data = line[5:].strip()
+                        if data == "[DONE]":
+                            return
+                        try:
+                            event = json.loads(data)
+                        except json.JSONDecodeError:
+                            raise LLMError(f"the server at {self.base_url} sent a malformed stream event: {data[:120]!r}") from None
+                        if isinstance(event, dict) and event.get("error"):
+                            raise self._http_error(500, json.dumps(event))
+                        chunk = parse_delta(event)
+                        if chunk is not None:
+                            received = True
+                            yield chunk
+                return
+            except _Status as st:
+                retryable = st.status == 429 or st.status >= 500
+                if not retryable or attempt >= self.max_retries or received:
+                    raise self._http_error(st.status, st.body) from None
+                delay = _retry_after(st.retry_after) or self.backoff * 2**attempt
+                reason = f"{st.status}"
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                if attempt >= self.max_retries or received:
+                    raise self._unreachable(exc) from None
+                delay = self.backoff * 2**attempt
+                reason = type(exc).__name__
+            except httpx.TimeoutException as exc:
+                raise self._unreachable(exc) from None
+            except httpx.HTTPError as exc:
+                raise LLMError(f"request to {url} failed: {type(exc).__name__}: {exc}") from None
+            attempt += 1
+            delay *= 1 + random.random() * 0.1
+            log.warning("model server %s: %s; retry %d/%d in %.1f s", self.base_url, reason, attempt, self.max_retries, delay)
+            await asyncio.sleep(delay)
+
+
+class _Status(Exception):
+    def __init__(self, status: int, body: str, retry_after: str | None) -> None:
+        self.status, self.body, self.retry_after = status, body, retry_after
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return min(float(value), 30.0) if value else None
+    except ValueError:
+        return None
+
+
+def _usage(event: dict[str, Any]) -> dict[str, int] | None:
+    u = event.get("usage")
+    if isinstance(u, dict):
+        return {k: v for k, v in u.items() if isinstance(v, int)}
+    return None
+
+
+def parse_delta(event: dict[str, Any]) -> Chunk | None:
+    """One streamed event of /v1/completions or /v1/chat/completions."""
+    choices = event.get("choices") or []
+    usage = _usage(event)
+    if not choices:
+        return Chunk(usage=usage) if usage else None
+    c = choices[0]
+    chunk = Chunk(finish_reason=c.get("finish_reason"), usage=usage)
+    if "text" in c:
+        chunk.text = c.get("text") or ""
+        return chunk
+    delta = c.get("delta") or {}
+    chunk.text = delta.get("content") or ""
+    chunk.thinking = delta.get("reasoning_content") or delta.get("reasoning") or ""
+    tcs = delta.get("tool_calls")
+    if tcs:
+        chunk.tool_calls = [
+            ToolCallDelta(
+                index=tc.get("index", i),
+                id=tc.get("id"),
+                name=(tc.get("function") or {}).get("name"),
+                arguments=(tc.get("function") or {}).get("arguments"),
+            )
+            for i, tc in enumerate(tcs)
+        ]
+    return chunk
+
+
+def parse_full(data: dict[str, Any]) -> list[Chunk]:
+    """A non-streamed response as chunks."""
+    choices = data.get("choices") or []
+    if not choices:
+        raise LLMError("the model server answered without choices")
+    c = choices[0]
+    usage = _usage(data)
+    if "text" in c:
+        return [Chunk(text=c.get("text") or "", finish_reason=c.get("finish_reason"), usage=usage)]
+    msg = c.get("message") or {}
+    chunk = Chunk(
+        text=msg.get("content") or "",
+        thinking=msg.get("reasoning_content") or msg.get("reasoning") or "",
+        finish_reason=c.get("finish_reason"),
+        usage=usage,
+    )
+    if msg.get("tool_calls"):
+        chunk.tool_calls = [
+            ToolCallDelta(i, tc.get("id"), (tc.get("function") or {}).get("name"), (tc.get("function") or {}).get("arguments"))
+            for i, tc in enumerate(msg["tool_calls"])
+        ]
+    return [chunk]

@@ -1,0 +1,194 @@
+"""What a dialect is: how messages and tools become a request, and how model text becomes
+answer text and calls, incrementally."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..events import TextDelta, TextReset, ThinkingDelta, ToolCallEvent
+from ..messages import Message, ToolCall
+
+if TYPE_CHECKING:
+    from ..actions.executor import ActionExecutor
+
+
+@dataclass(slots=True)
+class Request:
+    """What one model turn sends: a raw ``prompt`` (/v1/completions) or ``messages``
+    (/v1/chat/completions), plus native ``tools`` for the openai dialect."""
+
+    prompt: str | None = None
+    messages: list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | None = None
+    stop: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        if self.prompt is not None:
+            d["prompt"] = self.prompt
+        if self.messages is not None:
+            d["messages"] = self.messages
+        if self.tools:
+            d["tools"] = self.tools
+            d["tool_choice"] = self.tool_choice
+        if self.stop:
+            d["stop"] = self.stop
+        d.update(self.extra)
+        return d
+
+
+# -- parser events: the agent passes them on as its own events -----------------------------
+ParseEvent = TextDelta | ThinkingDelta | TextReset | ToolCallEvent
+
+
+@dataclass(slots=True)
+class ParsedReply:
+    """One model reply, read: answer text, calls (malformed ones carry ``error``), thinking."""
+
+    text: str
+    calls: list[ToolCall]
+    thinking: str = ""
+
+    @property
+    def valid_calls(self) -> list[ToolCall]:
+        return [c for c in self.calls if c.error is None]
+
+    @property
+    def malformed(self) -> list[ToolCall]:
+        return [c for c in self.calls if c.error is not None]
+
+
+class StreamParser(ABC):
+    """Reads one reply chunk by chunk. Cost is linear in the reply's length."""
+
+    def __init__(self) -> None:
+        self._text: list[str] = []
+        self._thinking: list[str] = []
+        self._calls: list[ToolCall] = []
+        self._finished = False
+
+    @abstractmethod
+    def feed(self, chunk: str) -> list[ParseEvent]: ...
+
+    @abstractmethod
+    def finish(self) -> list[ParseEvent]: ...
+
+    def feed_tool_delta(self, index: int, id: str | None, name: str | None, arguments: str | None) -> None:
+        """Native tool-call fragments (openai dialect); text dialects ignore them."""
+
+    def feed_thinking(self, text: str) -> list[ParseEvent]:
+        """Reasoning text a server sends apart from the content (``reasoning_content``)."""
+        self._thinking.append(text)
+        return [ThinkingDelta(text)]
+
+    # helpers for subclasses
+    def _emit_text(self, text: str, out: list[ParseEvent]) -> None:
+        if text:
+            self._text.append(text)
+            out.append(TextDelta(text))
+
+    def _emit_thinking(self, text: str, out: list[ParseEvent]) -> None:
+        if text:
+            self._thinking.append(text)
+            out.append(ThinkingDelta(text))
+
+    def _emit_call(self, call: ToolCall, out: list[ParseEvent]) -> None:
+        call.id = call.id or f"call_{len(self._calls)}"
+        self._calls.append(call)
+        out.append(ToolCallEvent(call))
+
+    def result(self) -> ParsedReply:
+        return ParsedReply(
+            text="".join(self._text).strip(),
+            calls=list(self._calls),
+            thinking="".join(self._thinking).strip(),
+        )
+
+    def parse(self, text: str) -> ParsedReply:
+        """Whole-text parsing: the same as feeding it in any chunks."""
+        self.feed(text)
+        self.finish()
+        return self.result()
+
+
+class MarkerScanner:
+    """Finds the earliest of some markers in a stream, holding back only a possible marker prefix.
+
+    ``scan(markers)`` returns (text before the marker, marker) or (releasable text, None). With
+    ``hold=False`` (inside a call body) unreleased text is kept until a marker or ``take_all``.
+    The window searched stays small: total cost is linear in the stream's length.
+    """
+
+    def __init__(self) -> None:
+        self.buf = ""
+        self._kept: list[str] = []  # body text already known to hold no marker
+
+    def push(self, chunk: str) -> None:
+        self.buf += chunk
+
+    def scan(self, markers: tuple[str, ...], hold: bool = True) -> tuple[str, str | None]:
+        best = -1
+        found = ""
+        for m in markers:
+            i = self.buf.find(m)
+            if i >= 0 and (best < 0 or i < best or (i == best and len(m) > len(found))):
+                best, found = i, m
+        if best >= 0:
+            before = self.buf[:best]
+            if self._kept:
+                before = "".join(self._kept) + before
+                self._kept = []
+            self.buf = self.buf[best + len(found):]
+            return before, found
+        keep = 0
+        for m in markers:
+            for k in range(min(len(m) - 1, len(self.buf)), keep, -1):
+                if self.buf.endswith(m[:k]):
+                    keep = k
+                    break
+        cut = len(self.buf) - keep
+        released = self.buf[:cut]
+        self.buf = self.buf[cut:]
+        if hold:
+            return released, None
+        if released:
+            self._kept.append(released)
+        return "", None
+
+    def take_all(self) -> str:
+        rest = "".join(self._kept) + self.buf
+        self._kept, self.buf = [], ""
+        return rest
+
+
+class Protocol(ABC):
+    """A model family's dialect."""
+
+    name: str = ""
+    #: "completion": raw prompt to /v1/completions; "chat": messages to /v1/chat/completions
+    mode: Literal["completion", "chat"] = "chat"
+    default_system_prompt: str = ""
+    default_plugin_prompt: str = ""
+
+    def __init__(self, system_prompt: str | None = None, plugin_prompt: str | None = None) -> None:
+        self.system_prompt = self.default_system_prompt if system_prompt is None else system_prompt
+        self.plugin_prompt = self.default_plugin_prompt if plugin_prompt is None else plugin_prompt
+
+    @abstractmethod
+    def render(
+        self, messages: list[Message], executor: ActionExecutor | None, tool_choice: str = "auto"
+    ) -> Request: ...
+
+    @abstractmethod
+    def tools_prompt(self, executor: ActionExecutor, plugin_prompt: str | None = None) -> str:
+        """The text that tells the model its tools (empty where tools travel natively)."""
+
+    @abstractmethod
+    def new_parser(self, executor: ActionExecutor | None = None) -> StreamParser: ...
+
+    def parse(self, text: str, executor: ActionExecutor | None = None) -> ParsedReply:
+        return self.new_parser(executor).parse(text)

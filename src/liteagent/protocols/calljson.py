@@ -1,0 +1,96 @@
+"""Reading the JSON of a call the way models really write it.
+
+Tried in order: strict JSON; Python literal syntax (single quotes, True/None); then the
+json-repair library (trailing commas, raw newlines in strings, unclosed brackets). Text with no
+JSON object in it is never "repaired" into a call.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from typing import Any
+
+import json_repair
+
+_FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n?(.*?)\n?```\s*$", re.S)
+_OPEN_FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n")
+
+
+def strip_fences(text: str) -> str:
+    """``​```json\\n{…}\\n```​`` -> ``{…}``; an unclosed opening fence is dropped too."""
+    m = _FENCE.match(text)
+    if m:
+        return m.group(1)
+    m = _OPEN_FENCE.match(text)
+    if m:
+        return text[m.end():]
+    return text
+
+
+def load_json_value(text: str) -> tuple[Any, str | None]:
+    """(value, None) or (None, why it cannot be read)."""
+    t = strip_fences(text).strip()
+    if not t:
+        return None, "the call is empty"
+    start = min((i for i in (t.find("{"), t.find("[")) if i >= 0), default=-1)
+    if start < 0:
+        return None, "no JSON object found"
+    t = t[start:]
+    try:
+        return json.loads(t), None
+    except json.JSONDecodeError as exc:
+        first_error = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    try:
+        value = ast.literal_eval(t)
+        if isinstance(value, (dict, list)):
+            return value, None
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        pass
+    try:
+        value = json_repair.loads(t)
+    except Exception:
+        value = None
+    if isinstance(value, (dict, list)) and value:
+        return value, None
+    return None, f"invalid JSON: {first_error}"
+
+
+def call_from_value(value: Any) -> tuple[str, dict[str, Any]] | str:
+    """(name, arguments) from one decoded call object, or an error message."""
+    if not isinstance(value, dict):
+        return f"a call must be a JSON object with \"name\" and \"parameters\", got {type(value).__name__}"
+    obj = value
+    if isinstance(obj.get("function"), dict):  # {"type": "function", "function": {...}}
+        obj = obj["function"]
+    name = obj.get("name")
+    if not isinstance(name, str) or not name.strip():
+        return "the call has no \"name\" (expected {\"name\": \"Tool.api\", \"parameters\": {...}})"
+    args: Any = {}
+    for key in ("parameters", "arguments", "args", "params"):
+        if key in obj:
+            args = obj[key]
+            break
+    if isinstance(args, str):
+        decoded, err = load_json_value(args) if args.strip() else ({}, None)
+        if err is not None:
+            return f"the arguments of {name} are not a JSON object ({err})"
+        args = decoded
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        return f"the parameters of {name} must be a JSON object, got {type(args).__name__}"
+    return name.strip(), args
+
+
+def parse_calls(text: str) -> list[tuple[str, dict[str, Any]] | str]:
+    """Every call in one block: an object, or a list of objects (several calls)."""
+    value, err = load_json_value(text)
+    if err is not None:
+        return [err]
+    if isinstance(value, list):
+        if not value:
+            return ["the call list is empty"]
+        return [call_from_value(v) for v in value]
+    return [call_from_value(value)]

@@ -1,0 +1,146 @@
+"""The Hermes dialect (Qwen2.5, Qwen3, Hermes, SmolLM2): tools as JSON Schema inside
+``<tools></tools>`` in the system turn, calls as ``<tool_call>{json}</tool_call>`` blocks, results
+as ``<tool_response>`` in a user turn. ``<think>`` blocks are kept apart from the answer."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from ..messages import Message, ToolCall
+from ..prompts import HERMES_TOOLS, SYSTEM_EN
+from .base import MarkerScanner, ParseEvent, Protocol, Request, StreamParser, TextReset
+from .calljson import parse_calls
+
+if TYPE_CHECKING:
+    from ..actions.executor import ActionExecutor
+
+CALL_OPEN, CALL_CLOSE, THINK_OPEN, THINK_CLOSE = "<tool_call>", "</tool_call>", "<think>", "</think>"
+_TEXT_MARKERS = (CALL_OPEN, CALL_CLOSE, THINK_OPEN, THINK_CLOSE, "<|im_end|>")
+_BODY_MARKERS = (CALL_CLOSE, CALL_OPEN, "<|im_end|>")
+
+
+def tool_schemas(executor: ActionExecutor) -> list[dict[str, Any]]:
+    """OpenAI-style function descriptions named as the model should call them (``Tool.api``)."""
+    out = []
+    for api_tool, name in zip(executor.openai_tools(), executor.names()):
+        fn = dict(api_tool["function"], name=name)
+        out.append({"type": "function", "function": fn})
+    return out
+
+
+class HermesProtocol(Protocol):
+    name = "hermes"
+    mode = "chat"
+    default_system_prompt = SYSTEM_EN
+    default_plugin_prompt = HERMES_TOOLS
+
+    def tools_prompt(self, executor: ActionExecutor, plugin_prompt: str | None = None) -> str:
+        template = self.plugin_prompt if plugin_prompt is None else plugin_prompt
+        listing = "\n".join(json.dumps(t, ensure_ascii=False) for t in tool_schemas(executor))
+        return template.replace("{prompt}", listing) if "{prompt}" in template else f"{template}\n{listing}"
+
+    def render(self, messages: list[Message], executor: ActionExecutor | None, tool_choice: str = "auto") -> Request:
+        system = self.system_prompt
+        if executor is not None and len(executor) and tool_choice != "none" and self.plugin_prompt:
+            system = f"{system}\n\n{self.tools_prompt(executor)}" if system else self.tools_prompt(executor)
+        out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+        for m in messages:
+            if m.role == "assistant":
+                body = m.content
+                for call in m.tool_calls:
+                    body += ("\n" if body else "") + render_call(call)
+                out.append({"role": "assistant", "content": body})
+            elif m.role == "tool":
+                block = f"<tool_response>\n{m.content}\n</tool_response>"
+                if out and out[-1]["role"] == "user" and out[-1]["content"].startswith("<tool_response>"):
+                    out[-1]["content"] += "\n" + block
+                else:
+                    out.append({"role": "user", "content": block})
+            elif m.role == "user" and m.name == "file":
+                out.append({"role": "user", "content": f"[uploaded file] {m.content}"})
+            else:
+                out.append({"role": m.role, "content": m.content})
+        return Request(messages=out)
+
+    def new_parser(self, executor: ActionExecutor | None = None) -> HermesParser:
+        return HermesParser()
+
+
+def render_call(call: ToolCall) -> str:
+    if call.error is not None:
+        return call.raw
+    payload = json.dumps({"name": call.name, "arguments": call.arguments}, ensure_ascii=False)
+    return f"{CALL_OPEN}\n{payload}\n{CALL_CLOSE}"
+
+
+class HermesParser(StreamParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self._scan = MarkerScanner()
+        self._state = "text"  # text | think | call | done
+
+    def feed(self, chunk: str) -> list[ParseEvent]:
+        out: list[ParseEvent] = []
+        if self._state != "done" and chunk:
+            self._scan.push(chunk)
+            self._run(out)
+        return out
+
+    def finish(self) -> list[ParseEvent]:
+        out: list[ParseEvent] = []
+        if self._finished:
+            return out
+        self._run(out)
+        rest = self._scan.take_all()
+        if self._state == "call":
+            self._close_call(rest, out)
+        elif self._state == "think":
+            self._emit_thinking(rest, out)
+        elif self._state == "text":
+            self._emit_text(rest, out)
+        self._finished, self._state = True, "done"
+        return out
+
+    def _run(self, out: list[ParseEvent]) -> None:
+        while self._state != "done":
+            if self._state == "text":
+                text, marker = self._scan.scan(_TEXT_MARKERS)
+                self._emit_text(text, out)
+                if marker is None:
+                    return
+                if marker == CALL_OPEN:
+                    self._state = "call"
+                elif marker == THINK_OPEN:
+                    self._state = "think"
+                elif marker == THINK_CLOSE:
+                    # "</think>" with no "<think>": what came before was thinking (the template
+                    # opened the block in the prompt). Move it.
+                    if self._text:
+                        moved = "".join(self._text)
+                        self._text.clear()
+                        out.append(TextReset())
+                        self._emit_thinking(moved, out)
+                elif marker == "<|im_end|>":
+                    self._state = "done"
+                    self._scan.take_all()
+            elif self._state == "think":
+                text, marker = self._scan.scan((THINK_CLOSE,))
+                self._emit_thinking(text, out)
+                if marker is None:
+                    return
+                self._state = "text"
+            else:
+                body, marker = self._scan.scan(_BODY_MARKERS, hold=False)
+                if marker is None:
+                    return
+                self._close_call(body, out)
+                self._state = "call" if marker == CALL_OPEN else "done" if marker == "<|im_end|>" else "text"
+
+    def _close_call(self, body: str, out: list[ParseEvent]) -> None:
+        raw = f"{CALL_OPEN}{body}{CALL_CLOSE}"
+        for item in parse_calls(body):
+            if isinstance(item, str):
+                self._emit_call(ToolCall("", {}, raw=raw, error=item), out)
+            else:
+                self._emit_call(ToolCall(item[0], item[1], raw=raw), out)

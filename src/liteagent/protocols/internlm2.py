@@ -1,0 +1,231 @@
+"""The InternLM2 / InternLM2.5-chat dialect (what lmdeploy serves and Lagent spoke).
+
+Raw prompt to /v1/completions with special tokens kept; calls are
+``<|action_start|><|plugin|>\\n{json}<|action_end|>`` and ``<|action_start|><|interpreter|>\\n code``;
+results come back as ``environment`` turns.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING
+
+from ..messages import Message, ToolCall
+from ..prompts import INTERPRETER_CN, META_CN, PLUGIN_CN
+from .base import MarkerScanner, ParseEvent, Protocol, Request, StreamParser
+from .calljson import parse_calls, strip_fences
+
+if TYPE_CHECKING:
+    from ..actions.executor import ActionExecutor
+
+START, END, IM_END, IM_START = "<|action_start|>", "<|action_end|>", "<|im_end|>", "<|im_start|>"
+PLUGIN, INTERP = "<|plugin|>", "<|interpreter|>"
+STOP_WORDS = [IM_END, END]
+API_PREFIX = (
+    "This is the subfunction for tool '{tool_name}', you can use this tool. "
+    "The description of this function is: \n{description}"
+)
+
+_TEXT_MARKERS = (START, PLUGIN, INTERP, IM_END, END, IM_START)
+_BODY_MARKERS = (END, IM_END, START, IM_START)
+
+
+def interpreter_api(executor: ActionExecutor | None) -> str | None:
+    """The API that ``<|interpreter|>`` calls run: a plugin marked ``interpreter = True``."""
+    if executor is None:
+        return None
+    for name in executor.names():
+        api = executor.resolve(name)
+        if api is not None and getattr(api.plugin, "interpreter", False):
+            return name
+    return None
+
+
+def turn(role: str, content: str, name: str | None = None) -> str:
+    head = f"{role} name={name}" if name else role
+    return f"{IM_START}{head}\n{content}{IM_END}\n"
+
+
+class InternLM2Protocol(Protocol):
+    name = "internlm2"
+    mode = "completion"
+    default_system_prompt = META_CN
+    default_plugin_prompt = PLUGIN_CN
+    default_interpreter_prompt = INTERPRETER_CN
+
+    def __init__(
+        self,
+        system_prompt: str | None = None,
+        plugin_prompt: str | None = None,
+        interpreter_prompt: str | None = None,
+    ) -> None:
+        super().__init__(system_prompt, plugin_prompt)
+        self.interpreter_prompt = self.default_interpreter_prompt if interpreter_prompt is None else interpreter_prompt
+
+    def tool_list(self, executor: ActionExecutor) -> list[dict]:
+        interp = interpreter_api(executor)
+        out = []
+        for desc in executor.api_descriptions():
+            if desc["name"] == interp:
+                continue
+            desc["description"] = API_PREFIX.format(tool_name=desc["name"].split(".")[0], description=desc["description"])
+            out.append(desc)
+        return out
+
+    def tools_prompt(self, executor: ActionExecutor, plugin_prompt: str | None = None) -> str:
+        template = self.plugin_prompt if plugin_prompt is None else plugin_prompt
+        listing = json.dumps(self.tool_list(executor), ensure_ascii=False, indent=4)
+        return template.replace("{prompt}", listing) if "{prompt}" in template else f"{template}\n{listing}"
+
+    def render(self, messages: list[Message], executor: ActionExecutor | None, tool_choice: str = "auto") -> Request:
+        parts: list[str] = []
+        if self.system_prompt:
+            parts.append(turn("system", self.system_prompt))
+        use_tools = executor is not None and len(executor) > 0 and tool_choice != "none"
+        interp = interpreter_api(executor) if use_tools else None
+        if interp and self.interpreter_prompt:
+            parts.append(turn("system", self.interpreter_prompt, INTERP))
+        if use_tools and executor is not None and self.plugin_prompt and self.tool_list(executor):
+            parts.append(turn("system", self.tools_prompt(executor), PLUGIN))
+        for m in messages:
+            parts.append(self.render_message(m, interp))
+        parts.append(f"{IM_START}assistant\n")
+        return Request(prompt="".join(parts), stop=list(STOP_WORDS), extra={"skip_special_tokens": False})
+
+    def render_message(self, m: Message, interp: str | None) -> str:
+        if m.role == "assistant":
+            body = m.content
+            for call in m.tool_calls:
+                body += render_call(call)
+            return turn("assistant", body)
+        if m.role == "tool":
+            name = INTERP if (interp and m.name == interp) or m.name == "interpreter" else PLUGIN
+            return turn("environment", m.content, name)
+        if m.role == "user" and m.name == "file":
+            return turn("user", m.content, "file")
+        return turn(m.role, m.content, m.name if m.role == "system" and m.name else None)
+
+    def new_parser(self, executor: ActionExecutor | None = None) -> InternLM2Parser:
+        return InternLM2Parser(interpreter_api(executor) or "PythonInterpreter")
+
+
+def render_call(call: ToolCall) -> str:
+    if call.error is not None:
+        raw = call.raw
+        return raw if raw.rstrip().endswith(END) else f"{raw}{END}\n"
+    if call.kind == "interpreter":
+        code = call.arguments.get("command", "")
+        return f"{START}{INTERP}\n{code}{END}\n"
+    payload = json.dumps({"name": call.name, "parameters": call.arguments}, ensure_ascii=False)
+    return f"{START}{PLUGIN}\n{payload}{END}\n"
+
+
+_CODE_FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n(.*?)(?:\n?```\s*)?$", re.S)
+
+
+class InternLM2Parser(StreamParser):
+    """States: text -> (after <|action_start|>) -> body (plugin | interpreter) -> text ..."""
+
+    def __init__(self, interpreter_name: str = "PythonInterpreter") -> None:
+        super().__init__()
+        self.interpreter_name = interpreter_name
+        self._scan = MarkerScanner()
+        self._state = "text"  # text | start | body | done
+        self._kind = "plugin"
+        self._raw_head = ""
+
+    def feed(self, chunk: str) -> list[ParseEvent]:
+        out: list[ParseEvent] = []
+        if self._state == "done" or not chunk:
+            return out
+        self._scan.push(chunk)
+        self._run(out, final=False)
+        return out
+
+    def finish(self) -> list[ParseEvent]:
+        out: list[ParseEvent] = []
+        if self._finished:
+            return out
+        self._run(out, final=True)
+        if self._state == "start":  # "<|action_start|>" then nothing readable
+            self._state = "body"
+        if self._state == "body":
+            self._close_call(self._scan.take_all(), out)
+        elif self._state == "text":
+            self._emit_text(self._scan.take_all(), out)
+        self._finished = True
+        self._state = "done"
+        return out
+
+    def _run(self, out: list[ParseEvent], final: bool) -> None:
+        while True:
+            if self._state == "text":
+                text, marker = self._scan.scan(_TEXT_MARKERS)
+                self._emit_text(text, out)
+                if marker is None:
+                    return
+                if marker == START:
+                    self._state, self._raw_head = "start", START
+                elif marker in (PLUGIN, INTERP):  # <|action_start|> missing
+                    self._begin_body(marker)
+                elif marker in (IM_END, IM_START):
+                    self._state = "done"
+                    self._scan.take_all()
+                    return
+                # a stray <|action_end|> is dropped
+            elif self._state == "start":
+                buf = self._scan.buf.lstrip()
+                if buf.startswith(PLUGIN) or buf.startswith(INTERP):
+                    marker = PLUGIN if buf.startswith(PLUGIN) else INTERP
+                    self._scan.buf = buf[len(marker):]
+                    self._begin_body(marker)
+                elif buf and not (PLUGIN.startswith(buf) or INTERP.startswith(buf)) or final:
+                    self._scan.buf = buf
+                    self._kind, self._state = "plugin", "body"  # <|action_start|>{json}: a plugin call
+                else:
+                    return
+            elif self._state == "body":
+                body, marker = self._scan.scan(_BODY_MARKERS, hold=False)
+                if marker is None:
+                    return
+                self._close_call(body, out)
+                if marker == START:
+                    self._state, self._raw_head = "start", START
+                elif marker in (IM_END, IM_START):
+                    self._state = "done"
+                    self._scan.take_all()
+                    return
+                else:
+                    self._state = "text"
+                    if self._scan.buf.startswith("\n"):
+                        self._scan.buf = self._scan.buf[1:]
+            else:
+                return
+
+    def _begin_body(self, marker: str) -> None:
+        self._kind = "plugin" if marker == PLUGIN else "interpreter"
+        self._raw_head = (self._raw_head if self._state == "start" else "") + marker
+        self._state = "body"
+
+    def _close_call(self, body: str, out: list[ParseEvent]) -> None:
+        head = self._raw_head or START
+        if head == START:
+            head = START + (PLUGIN if self._kind == "plugin" else INTERP)
+        raw = f"{head}{body}"
+        self._raw_head = ""
+        self._state = "text"
+        if self._kind == "interpreter":
+            m = _CODE_FENCE.match(body)
+            code = (m.group(1) if m else body).strip("\n")
+            if not code.strip():
+                self._emit_call(ToolCall(self.interpreter_name, {}, raw=raw, kind="interpreter",
+                                         error="the interpreter call holds no code"), out)
+            else:
+                self._emit_call(ToolCall(self.interpreter_name, {"command": code}, raw=raw, kind="interpreter"), out)
+            return
+        for item in parse_calls(strip_fences(body.strip())):
+            if isinstance(item, str):
+                self._emit_call(ToolCall("", {}, raw=raw, error=item), out)
+            else:
+                self._emit_call(ToolCall(item[0], item[1], raw=raw), out)

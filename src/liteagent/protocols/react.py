@@ -1,0 +1,157 @@
+"""The ReAct dialect: Thought / Action / Action Input / Observation / Final Answer, for any chat
+model. A hallucinated ``Observation:`` ends the reply (it is also a stop word)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from ..messages import Message, ToolCall
+from ..prompts import REACT_TOOLS, SYSTEM_EN
+from .base import MarkerScanner, ParseEvent, Protocol, Request, StreamParser
+from .calljson import load_json_value
+
+if TYPE_CHECKING:
+    from ..actions.executor import ActionExecutor
+
+THOUGHT, ACTION, INPUT, OBS, FINAL = "Thought:", "Action:", "Action Input:", "Observation:", "Final Answer:"
+_MARKERS = (THOUGHT, ACTION, INPUT, OBS, FINAL)
+
+
+class ReActProtocol(Protocol):
+    name = "react"
+    mode = "chat"
+    default_system_prompt = SYSTEM_EN
+    default_plugin_prompt = REACT_TOOLS
+
+    def tools_prompt(self, executor: ActionExecutor, plugin_prompt: str | None = None) -> str:
+        template = self.plugin_prompt if plugin_prompt is None else plugin_prompt
+        lines = []
+        for desc in executor.api_descriptions():
+            api = executor.resolve(desc["name"])
+            params = json.dumps(api.spec.parameters if api else {}, ensure_ascii=False)
+            lines.append(f"{desc['name']}: {desc['description']} Arguments (JSON Schema): {params}")
+        listing = "\n".join(lines)
+        text = template.replace("{prompt}", listing) if "{prompt}" in template else f"{template}\n{listing}"
+        return text.replace("{tool_names}", ", ".join(executor.names()))
+
+    def render(self, messages: list[Message], executor: ActionExecutor | None, tool_choice: str = "auto") -> Request:
+        system = self.system_prompt
+        if executor is not None and len(executor) and tool_choice != "none" and self.plugin_prompt:
+            system = f"{system}\n\n{self.tools_prompt(executor)}" if system else self.tools_prompt(executor)
+        out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+        for m in messages:
+            if m.role == "assistant":
+                out.append({"role": "assistant", "content": render_assistant(m)})
+            elif m.role == "tool":
+                out.append({"role": "user", "content": f"{OBS} {m.content}"})
+            else:
+                out.append({"role": m.role, "content": m.content})
+        return Request(messages=out, stop=[OBS])
+
+    def new_parser(self, executor: ActionExecutor | None = None) -> ReActParser:
+        return ReActParser()
+
+
+def render_assistant(m: Message) -> str:
+    parts = []
+    if m.thinking:
+        parts.append(f"{THOUGHT} {m.thinking}")
+    for call in m.tool_calls:
+        if call.error is not None:
+            parts.append(call.raw)
+        else:
+            parts.append(f"{ACTION} {call.name}\n{INPUT} {json.dumps(call.arguments, ensure_ascii=False)}")
+    if not m.tool_calls and m.content:
+        parts.append(f"{FINAL} {m.content}")
+    return "\n".join(parts)
+
+
+class ReActParser(StreamParser):
+    """Plain text before any marker is held: it is the answer only if no marker ever comes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._scan = MarkerScanner()
+        self._state = "pre"  # pre | thought | action | input | final | done
+        self._pre: list[str] = []
+        self._action = ""
+        self._field: list[str] = []
+
+    def feed(self, chunk: str) -> list[ParseEvent]:
+        out: list[ParseEvent] = []
+        if self._state != "done" and chunk:
+            self._scan.push(chunk)
+            self._run(out)
+        return out
+
+    def finish(self) -> list[ParseEvent]:
+        out: list[ParseEvent] = []
+        if self._finished:
+            return out
+        self._run(out)
+        rest = self._scan.take_all()
+        self._consume(rest, out)
+        self._end_section(out)
+        if self._state == "pre":  # no marker at all: the whole reply is the answer
+            self._emit_text("".join(self._pre), out)
+        self._finished, self._state = True, "done"
+        return out
+
+    def _run(self, out: list[ParseEvent]) -> None:
+        while self._state != "done":
+            text, marker = self._scan.scan(_MARKERS, hold=True)
+            self._consume(text, out)
+            if marker is None:
+                return
+            self._end_section(out, marker)
+            if marker == OBS:  # the model imagined the tool's answer: stop reading
+                self._state = "done"
+                self._scan.take_all()
+                return
+            if self._state == "pre" and self._pre:
+                self._emit_thinking("".join(self._pre), out)
+                self._pre.clear()
+            self._state = {THOUGHT: "thought", ACTION: "action", INPUT: "input", FINAL: "final"}[marker]
+
+    def _consume(self, text: str, out: list[ParseEvent]) -> None:
+        if not text:
+            return
+        if self._state == "pre":
+            self._pre.append(text)
+        elif self._state == "thought":
+            self._emit_thinking(text, out)
+        elif self._state == "final":
+            self._emit_text(text, out)
+        elif self._state in ("action", "input"):
+            self._field.append(text)
+
+    def _end_section(self, out: list[ParseEvent], next_marker: str | None = None) -> None:
+        if self._state == "action":
+            lines = "".join(self._field).strip().splitlines()
+            name = lines[0].strip().strip("`") if lines else ""
+            self._field.clear()
+            if next_marker == INPUT:
+                self._action = name
+            elif name:  # an Action with no Action Input: no arguments
+                self._emit_call(ToolCall(name, {}, raw=f"{ACTION} {name}"), out)
+            else:
+                self._emit_call(ToolCall("", {}, raw=ACTION, error="Action names no tool"), out)
+        elif self._state == "input":
+            body = "".join(self._field).strip()
+            self._field.clear()
+            name, self._action = self._action, ""
+            raw = f"{ACTION} {name}\n{INPUT} {body}"
+            if not name:
+                self._emit_call(ToolCall("", {}, raw=raw, error="Action Input without an Action naming the tool"), out)
+                return
+            if not body:
+                self._emit_call(ToolCall(name, {}, raw=raw), out)
+                return
+            value, err = load_json_value(body)
+            if err is None and not isinstance(value, dict):
+                err = f"got {type(value).__name__}"
+            if err is not None:
+                self._emit_call(ToolCall(name, {}, raw=raw, error=f"Action Input is not a JSON object ({err})"), out)
+            else:
+                self._emit_call(ToolCall(name, value, raw=raw), out)
