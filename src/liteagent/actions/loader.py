@@ -75,9 +75,20 @@ def load_plugin(spec: str) -> list[BaseAction]:
             and obj is not FunctionTool)
         or isinstance(obj, FunctionTool)
     ]
+    # a whole file: every plugin that can be created without arguments
+    found = [obj for obj in found if not (isinstance(obj, type) and _required_init_args(obj))]
     if not found:
-        raise PluginLoadError(f"plugin {spec!r}: {target} defines no BaseAction class or @tool function")
+        raise PluginLoadError(f"plugin {spec!r}: {target} defines no BaseAction class or @tool function usable without arguments")
     return [_instantiate(obj, spec) for obj in found]
+
+
+def _required_init_args(cls: type) -> list[str]:
+    try:
+        sig = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in sig.parameters.values()
+            if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
 
 def _instantiate(obj: Any, spec: str) -> BaseAction:
@@ -87,12 +98,7 @@ def _instantiate(obj: Any, spec: str) -> BaseAction:
             "or decorate a function with @tool)"
         )
     if isinstance(obj, type):
-        try:
-            sig = inspect.signature(obj)
-            required = [p.name for p in sig.parameters.values()
-                        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-        except (TypeError, ValueError):
-            required = []
+        required = _required_init_args(obj)
         if required:
             raise PluginLoadError(
                 f"plugin {spec!r}: {obj.__name__}() needs arguments ({', '.join(required)}); "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import sys
 import typing
 import warnings
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, get_args, get_origin
 
 import docstring_parser
+import typing_extensions
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 
@@ -194,6 +196,32 @@ def lagent_type(schema: dict[str, Any]) -> str:
     return _LAGENT_TYPES.get(t or "", "STRING")
 
 
+def _portable(hint: Any) -> Any:
+    """pydantic needs typing_extensions.TypedDict before Python 3.12; users write typing's."""
+    if sys.version_info >= (3, 12):
+        return hint
+    if isinstance(hint, type) and issubclass(hint, dict) and hasattr(hint, "__required_keys__") \
+            and type(hint).__module__ == "typing":
+        fields = {k: _portable(v) for k, v in typing.get_type_hints(hint, include_extras=True).items()}
+        new = typing_extensions.TypedDict(hint.__name__, fields, total=hint.__total__)  # type: ignore[operator]
+        new.__required_keys__ = hint.__required_keys__  # type: ignore[attr-defined]
+        new.__optional_keys__ = hint.__optional_keys__  # type: ignore[attr-defined]
+        return new
+    args = get_args(hint)
+    origin = get_origin(hint)
+    if args and origin is not None and origin is not Annotated:
+        new_args = tuple(_portable(a) for a in args)
+        if new_args != args:
+            try:
+                return hint.copy_with(new_args)
+            except AttributeError:
+                try:
+                    return origin[new_args]
+                except TypeError:
+                    return hint
+    return hint
+
+
 def _annotated_description(hint: Any) -> tuple[Any, str | None]:
     if get_origin(hint) is Annotated:
         args = get_args(hint)
@@ -245,6 +273,7 @@ def build_api_spec(
             if not doc_type:
                 warn_once(f"{where}: parameter '{p.name}' has no type hint; described as string")
         hint, ann_desc = _annotated_description(hint)
+        hint = _portable(hint)
         desc = ann_desc or ((dp.description or "").strip() if dp else "")
         if not desc:
             warn_once(f"{where}: parameter '{p.name}' is not described in the docstring's Args")
@@ -257,16 +286,20 @@ def build_api_spec(
         fields[internal] = (hint, Field(default, alias=p.name if internal != p.name else None))
         descriptions[p.name] = desc
         order.append((p.name, internal, required))
+    model_name = f"{owner}_{api_name}_args".replace(".", "_").lstrip("_") or "args"
     try:
-        model = create_model(f"{owner}_{api_name}_args".replace(".", "_"), __config__=_MODEL_CONFIG, **fields)
+        model = create_model(model_name, __config__=_MODEL_CONFIG, **fields)
         raw = model.model_json_schema()
-    except Exception as exc:
-        warn_once(f"{where}: parameter types could not be described ({exc}); accepting any values")
-        fields = {
-            k: (Any, Field(... if req else None, alias=name_ if k != name_ else None))
-            for name_, k, req in order
-        }
-        model = create_model(f"{owner}_{api_name}_args_any", __config__=_MODEL_CONFIG, **fields)
+    except Exception:
+        # Degrade only the parameters whose types pydantic cannot describe.
+        for name_, internal, _req in order:
+            hint, fld = fields[internal]
+            try:
+                create_model("_probe", __config__=_MODEL_CONFIG, v=(hint, ...)).model_json_schema()
+            except Exception as exc:
+                warn_once(f"{where}: the type of '{name_}' cannot be described ({str(exc).splitlines()[0]}); accepting any value")
+                fields[internal] = (Any, fld)
+        model = create_model(model_name, __config__=_MODEL_CONFIG, **fields)
         raw = model.model_json_schema()
     defs = raw.get("$defs", {})
     props = raw.get("properties", {})

@@ -55,12 +55,14 @@ def describe_validation_error(api_name: str, spec: ApiSpec, exc: ValidationError
     """One line: every bad field, what is wrong, and the type expected."""
     valid = ", ".join(p.name for p in spec.params) or "(none)"
     problems: list[str] = []
+    known = _path_names(spec)
     for err in exc.errors(include_url=False):
-        loc = tuple(p for p in err["loc"] if not isinstance(p, str) or not p.startswith("function-"))
-        # pydantic puts union members and "lax-or-strict" tags into loc; keep only real path parts
-        loc = tuple(p for p in loc if isinstance(p, int) or p in _path_names(spec, loc))
-        field = ".".join(str(p) for p in loc) or "arguments"
         kind = err["type"]
+        loc = tuple(err["loc"])
+        if kind != "extra_forbidden":
+            # pydantic puts union members and validator tags into loc; keep only real path parts
+            loc = tuple(p for p in loc if isinstance(p, int) or p in known)
+        field = ".".join(str(p) for p in loc) or "arguments"
         if kind == "missing":
             exp = expected_type(_schema_at(spec, loc))
             problems.append(f"{field}: required argument missing (expected {exp})")
@@ -74,7 +76,7 @@ def describe_validation_error(api_name: str, spec: ApiSpec, exc: ValidationError
     return f"invalid arguments for {api_name}: " + "; ".join(seen)
 
 
-def _path_names(spec: ApiSpec, loc: tuple[Any, ...]) -> set[str]:
+def _path_names(spec: ApiSpec) -> set[str]:
     names: set[str] = set()
 
     def walk(node: Any) -> None:
