@@ -16,6 +16,7 @@ import json_repair
 
 _FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n?(.*?)\n?```\s*$", re.S)
 _OPEN_FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n")
+_BARE_KEY = re.compile(r'([{,]\s*)([A-Za-z_][\w-]*)\s*:(?!//)')
 
 
 def strip_fences(text: str) -> str:
@@ -48,12 +49,17 @@ def load_json_value(text: str) -> tuple[Any, str | None]:
             return value, None
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         pass
-    try:
-        value = json_repair.loads(t)
-    except Exception:
-        value = None
-    if isinstance(value, (dict, list)) and value:
-        return value, None
+    # Bare keys ({city: "x"}) are common; quote them, then allow only silent structural repairs
+    # (trailing commas, raw newlines, missing commas or closing brackets). A repair that had to
+    # guess a value (json-repair logs it) is refused: we never invent arguments.
+    quoted = _BARE_KEY.sub(r'\1"\2":', t)
+    for candidate in dict.fromkeys((t, quoted)):
+        try:
+            value, log = json_repair.repair_json(candidate, return_objects=True, logging=True)
+        except Exception:
+            continue
+        if not log and isinstance(value, (dict, list)) and value:
+            return value, None
     return None, f"invalid JSON: {first_error}"
 
 

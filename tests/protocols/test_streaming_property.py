@@ -1,0 +1,52 @@
+"""Property: every streaming parser, fed any text in any chunking, never raises and reads the
+same reply as when fed the whole text at once."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from liteagent.protocols import PROTOCOLS, get_protocol
+
+PIECES = [
+    "<|action_start|>", "<|plugin|>", "<|interpreter|>", "<|action_end|>", "<|im_end|>", "<|im_start|>",
+    "<tool_call>", "</tool_call>", "<think>", "</think>", "Thought:", "Action:", "Action Input:",
+    "Observation:", "Final Answer:", '{"name": "A.b", "parameters": {"q": 1}}', '{"name": "x", "arguments": {',
+    "```json\n", "```", "\n", " ", "{", "}", "[", "]", '"', "'", ",", "<", "|", "你好", "🌍",
+]
+
+texts = st.lists(st.one_of(st.sampled_from(PIECES), st.text(max_size=8)), max_size=40).map("".join)
+
+
+def summary(reply):
+    return (reply.text, reply.thinking, [(c.name, c.arguments, c.error, c.kind) for c in reply.calls])
+
+
+def chunked(protocol, text, cuts):
+    parser = protocol.new_parser()
+    points = sorted({c % (len(text) + 1) for c in cuts})
+    prev = 0
+    for p in [*points, len(text)]:
+        parser.feed(text[prev:p])
+        prev = p
+    parser.finish()
+    return parser.result()
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=texts, cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=30), name=st.sampled_from(sorted(PROTOCOLS)))
+def test_chunked_equals_whole(text, cuts, name):
+    protocol = get_protocol(name)
+    whole = protocol.parse(text)
+    assert summary(chunked(protocol, text, cuts)) == summary(whole)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=texts, name=st.sampled_from(sorted(PROTOCOLS)))
+def test_one_char_chunks(text, name):
+    protocol = get_protocol(name)
+    parser = protocol.new_parser()
+    for ch in text:
+        parser.feed(ch)
+    parser.finish()
+    assert summary(parser.result()) == summary(protocol.parse(text))
