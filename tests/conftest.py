@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from scripted_server import ScriptedServer  # noqa: E402
+from scripted_server import ScriptedServer
 
 TESTS = Path(__file__).parent
 FIXTURES = TESTS / "fixtures"
@@ -29,7 +29,12 @@ def run_cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = N
     full_env.pop("LITEAGENT_DEBUG", None)
     p = subprocess.run(
         [sys.executable, "-m", "liteagent", *args],
-        input=stdin, capture_output=True, text=True, env=full_env, timeout=timeout, cwd=TESTS.parent,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=TESTS.parent,
     )
     return CliResult(p.returncode, p.stdout, p.stderr)
 

@@ -66,7 +66,10 @@ def test_internlm2_two_turns_byte_exact(server):
         assert body["stream"] is True and body["model"] == "scripted-model"
     assert first["prompt"] == (GOLDEN / "internlm2_turn1.txt").read_text(encoding="utf-8")
     assert second["prompt"] == (GOLDEN / "internlm2_turn2.txt").read_text(encoding="utf-8")
-    assert '<|im_start|>environment name=<|plugin|>\n{"city": "上海", "days": 2, "sky": "晴 ☀"}<|im_end|>\n' in second["prompt"]
+    assert (
+        '<|im_start|>environment name=<|plugin|>\n{"city": "上海", "days": 2, "sky": "晴 ☀"}<|im_end|>\n'
+        in second["prompt"]
+    )
     assert [m.role for m in result.messages] == ["user", "assistant", "tool", "assistant"]
     step = result.steps[0]
     assert step.tool_calls[0].name == "Weather.forecast" and step.results[0].status.value == "success"
@@ -78,8 +81,10 @@ def test_internlm2_conversation_continues_across_questions(server):
     agent.run("你好")
     agent.run("再见")
     prompt = post_bodies(server)[1]["prompt"]
-    assert prompt.endswith("<|im_start|>user\n你好<|im_end|>\n<|im_start|>assistant\n你好！<|im_end|>\n"
-                           "<|im_start|>user\n再见<|im_end|>\n<|im_start|>assistant\n")
+    assert prompt.endswith(
+        "<|im_start|>user\n你好<|im_end|>\n<|im_start|>assistant\n你好！<|im_end|>\n"
+        "<|im_start|>user\n再见<|im_end|>\n<|im_start|>assistant\n"
+    )
 
 
 def test_hermes_flow(server):
@@ -108,7 +113,10 @@ def test_hermes_flow(server):
 
 def test_openai_native_flow(server):
     server.replies = [
-        {"text": "", "tool_calls": [{"id": "call_9", "name": "Weather__forecast", "arguments": {"city": "Oslo", "days": 3}}]},
+        {
+            "text": "",
+            "tool_calls": [{"id": "call_9", "name": "Weather__forecast", "arguments": {"city": "Oslo", "days": 3}}],
+        },
         "Oslo: snow.",
     ]
     agent, w = agent_for(server, "openai", tool_choice="required")
@@ -119,10 +127,15 @@ def test_openai_native_flow(server):
     assert first["tool_choice"] == "required"
     assert second["tool_choice"] == "auto"  # forced once, later turns may answer
     assert second["messages"][-2]["tool_calls"][0] == {
-        "id": "call_9", "type": "function",
+        "id": "call_9",
+        "type": "function",
         "function": {"name": "Weather__forecast", "arguments": '{"city": "Oslo", "days": 3}'},
     }
-    assert second["messages"][-1] == {"role": "tool", "tool_call_id": "call_9", "content": '{"city": "Oslo", "days": 3, "sky": "晴 ☀"}'}
+    assert second["messages"][-1] == {
+        "role": "tool",
+        "tool_call_id": "call_9",
+        "content": '{"city": "Oslo", "days": 3, "sky": "晴 ☀"}',
+    }
 
 
 def test_react_flow(server):
@@ -135,16 +148,28 @@ def test_react_flow(server):
     assert r.answer == "Rome is sunny." and w.calls == [{"city": "Rome", "days": 1}]
     first, second = post_bodies(server)
     assert first["stop"] == ["Observation:"]
-    assert second["messages"][-2]["content"] == 'Thought: I need the forecast.\nAction: Weather.forecast\nAction Input: {"city": "Rome"}'
+    assert (
+        second["messages"][-2]["content"]
+        == 'Thought: I need the forecast.\nAction: Weather.forecast\nAction Input: {"city": "Rome"}'
+    )
     assert second["messages"][-1]["content"].startswith("Observation: {")
 
 
 @pytest.mark.parametrize(
     "bad, feedback",
     [
-        ("<|action_start|><|plugin|>\n{\"name\": \"Weather.forecast\", \"parameters\": {city: }<|action_end|>", "could not be read"),
-        ('<|action_start|><|plugin|>\n{"name": "Weather.nowcast", "parameters": {"city": "X"}}', "unknown tool 'Weather.nowcast'; valid tools: Weather.forecast"),
-        ('<|action_start|><|plugin|>\n{"name": "Weather.forecast", "parameters": {"days": "many"}}', "invalid arguments for Weather.forecast"),
+        (
+            '<|action_start|><|plugin|>\n{"name": "Weather.forecast", "parameters": {city: }<|action_end|>',
+            "could not be read",
+        ),
+        (
+            '<|action_start|><|plugin|>\n{"name": "Weather.nowcast", "parameters": {"city": "X"}}',
+            "unknown tool 'Weather.nowcast'; valid tools: Weather.forecast",
+        ),
+        (
+            '<|action_start|><|plugin|>\n{"name": "Weather.forecast", "parameters": {"days": "many"}}',
+            "invalid arguments for Weather.forecast",
+        ),
     ],
     ids=["malformed-json", "unknown-tool", "bad-arguments"],
 )
@@ -247,13 +272,20 @@ def test_several_calls_in_one_reply_run_concurrently(server):
 
 
 def test_stream_events_in_order(server):
-    server.replies = ['Checking.<tool_call>{"name": "Weather.forecast", "arguments": {"city": "Kyiv"}}</tool_call>', "Kyiv: rain."]
+    server.replies = [
+        'Checking.<tool_call>{"name": "Weather.forecast", "arguments": {"city": "Kyiv"}}</tool_call>',
+        "Kyiv: rain.",
+    ]
     agent, _ = agent_for(server, "hermes")
     types = [ev.type for ev in agent.stream("Kyiv?")]
     assert types[0] == "text"
     assert types.index("tool_call") < types.index("tool_result") < types.index("turn_end")
     assert types[-1] == "final"
-    text = "".join(ev.text for ev in agent.stream("again?") if ev.type == "text") if server.replies.append("Again.") is None else ""
+    text = (
+        "".join(ev.text for ev in agent.stream("again?") if ev.type == "text")
+        if server.replies.append("Again.") is None
+        else ""
+    )
     assert text == "Again."
 
 
@@ -268,7 +300,10 @@ def test_run_inside_running_event_loop(server):
 
 
 def test_history_save_and_load(server, tmp_path):
-    server.replies = ['<tool_call>{"name": "Weather.forecast", "arguments": {"city": "Nice"}}</tool_call>', "Nice: sun."]
+    server.replies = [
+        '<tool_call>{"name": "Weather.forecast", "arguments": {"city": "Nice"}}</tool_call>',
+        "Nice: sun.",
+    ]
     agent, _ = agent_for(server, "hermes")
     agent.run("Nice?")
     path = tmp_path / "chat.json"

@@ -137,7 +137,9 @@ class Agent:
     @property
     def protocol(self) -> Protocol:
         if self._protocol is None:
-            self._protocol = get_protocol(str(self._protocol_arg), self.llm.model, self._system_prompt, self._plugin_prompt)
+            self._protocol = get_protocol(
+                str(self._protocol_arg), self.llm.model, self._system_prompt, self._plugin_prompt
+            )
         return self._protocol
 
     async def _ensure_protocol(self) -> Protocol:
@@ -228,7 +230,7 @@ class Agent:
                 results = [await self._execute(calls[0], protocol)]
             else:  # several calls in one reply run concurrently
                 results = list(await asyncio.gather(*(self._execute(c, protocol) for c in calls)))
-            for call, ret in zip(calls, results):
+            for call, ret in zip(calls, results, strict=False):
                 step.results.append(ret)
                 self.messages.append(
                     Message("tool", executor.format_result(ret), name=ret.name or call.name, tool_call_id=call.id)
@@ -253,34 +255,56 @@ class Agent:
     async def _execute(self, call: ToolCall, protocol: Protocol) -> ActionReturn:
         if call.error is not None:
             hint = CALL_FORMAT_HINT.get(protocol.name, "")
-            status = ActionStatus.ARGS_ERROR if call.name and call.name in self.executor else ActionStatus.INVALID_ACTION
+            status = (
+                ActionStatus.ARGS_ERROR if call.name and call.name in self.executor else ActionStatus.INVALID_ACTION
+            )
             return ActionReturn(
-                call.name, {}, status,
+                call.name,
+                {},
+                status,
                 error=f"your tool call could not be read: {call.error}. Write it exactly as: {hint}",
                 call_id=call.id,
             )
         return await self.executor.aexecute(call.name, call.arguments, call_id=call.id)
 
-    def _result(self, answer: str, steps: list[Step], first_new: int, start: float,
-                usage: dict[str, int], status: str, error: str | None) -> RunResult:
+    def _result(
+        self,
+        answer: str,
+        steps: list[Step],
+        first_new: int,
+        start: float,
+        usage: dict[str, int],
+        status: str,
+        error: str | None,
+    ) -> RunResult:
         return RunResult(
-            answer=answer, steps=steps, messages=self.messages[first_new:], status=status, error=error,
-            turns=len(steps), elapsed=time.perf_counter() - start, usage=dict(usage),
+            answer=answer,
+            steps=steps,
+            messages=self.messages[first_new:],
+            status=status,
+            error=error,
+            turns=len(steps),
+            elapsed=time.perf_counter() - start,
+            usage=dict(usage),
         )
 
-    def _stop(self, ev: ErrorEvent, steps: list[Step], first_new: int, start: float,
-              usage: dict[str, int], status: str) -> ErrorEvent:
+    def _stop(
+        self, ev: ErrorEvent, steps: list[Step], first_new: int, start: float, usage: dict[str, int], status: str
+    ) -> ErrorEvent:
         self._last_result = self._result("", steps, first_new, start, usage, status, ev.message)
         return ev
 
     async def arun(self, query: str | Message) -> RunResult:
         """Answer ``query``; the result carries the answer, steps, new messages, timing, usage."""
+        result: RunResult | None = None
+        # Drain the stream to its end: an abandoned async generator costs a finalizer round-trip.
         async for ev in self.astream(query):
             if isinstance(ev, FinalAnswer):
-                return ev.result
-            if isinstance(ev, ErrorEvent):
-                return self._last_result
-        raise AssertionError("agent stream ended without a final event")  # pragma: no cover
+                result = ev.result
+            elif isinstance(ev, ErrorEvent):
+                result = self._last_result
+        assert result is not None, "agent stream ended without a final event"
+        return result
 
     # -- sync wrappers --------------------------------------------------------------------------
     def run(self, query: str | Message) -> RunResult:

@@ -12,7 +12,9 @@ from .llms.openai_compat import OpenAICompatibleLLM
 from .protocols import Protocol, get_protocol
 
 
-def resolve_protocol(name: str, model: str, system_prompt: str | None = None, plugin_prompt: str | None = None) -> Protocol:
+def resolve_protocol(
+    name: str, model: str, system_prompt: str | None = None, plugin_prompt: str | None = None
+) -> Protocol:
     return get_protocol(name or "auto", model, system_prompt, plugin_prompt)
 
 

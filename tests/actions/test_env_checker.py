@@ -56,10 +56,16 @@ def test_torch_info_and_cudnn():
     t = env_probe.summarize_torch(json.loads(read("torch-info.json")))
     assert t["version"] == "2.11.0+cu130" and t["cuda_available"] and t["cuda_version"] == "13.0"
     assert t["cudnn_version"] == "9.19.0"
-    assert t["devices"] == [{
-        "index": 0, "name": "NVIDIA H100 80GB HBM3", "total_memory_mib": 81079, "compute_capability": "9.0",
-        "multi_processor_count": 132, "free_memory_mib": 80552,
-    }]
+    assert t["devices"] == [
+        {
+            "index": 0,
+            "name": "NVIDIA H100 80GB HBM3",
+            "total_memory_mib": 81079,
+            "compute_capability": "9.0",
+            "multi_processor_count": 132,
+            "free_memory_mib": 80552,
+        }
+    ]
     assert env_probe.cudnn_version_text(8902) == "8.9.2"
 
 
@@ -80,7 +86,9 @@ def fake_runner(argv):
 
 
 def test_gpu_path_with_recorded_h100_outputs():
-    checker = EnvChecker(run=fake_runner, torch_probe=lambda: env_probe.summarize_torch(json.loads(read("torch-info.json"))))
+    checker = EnvChecker(
+        run=fake_runner, torch_probe=lambda: env_probe.summarize_torch(json.loads(read("torch-info.json")))
+    )
     r = ActionExecutor([checker]).execute("EnvChecker.check_torch_env")
     assert r.ok
     text, data = r.result[0].content, r.result[1].content
@@ -89,7 +97,10 @@ def test_gpu_path_with_recorded_h100_outputs():
     assert data["driver"]["cuda_driver_version"] == "13.0"
     assert data["nvcc"]["version"] == "13.0.88"
     assert data["notes"] == []
-    assert "GPU 0: NVIDIA H100 80GB HBM3 | driver 580.159.04 | memory 0 MiB used / 81559 MiB total (81079 MiB free) | compute capability 9.0" in text
+    assert (
+        "GPU 0: NVIDIA H100 80GB HBM3 | driver 580.159.04 | memory 0 MiB used / 81559 MiB total (81079 MiB free) | compute capability 9.0"
+        in text
+    )
     assert "cuDNN Version: 9.19.0" in text and "PyTorch Version: 2.11.0+cu130" in text
 
 
@@ -114,9 +125,12 @@ def test_real_no_gpu_path_of_this_machine():
 def test_report_when_nothing_is_installed():
     data = {
         "torch": {"installed": False, "note": "PyTorch is not installed (pip install torch)"},
-        "gpus": [], "driver": {}, "nvcc": {},
+        "gpus": [],
+        "driver": {},
+        "nvcc": {},
         "system": {"python_version": "3.11", "os": "Linux", "cpu": "x", "cpu_count": 2},
-        "packages": {}, "notes": ["no NVIDIA GPU visible: nvidia-smi not found on PATH"],
+        "packages": {},
+        "notes": ["no NVIDIA GPU visible: nvidia-smi not found on PATH"],
     }
     text = format_report(data)
     assert "PyTorch is not installed" in text and "nvcc not available" in text and "No NVIDIA GPU visible" in text

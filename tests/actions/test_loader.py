@@ -42,7 +42,8 @@ def test_module_spec(monkeypatch):
 
 def test_user_plugin_replaces_builtin_of_same_name(tmp_path):
     f = tmp_path / "mine.py"
-    f.write_text(textwrap.dedent('''
+    f.write_text(
+        textwrap.dedent('''
         from liteagent import BaseAction, tool_api
 
         class EnvChecker(BaseAction):
@@ -52,7 +53,8 @@ def test_user_plugin_replaces_builtin_of_same_name(tmp_path):
             def check_torch_env(self) -> str:
                 """Mine."""
                 return "my own checker"
-    '''))
+    ''')
+    )
     ex = ActionExecutor(load_plugin(f"{f}:EnvChecker"))
     assert ex.execute("EnvChecker.check_torch_env").result[0].content == "my own checker"
 
@@ -80,7 +82,8 @@ def make_dist(root: Path) -> None:
     """An installed distribution declaring a plugin in the entry-point group liteagent.plugins."""
     pkg = root / "fake_liteagent_plugin"
     pkg.mkdir()
-    (pkg / "__init__.py").write_text(textwrap.dedent('''
+    (pkg / "__init__.py").write_text(
+        textwrap.dedent('''
         from liteagent import BaseAction, tool_api
 
         class Dice(BaseAction):
@@ -94,7 +97,8 @@ def make_dist(root: Path) -> None:
                     sides: number of sides
                 """
                 return sides
-    '''))
+    ''')
+    )
     dist = root / "fake_liteagent_plugin-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-liteagent-plugin\nVersion: 0.1\n")

@@ -52,7 +52,9 @@ def test_toolkit_lagent_dict_matches_appendix_1_and_keeps_optional_params():
                     {"name": "max_results", "type": "NUMBER", "description": "how many papers to return", "default": 3},
                 ],
                 "required": ["query"],
-                "return_data": [{"name": "content", "description": "a list of 3 arxiv search papers", "type": "STRING"}],
+                "return_data": [
+                    {"name": "content", "description": "a list of 3 arxiv search papers", "type": "STRING"}
+                ],
                 "parameter_description": "If you call this tool, you must pass arguments in the JSON format {key: value}, where the key is the parameter name.",
             }
         ],

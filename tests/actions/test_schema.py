@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import warnings
-from typing import Annotated, Literal, Optional, TypedDict, Union
+from typing import Annotated, Literal, TypedDict
 
 import pytest
 from pydantic import BaseModel, Field
@@ -54,7 +54,7 @@ def test_containers():
 
 
 def test_optional_and_unions():
-    def f(a: Optional[int] = None, b: Union[int, str] = 1, c: str | None = None) -> None:
+    def f(a: int | None = None, b: int | str = 1, c: str | None = None) -> None:
         """F."""
 
     props = params_of(f)["properties"]
@@ -136,7 +136,7 @@ def test_annotated_description_wins():
     assert props["n"]["description"] == "how many"
 
 
-GOOGLE = '''Search papers.
+GOOGLE = """Search papers.
 
 Longer text.
 
@@ -146,8 +146,8 @@ Args:
 
 Returns:
     content (str): a list of papers
-'''
-NUMPY = '''Search papers.
+"""
+NUMPY = """Search papers.
 
 Longer text.
 
@@ -162,8 +162,8 @@ Returns
 -------
 str
     a list of papers
-'''
-REST = '''Search papers.
+"""
+REST = """Search papers.
 
 Longer text.
 
@@ -172,7 +172,7 @@ Longer text.
 :param limit: how many
 :returns: a list of papers
 :rtype: str
-'''
+"""
 
 
 @pytest.mark.parametrize("doc", [GOOGLE, NUMPY, REST], ids=["google", "numpy", "rest"])

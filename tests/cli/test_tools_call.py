@@ -16,17 +16,21 @@ def test_tools_lagent_for_the_seed_plugin(cli):
     r = cli("tools", "--plugin", f"{SEED}:EnvChecker", "--format", "lagent")
     assert r.code == 0, r.err
     data = json.loads(r.out)
-    assert data == [{
-        "name": "EnvChecker",
-        "description": "检查深度学习环境的插件",
-        "api_list": [{
-            "name": "check_torch_env",
-            "description": "获取PyTorch相关环境信息",
-            "parameters": [],
-            "required": [],
-            "parameter_description": "If you call this tool, you must pass arguments in the JSON format {key: value}, where the key is the parameter name.",
-        }],
-    }]
+    assert data == [
+        {
+            "name": "EnvChecker",
+            "description": "检查深度学习环境的插件",
+            "api_list": [
+                {
+                    "name": "check_torch_env",
+                    "description": "获取PyTorch相关环境信息",
+                    "parameters": [],
+                    "required": [],
+                    "parameter_description": "If you call this tool, you must pass arguments in the JSON format {key: value}, where the key is the parameter name.",
+                }
+            ],
+        }
+    ]
 
 
 def test_tools_openai_and_prompt(cli):
@@ -37,8 +41,8 @@ def test_tools_openai_and_prompt(cli):
     assert t["function"]["parameters"]["required"] == ["city"]
     r = cli("tools", "--plugin", f"{WEATHER}:Weather", "--format", "prompt", "--protocol", "internlm2")
     assert r.code == 0
-    assert r.out.startswith("你可以使用如下工具：\n[\n    {\n        \"name\": \"Weather.forecast\"")
-    assert "\"name\": \"days\"" in r.out  # optional parameters are shown
+    assert r.out.startswith('你可以使用如下工具：\n[\n    {\n        "name": "Weather.forecast"')
+    assert '"name": "days"' in r.out  # optional parameters are shown
     r = cli("tools", "--plugin", f"{WEATHER}:Weather", "--format", "prompt", "--protocol", "hermes")
     assert "<tools>" in r.out and '"name": "Weather.forecast"' in r.out
 

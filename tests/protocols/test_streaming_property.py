@@ -9,10 +9,38 @@ from hypothesis import strategies as st
 from liteagent.protocols import PROTOCOLS, get_protocol
 
 PIECES = [
-    "<|action_start|>", "<|plugin|>", "<|interpreter|>", "<|action_end|>", "<|im_end|>", "<|im_start|>",
-    "<tool_call>", "</tool_call>", "<think>", "</think>", "Thought:", "Action:", "Action Input:",
-    "Observation:", "Final Answer:", '{"name": "A.b", "parameters": {"q": 1}}', '{"name": "x", "arguments": {',
-    "```json\n", "```", "\n", " ", "{", "}", "[", "]", '"', "'", ",", "<", "|", "你好", "🌍",
+    "<|action_start|>",
+    "<|plugin|>",
+    "<|interpreter|>",
+    "<|action_end|>",
+    "<|im_end|>",
+    "<|im_start|>",
+    "<tool_call>",
+    "</tool_call>",
+    "<think>",
+    "</think>",
+    "Thought:",
+    "Action:",
+    "Action Input:",
+    "Observation:",
+    "Final Answer:",
+    '{"name": "A.b", "parameters": {"q": 1}}',
+    '{"name": "x", "arguments": {',
+    "```json\n",
+    "```",
+    "\n",
+    " ",
+    "{",
+    "}",
+    "[",
+    "]",
+    '"',
+    "'",
+    ",",
+    "<",
+    "|",
+    "你好",
+    "🌍",
 ]
 
 texts = st.lists(st.one_of(st.sampled_from(PIECES), st.text(max_size=8)), max_size=40).map("".join)
@@ -34,7 +62,11 @@ def chunked(protocol, text, cuts):
 
 
 @settings(max_examples=300, deadline=None)
-@given(text=texts, cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=30), name=st.sampled_from(sorted(PROTOCOLS)))
+@given(
+    text=texts,
+    cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=30),
+    name=st.sampled_from(sorted(PROTOCOLS)),
+)
 def test_chunked_equals_whole(text, cuts, name):
     protocol = get_protocol(name)
     whole = protocol.parse(text)

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import json
 import re
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -29,6 +32,8 @@ from .validation import describe_validation_error
 
 _WIRE_OK = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _LAGENT_KEYS = {"text", "image", "file", "error", "json"}
+_SCALARS = (int, float, bool)
+_UIDS = itertools.count()
 
 
 def wire_name(name: str) -> str:
@@ -57,6 +62,10 @@ class _ToolTimeout(BaseException):
     """Raised inside a sync tool by the alarm; BaseException so ``except Exception`` can't eat it."""
 
 
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise _ToolTimeout()
+
+
 class ActionExecutor:
     """Registers plugins, renders their descriptions, and executes calls.
 
@@ -79,6 +88,8 @@ class ActionExecutor:
         self._apis: dict[str, BoundApi] = {}
         self._aliases: dict[str, str] = {}
         self._pool: ThreadPoolExecutor | None = None
+        self.version = 0
+        self.uid = next(_UIDS)  # with ``version``: a cache key for rendered tool prompts
         for action in actions:
             self.add(action)
 
@@ -124,6 +135,7 @@ class ActionExecutor:
             if len(fulls) == 1:  # models often drop the toolkit prefix
                 aliases.setdefault(api_name, fulls[0])
         self._aliases = aliases
+        self.version += 1  # renderers cache tool prompts per version
 
     @property
     def plugins(self) -> list[BaseAction]:
@@ -183,29 +195,53 @@ class ActionExecutor:
             try:
                 arguments = json.loads(arguments) if arguments.strip() else {}
             except json.JSONDecodeError as exc:
-                return api, {}, ActionReturn(
-                    api.name if api else name, {}, ActionStatus.ARGS_ERROR,
-                    error=f"arguments are not valid JSON ({exc.msg} at position {exc.pos})",
+                return (
+                    api,
+                    {},
+                    ActionReturn(
+                        api.name if api else name,
+                        {},
+                        ActionStatus.ARGS_ERROR,
+                        error=f"arguments are not valid JSON ({exc.msg} at position {exc.pos})",
+                    ),
                 )
         if arguments is None:
             arguments = {}
         if api is None:
             valid = ", ".join(self._apis) or "(no tools are enabled)"
-            return None, {}, ActionReturn(
-                name, arguments if isinstance(arguments, dict) else {}, ActionStatus.INVALID_ACTION,
-                error=f"unknown tool {name!r}; valid tools: {valid}",
+            return (
+                None,
+                {},
+                ActionReturn(
+                    name,
+                    arguments if isinstance(arguments, dict) else {},
+                    ActionStatus.INVALID_ACTION,
+                    error=f"unknown tool {name!r}; valid tools: {valid}",
+                ),
             )
         if not isinstance(arguments, dict):
-            return api, {}, ActionReturn(
-                api.name, {}, ActionStatus.ARGS_ERROR,
-                error=f"arguments must be a JSON object, got {type(arguments).__name__}",
+            return (
+                api,
+                {},
+                ActionReturn(
+                    api.name,
+                    {},
+                    ActionStatus.ARGS_ERROR,
+                    error=f"arguments must be a JSON object, got {type(arguments).__name__}",
+                ),
             )
         try:
             kwargs = api.spec.validate(arguments)
         except ValidationError as exc:
-            return api, {}, ActionReturn(
-                api.name, arguments, ActionStatus.ARGS_ERROR,
-                error=describe_validation_error(api.name, api.spec, exc),
+            return (
+                api,
+                {},
+                ActionReturn(
+                    api.name,
+                    arguments,
+                    ActionStatus.ARGS_ERROR,
+                    error=describe_validation_error(api.name, api.spec, exc),
+                ),
             )
         return api, kwargs, None
 
@@ -252,9 +288,13 @@ class ActionExecutor:
         timeout = self._timeout_for(api)
         try:
             if api.spec.is_async:
-                value = await asyncio.wait_for(api.func(**kwargs), timeout)
+                if timeout is None:
+                    value = await api.func(**kwargs)
+                else:
+                    value = await _with_timeout(api.func(**kwargs), timeout)
             else:
-                value = await asyncio.wait_for(asyncio.to_thread(api.func, **kwargs), timeout)
+                loop = asyncio.get_running_loop()
+                value = await _with_timeout(loop.run_in_executor(self._worker(), partial(api.func, **kwargs)), timeout)
         except (asyncio.TimeoutError, TimeoutError):
             return self._timed_out(api, arguments, timeout, start, call_id)
         except Exception as exc:
@@ -262,16 +302,19 @@ class ActionExecutor:
         return self._wrap(api, arguments, value, start, call_id)
 
     def _run_with_alarm(self, api: BoundApi, kwargs: dict[str, Any], timeout: float) -> Any:
-        def on_alarm(signum: int, frame: Any) -> None:
-            raise _ToolTimeout()
-
-        previous = signal.signal(signal.SIGALRM, on_alarm)
+        # Our SIGALRM handler is installed once and stays (cheap per call) unless the program
+        # has a handler of its own, which is then saved and restored around each call.
+        current = signal.getsignal(signal.SIGALRM)
+        own = current is _on_alarm
+        if not own:
+            previous = signal.signal(signal.SIGALRM, _on_alarm)
         signal.setitimer(signal.ITIMER_REAL, timeout)
         try:
             return api.func(**kwargs)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
+            if not own and previous not in (signal.SIG_DFL, None):
+                signal.signal(signal.SIGALRM, previous)
 
     def _run_async_blocking(self, api: BoundApi, kwargs: dict[str, Any], timeout: float | None) -> Any:
         async def go() -> Any:
@@ -286,21 +329,29 @@ class ActionExecutor:
 
     def _worker(self) -> ThreadPoolExecutor:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="liteagent-tool")
+            self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="liteagent-tool")
         return self._pool
 
-    def _timed_out(self, api: BoundApi, arguments: Any, timeout: float | None, start: float, call_id: str) -> ActionReturn:
+    def _timed_out(
+        self, api: BoundApi, arguments: Any, timeout: float | None, start: float, call_id: str
+    ) -> ActionReturn:
         return ActionReturn(
-            api.name, arguments or {}, ActionStatus.TIMEOUT,
+            api.name,
+            arguments or {},
+            ActionStatus.TIMEOUT,
             error=f"{api.name} did not finish within {timeout:g} s",
-            elapsed=time.perf_counter() - start, call_id=call_id,
+            elapsed=time.perf_counter() - start,
+            call_id=call_id,
         )
 
     def _failed(self, api: BoundApi, arguments: Any, exc: BaseException, start: float, call_id: str) -> ActionReturn:
         return ActionReturn(
-            api.name, arguments or {}, ActionStatus.API_ERROR,
+            api.name,
+            arguments or {},
+            ActionStatus.API_ERROR,
             error=f"{type(exc).__name__}: {exc}",
-            elapsed=time.perf_counter() - start, call_id=call_id,
+            elapsed=time.perf_counter() - start,
+            call_id=call_id,
         )
 
     def _wrap(self, api: BoundApi, arguments: Any, value: Any, start: float, call_id: str) -> ActionReturn:
@@ -309,9 +360,7 @@ class ActionExecutor:
         except Exception as exc:  # a result we cannot represent is the tool's fault
             return self._failed(api, arguments, exc, start, call_id)
         status = ActionStatus.SUCCESS if error is None else ActionStatus.API_ERROR
-        return ActionReturn(
-            api.name, arguments, status, items, error, time.perf_counter() - start, call_id
-        )
+        return ActionReturn(api.name, arguments, status, items, error, time.perf_counter() - start, call_id)
 
     def format_result(self, ret: ActionReturn) -> str:
         """The text the model reads for ``ret``, cut to ``max_result_chars``."""
@@ -323,8 +372,22 @@ class ActionExecutor:
             self._pool = None
 
 
+async def _with_timeout(aw: Any, timeout: float | None) -> Any:
+    if timeout is None:
+        return await aw
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(timeout):  # no extra task, unlike wait_for on 3.11
+            return await aw
+    return await asyncio.wait_for(aw, timeout)
+
+
 def to_items(value: Any) -> tuple[list[ResultItem], str | None]:
     """Turn what a tool returned into result items (and an error, for Lagent's ``{"error": …}``)."""
+    kind = type(value)
+    if kind is str:
+        return [ResultItem("text", value)], None
+    if kind in _SCALARS:
+        return [ResultItem("json", value)], None
     if isinstance(value, ResultItem):
         return [value], None
     if isinstance(value, str):

@@ -56,7 +56,9 @@ def load_plugin(spec: str) -> list[BaseAction]:
             try:
                 obj = eps[target].load()
             except Exception as exc:
-                raise PluginLoadError(f"plugin {spec!r}: its entry point failed to load ({type(exc).__name__}: {exc})") from None
+                raise PluginLoadError(
+                    f"plugin {spec!r}: its entry point failed to load ({type(exc).__name__}: {exc})"
+                ) from None
             return [_instantiate(obj, spec)]
         if "." not in target:
             known = ", ".join(available_plugins())
@@ -70,15 +72,22 @@ def load_plugin(spec: str) -> list[BaseAction]:
             raise PluginLoadError(f"plugin {spec!r}: {target} has no attribute {attr!r}")
         return [_instantiate(getattr(module, attr), spec)]
     found = [
-        obj for obj in vars(module).values()
-        if (isinstance(obj, type) and issubclass(obj, BaseAction) and obj.__module__ == module.__name__
-            and obj is not FunctionTool)
+        obj
+        for obj in vars(module).values()
+        if (
+            isinstance(obj, type)
+            and issubclass(obj, BaseAction)
+            and obj.__module__ == module.__name__
+            and obj is not FunctionTool
+        )
         or isinstance(obj, FunctionTool)
     ]
     # a whole file: every plugin that can be created without arguments
     found = [obj for obj in found if not (isinstance(obj, type) and _required_init_args(obj))]
     if not found:
-        raise PluginLoadError(f"plugin {spec!r}: {target} defines no BaseAction class or @tool function usable without arguments")
+        raise PluginLoadError(
+            f"plugin {spec!r}: {target} defines no BaseAction class or @tool function usable without arguments"
+        )
     return [_instantiate(obj, spec) for obj in found]
 
 
@@ -87,8 +96,11 @@ def _required_init_args(cls: type) -> list[str]:
         sig = inspect.signature(cls)
     except (TypeError, ValueError):
         return []
-    return [p.name for p in sig.parameters.values()
-            if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    return [
+        p.name
+        for p in sig.parameters.values()
+        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
 
 
 def _instantiate(obj: Any, spec: str) -> BaseAction:
@@ -149,5 +161,7 @@ def _load_file(path_text: str, spec: str) -> ModuleType:
         line = ""
         if isinstance(exc, SyntaxError):
             line = f" line {exc.lineno}"
-        raise PluginLoadError(f"plugin {spec!r}: {path_text}{line} failed to load ({type(exc).__name__}: {exc})") from None
+        raise PluginLoadError(
+            f"plugin {spec!r}: {path_text}{line} failed to load ({type(exc).__name__}: {exc})"
+        ) from None
     return module

@@ -130,9 +130,7 @@ def doc_description(doc: docstring_parser.Docstring | None) -> str:
 _RETURN_NAMED = re.compile(r"^\s*(\w+)\s*\(([^)]*)\)\s*:\s*(.*)$", re.S)
 
 
-def _returns(
-    doc: docstring_parser.Docstring | None, hint: Any, owner: str
-) -> ReturnSpec | None:
+def _returns(doc: docstring_parser.Docstring | None, hint: Any, owner: str) -> ReturnSpec | None:
     if doc is None or doc.returns is None:
         return None
     r = doc.returns
@@ -200,10 +198,14 @@ def _portable(hint: Any) -> Any:
     """pydantic needs typing_extensions.TypedDict before Python 3.12; users write typing's."""
     if sys.version_info >= (3, 12):
         return hint
-    if isinstance(hint, type) and issubclass(hint, dict) and hasattr(hint, "__required_keys__") \
-            and type(hint).__module__ == "typing":
+    if (
+        isinstance(hint, type)
+        and issubclass(hint, dict)
+        and hasattr(hint, "__required_keys__")
+        and type(hint).__module__ == "typing"
+    ):
         fields = {k: _portable(v) for k, v in typing.get_type_hints(hint, include_extras=True).items()}
-        new = typing_extensions.TypedDict(hint.__name__, fields, total=hint.__total__)  # type: ignore[operator]
+        new = typing_extensions.TypedDict(hint.__name__, fields, total=hint.__total__)  # type: ignore[operator,misc]
         new.__required_keys__ = hint.__required_keys__  # type: ignore[attr-defined]
         new.__optional_keys__ = hint.__optional_keys__  # type: ignore[attr-defined]
         return new
@@ -297,7 +299,9 @@ def build_api_spec(
             try:
                 create_model("_probe", __config__=_MODEL_CONFIG, v=(hint, ...)).model_json_schema()
             except Exception as exc:
-                warn_once(f"{where}: the type of '{name_}' cannot be described ({str(exc).splitlines()[0]}); accepting any value")
+                warn_once(
+                    f"{where}: the type of '{name_}' cannot be described ({str(exc).splitlines()[0]}); accepting any value"
+                )
                 fields[internal] = (Any, fld)
         model = create_model(model_name, __config__=_MODEL_CONFIG, **fields)
         raw = model.model_json_schema()

@@ -43,20 +43,36 @@ def _temperature(text: str) -> float:
     return value
 
 
-def shared_flags() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
+def shared_flags() -> _Parser:
+    p = _Parser(add_help=False)
     g = p.add_argument_group("model and plugins")
-    g.add_argument("--backend", choices=["local", "openai"], help="local: the embedded model; openai: any OpenAI-compatible server (default: openai when --base-url is given, else local)")
+    g.add_argument(
+        "--backend",
+        choices=["local", "openai"],
+        help="local: the embedded model; openai: any OpenAI-compatible server (default: openai when --base-url is given, else local)",
+    )
     g.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:23333/v1 (lmdeploy api_server)")
     g.add_argument("--model", help="model name the server serves (default: the server's first model)")
     g.add_argument("--api-key", help="API key (default: $LITEAGENT_API_KEY or $OPENAI_API_KEY)")
-    g.add_argument("--protocol", choices=PROTOCOLS, default="auto", help="tool-call dialect (default: from the model name)")
-    g.add_argument("--plugin", action="append", default=[], metavar="SPEC", help="enable a plugin: a built-in name, pkg.module:Class or path/file.py:Class (repeatable)")
+    g.add_argument(
+        "--protocol", choices=PROTOCOLS, default="auto", help="tool-call dialect (default: from the model name)"
+    )
+    g.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="enable a plugin: a built-in name, pkg.module:Class or path/file.py:Class (repeatable)",
+    )
     g.add_argument("--max-turns", type=_positive_int, default=8, help="model turns per question (default 8)")
     g.add_argument("--system-prompt", help="system (meta) prompt; default: the dialect's")
-    g.add_argument("--plugin-prompt", help="plugin prompt template with {prompt} for the tool list; default: the dialect's")
+    g.add_argument(
+        "--plugin-prompt", help="plugin prompt template with {prompt} for the tool list; default: the dialect's"
+    )
     g.add_argument("--temperature", type=_temperature, default=None, help="sampling temperature (0-2)")
-    g.add_argument("--tool-choice", choices=["auto", "required", "none"], default="auto", help="may, must, or must not call a tool")
+    g.add_argument(
+        "--tool-choice", choices=["auto", "required", "none"], default="auto", help="may, must, or must not call a tool"
+    )
     g.add_argument("--timeout", type=float, default=None, help="seconds per tool call / model request")
     return p
 
@@ -71,7 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     p = sub.add_parser("tools", parents=[shared], help="list the enabled plugins' descriptions")
-    p.add_argument("--format", choices=["lagent", "openai", "prompt"], default="lagent", help="lagent/openai: a JSON list; prompt: the plugin prompt the model sees")
+    p.add_argument(
+        "--format",
+        choices=["lagent", "openai", "prompt"],
+        default="lagent",
+        help="lagent/openai: a JSON list; prompt: the plugin prompt the model sees",
+    )
     p.set_defaults(func=commands.cmd_tools)
 
     p = sub.add_parser("call", parents=[shared], help="run one tool API and print its result as JSON")

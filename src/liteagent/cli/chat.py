@@ -19,7 +19,13 @@ from .commands import build_executor
 from .logs import setup_logging
 
 HELP = "/reset  forget the conversation · /save FILE · /load FILE · /tools · /exit"
-STATUS_STYLE = {"success": "green", "args_error": "yellow", "invalid_action": "yellow", "api_error": "red", "timeout": "red"}
+STATUS_STYLE = {
+    "success": "green",
+    "args_error": "yellow",
+    "invalid_action": "yellow",
+    "api_error": "red",
+    "timeout": "red",
+}
 
 
 def chat_loop(args: argparse.Namespace) -> int:
@@ -102,7 +108,14 @@ def _ask(agent: Agent, question: str, console: Console, err: Console) -> None:
             body = r.error if r.error else agent.executor.format_result(r)
             if len(body) > 2000:
                 body = body[:2000] + f"\n… ({len(body) - 2000} more characters)"
-            console.print(Panel(Text(body), title=f"{r.name} · {r.status.value} · {r.elapsed:.2f} s", border_style=style, expand=False))
+            console.print(
+                Panel(
+                    Text(body),
+                    title=f"{r.name} · {r.status.value} · {r.elapsed:.2f} s",
+                    border_style=style,
+                    expand=False,
+                )
+            )
         elif isinstance(ev, FinalAnswer):
             if streaming:
                 console.print()

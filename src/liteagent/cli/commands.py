@@ -50,9 +50,11 @@ def cmd_call(args: argparse.Namespace) -> int:
     try:
         arguments = json.loads(args.args)
     except json.JSONDecodeError as exc:
-        raise UsageError(f"--args is not valid JSON ({exc.msg} at position {exc.pos}); e.g. --args '{{\"query\": \"llm agents\"}}'") from None
+        raise UsageError(
+            f'--args is not valid JSON ({exc.msg} at position {exc.pos}); e.g. --args \'{{"query": "llm agents"}}\''
+        ) from None
     if not isinstance(arguments, dict):
-        raise UsageError(f"--args must be a JSON object like '{{\"key\": \"value\"}}', got {type(arguments).__name__}")
+        raise UsageError(f'--args must be a JSON object like \'{{"key": "value"}}\', got {type(arguments).__name__}')
     executor = build_executor(args)
     try:
         result = executor.execute(args.name, arguments)

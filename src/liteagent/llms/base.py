@@ -49,7 +49,7 @@ class LLM(ABC):
     def astream(self, request: Request, config: GenerationConfig | None = None) -> AsyncIterator[Chunk]:
         """Yield the reply in chunks. Raise :class:`liteagent.errors.LLMError` on failure."""
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook
+    async def aclose(self) -> None:
         """Release connections."""
 
     async def resolve_model(self) -> str:

@@ -5,6 +5,7 @@ not; retries (logged, never silent) on connection errors, 429 and 5xx."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -13,7 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 
 from ..errors import LLMError
 from ..protocols.base import Request
@@ -43,12 +44,12 @@ def api_key_from_env() -> str | None:
 
 class OpenAICompatibleLLM(LLM):
     """Args:
-        base_url: the server, e.g. ``http://127.0.0.1:23333/v1``; ``/v1`` is added to a bare host.
-        model: the served model name; None asks the server (its first model).
-        api_key: sent as a bearer token; default ``$LITEAGENT_API_KEY`` or ``$OPENAI_API_KEY``.
-        timeout: seconds to wait for the server between bytes.
-        max_retries: extra attempts on connection errors, 429 and 5xx (each one logged).
-        stream: stream replies (server-sent events) or not.
+    base_url: the server, e.g. ``http://127.0.0.1:23333/v1``; ``/v1`` is added to a bare host.
+    model: the served model name; None asks the server (its first model).
+    api_key: sent as a bearer token; default ``$LITEAGENT_API_KEY`` or ``$OPENAI_API_KEY``.
+    timeout: seconds to wait for the server between bytes.
+    max_retries: extra attempts on connection errors, 429 and 5xx (each one logged).
+    stream: stream replies (server-sent events) or not.
     """
 
     def __init__(
@@ -71,7 +72,7 @@ class OpenAICompatibleLLM(LLM):
         self.backoff = backoff
         self.stream = stream
         self.config = config or GenerationConfig()
-        self._clients: dict[int, httpx.AsyncClient] = {}
+        self._sessions: dict[int, aiohttp.ClientSession] = {}
         self._model_checked = False
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -81,35 +82,38 @@ class OpenAICompatibleLLM(LLM):
             h["Authorization"] = f"Bearer {self.api_key}"
         return h
 
-    def _client(self) -> httpx.AsyncClient:
-        # One client per event loop: sync wrappers may run each call on a loop of their own.
+    def _session(self) -> aiohttp.ClientSession:
+        # One session per event loop: sync wrappers may run each call on a loop of their own.
         loop_id = id(asyncio.get_running_loop())
-        client = self._clients.get(loop_id)
-        if client is None or client.is_closed:
-            client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout, connect=10.0),
-                limits=httpx.Limits(max_connections=1024, max_keepalive_connections=256),
+        session = self._sessions.get(loop_id)
+        if session is None or session.closed:
+            session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=self.timeout),
+                connector=aiohttp.TCPConnector(limit=1024, limit_per_host=1024),
                 headers=self._headers(),
                 trust_env=False,
             )
-            self._clients = {k: v for k, v in self._clients.items() if not v.is_closed}
-            self._clients[loop_id] = client
-        return client
+            self._sessions = {k: v for k, v in self._sessions.items() if not v.closed}
+            self._sessions[loop_id] = session
+        return session
 
     async def aclose(self) -> None:
-        clients, self._clients = self._clients, {}
-        for c in clients.values():
-            try:
-                await c.aclose()
-            except RuntimeError:  # its loop is gone
-                pass
+        sessions, self._sessions = self._sessions, {}
+        loop_id = id(asyncio.get_running_loop())
+        for lid, s in sessions.items():
+            if lid != loop_id:
+                continue  # a session of a finished loop cannot be closed from this one
+            await s.close()
+        await asyncio.sleep(0)  # let transports finish closing before the loop ends
 
-    def _unreachable(self, exc: Exception) -> LLMError:
-        reason = type(exc).__name__
-        if isinstance(exc, httpx.ConnectError):
-            reason = "connection refused" if "refused" in str(exc).lower() or "connect" in str(exc).lower() else str(exc)
-        elif isinstance(exc, httpx.TimeoutException):
+    def _unreachable(self, exc: BaseException) -> LLMError:
+        if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
             reason = f"no answer within {self.timeout:g} s"
+        elif isinstance(exc, aiohttp.ClientConnectorError):
+            refused = getattr(exc.os_error, "errno", None) == errno.ECONNREFUSED or "refused" in str(exc).lower()
+            reason = "connection refused" if refused else str(exc.os_error or exc)
+        else:
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return LLMError(f"cannot reach the model server at {self.base_url} ({reason}); {START_HINT}")
 
     def _http_error(self, status: int, body: str) -> LLMError:
@@ -127,20 +131,25 @@ class OpenAICompatibleLLM(LLM):
             pass
         detail = " ".join(str(detail).split())[:300]
         if status in (401, 403):
-            return LLMError(f"the server at {self.base_url} refused the request ({status}: {detail}); check --api-key or $LITEAGENT_API_KEY")
+            return LLMError(
+                f"the server at {self.base_url} refused the request ({status}: {detail}); check --api-key or $LITEAGENT_API_KEY"
+            )
         if status == 404 and self.model and "model" in detail.lower():
-            return LLMError(f"the server at {self.base_url} does not serve model {self.model!r} ({detail}); see `--model` and GET {self.base_url}/models")
+            return LLMError(
+                f"the server at {self.base_url} does not serve model {self.model!r} ({detail}); see `--model` and GET {self.base_url}/models"
+            )
         return LLMError(f"the model server at {self.base_url} answered {status}: {detail}")
 
     async def list_models(self) -> list[str]:
         try:
-            r = await self._client().get(f"{self.base_url}/models")
-        except httpx.HTTPError as exc:
+            async with self._session().get(f"{self.base_url}/models") as r:
+                status, text = r.status, await r.text(errors="replace")
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise self._unreachable(exc) from None
-        if r.status_code != 200:
-            raise self._http_error(r.status_code, r.text)
+        if status != 200:
+            raise self._http_error(status, text)
         try:
-            return [m["id"] for m in r.json().get("data", [])]
+            return [m["id"] for m in json.loads(text).get("data", [])]
         except (ValueError, KeyError, TypeError, AttributeError):
             raise LLMError(f"{self.base_url}/models did not answer with an OpenAI model list") from None
 
@@ -201,34 +210,30 @@ class OpenAICompatibleLLM(LLM):
         while True:
             received = False
             try:
-                client = self._client()
-                if not self.stream:
-                    r = await client.post(url, json=body)
-                    if r.status_code != 200:
-                        raise _Status(r.status_code, r.text, r.headers.get("retry-after"))
-                    received = True
-                    for chunk in parse_full(r.json()):
-                        yield chunk
-                    return
-                async with client.stream("POST", url, json=body) as r:
-                    if r.status_code != 200:
-                        raise _Status(r.status_code, (await r.aread()).decode("utf-8", "replace"), r.headers.get("retry-after"))
-                    async for line in r.aiter_lines():
-                        if not line.startswith("data:"):
-                            continue
-                        data = line[5:].strip()
+                async with self._session().post(url, json=body) as r:
+                    if r.status != 200:
+                        raise _Status(r.status, await r.text(errors="replace"), r.headers.get("Retry-After"))
+                    if not self.stream:
+                        data = json.loads(await r.read())
+                        received = True
+                        for chunk in parse_full(data):
+                            yield chunk
+                        return
+                    async for data in _sse_data(r.content):
                         if data == "[DONE]":
                             return
                         try:
                             event = json.loads(data)
                         except json.JSONDecodeError:
-                            raise LLMError(f"the server at {self.base_url} sent a malformed stream event: {data[:120]!r}") from None
+                            raise LLMError(
+                                f"the server at {self.base_url} sent a malformed stream event: {data[:120]!r}"
+                            ) from None
                         if isinstance(event, dict) and event.get("error"):
                             raise self._http_error(500, json.dumps(event))
-                        chunk = parse_delta(event)
-                        if chunk is not None:
+                        delta = parse_delta(event)
+                        if delta is not None:
                             received = True
-                            yield chunk
+                            yield delta
                 return
             except _Status as st:
                 retryable = st.status == 429 or st.status >= 500
@@ -236,19 +241,39 @@ class OpenAICompatibleLLM(LLM):
                     raise self._http_error(st.status, st.body) from None
                 delay = _retry_after(st.retry_after) or self.backoff * 2**attempt
                 reason = f"{st.status}"
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
                 if attempt >= self.max_retries or received:
                     raise self._unreachable(exc) from None
                 delay = self.backoff * 2**attempt
                 reason = type(exc).__name__
-            except httpx.TimeoutException as exc:
+            except (asyncio.TimeoutError, TimeoutError) as exc:
                 raise self._unreachable(exc) from None
-            except httpx.HTTPError as exc:
+            except aiohttp.ClientError as exc:
                 raise LLMError(f"request to {url} failed: {type(exc).__name__}: {exc}") from None
+            except json.JSONDecodeError:
+                raise LLMError(f"the server at {self.base_url} answered with something that is not JSON") from None
             attempt += 1
             delay *= 1 + random.random() * 0.1
-            log.warning("model server %s: %s; retry %d/%d in %.1f s", self.base_url, reason, attempt, self.max_retries, delay)
+            log.warning(
+                "model server %s: %s; retry %d/%d in %.1f s", self.base_url, reason, attempt, self.max_retries, delay
+            )
             await asyncio.sleep(delay)
+
+
+async def _sse_data(content: aiohttp.StreamReader) -> AsyncIterator[str]:
+    """The ``data:`` payloads of a server-sent-event stream, however the bytes are split."""
+    buf = b""
+    async for piece in content.iter_any():
+        buf += piece
+        while True:
+            nl = buf.find(b"\n")
+            if nl < 0:
+                break
+            line, buf = buf[:nl].rstrip(b"\r"), buf[nl + 1 :]
+            if line.startswith(b"data:"):
+                yield line[5:].strip().decode("utf-8", "replace")
+    if buf.startswith(b"data:"):
+        yield buf[5:].strip().decode("utf-8", "replace")
 
 
 class _Status(Exception):
@@ -316,7 +341,9 @@ def parse_full(data: dict[str, Any]) -> list[Chunk]:
     )
     if msg.get("tool_calls"):
         chunk.tool_calls = [
-            ToolCallDelta(i, tc.get("id"), (tc.get("function") or {}).get("name"), (tc.get("function") or {}).get("arguments"))
+            ToolCallDelta(
+                i, tc.get("id"), (tc.get("function") or {}).get("name"), (tc.get("function") or {}).get("arguments")
+            )
             for i, tc in enumerate(msg["tool_calls"])
         ]
     return [chunk]

@@ -82,7 +82,9 @@ class ScriptedLLM(LLM):
                     index=i,
                     id=c.get("id", f"call_{i}"),
                     name=c["name"],
-                    arguments=c["arguments"] if isinstance(c.get("arguments"), str) else json.dumps(c.get("arguments", {})),
+                    arguments=c["arguments"]
+                    if isinstance(c.get("arguments"), str)
+                    else json.dumps(c.get("arguments", {})),
                 )
                 for i, c in enumerate(reply.tool_calls)
             ]

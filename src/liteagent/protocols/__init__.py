@@ -29,7 +29,9 @@ def protocol_for_model(model: str) -> str:
     return "hermes"
 
 
-def get_protocol(name: str, model: str = "", system_prompt: str | None = None, plugin_prompt: str | None = None) -> Protocol:
+def get_protocol(
+    name: str, model: str = "", system_prompt: str | None = None, plugin_prompt: str | None = None
+) -> Protocol:
     key = protocol_for_model(model) if name == "auto" else name
     if key not in PROTOCOLS:
         raise UsageError(f"unknown protocol {name!r}; choose one of auto, {', '.join(PROTOCOLS)}")

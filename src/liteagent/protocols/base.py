@@ -3,6 +3,7 @@ answer text and calls, incrementally."""
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -115,6 +116,48 @@ class StreamParser(ABC):
         return self.result()
 
 
+_TAILS: dict[tuple[str, ...], re.Pattern[str]] = {}
+_LONGEST: dict[tuple[str, ...], int] = {}
+
+
+_BY_LENGTH: dict[tuple[str, ...], tuple[str | None, tuple[str, ...]]] = {}
+
+
+def _find_marker(buf: str, markers: tuple[str, ...]) -> tuple[int, str | None]:
+    """The earliest marker in ``buf`` (the longest where several start at the same place)."""
+    plan = _BY_LENGTH.get(markers)
+    if plan is None:
+        ordered = tuple(sorted(markers, key=len, reverse=True))
+        firsts = {m[0] for m in markers}
+        plan = _BY_LENGTH[markers] = (firsts.pop() if len(firsts) == 1 else None, ordered)
+    pivot, ordered = plan
+    if pivot is not None:  # all markers start alike ("<"): hop between its occurrences
+        i = buf.find(pivot)
+        while i >= 0:
+            for m in ordered:
+                if buf.startswith(m, i):
+                    return i, m
+            i = buf.find(pivot, i + 1)
+        return -1, None
+    best, found = -1, None
+    for m in ordered:
+        i = buf.find(m)
+        if i >= 0 and (best < 0 or i < best):
+            best, found = i, m
+    return best, found
+
+
+def _tail_pattern(markers: tuple[str, ...]) -> re.Pattern[str]:
+    """A regex matching, at the end of a text, the longest proper prefix of any marker."""
+    pat = _TAILS.get(markers)
+    if pat is None:
+        prefixes = {m[:k] for m in markers for k in range(1, len(m))}
+        alternation = "|".join(re.escape(p) for p in sorted(prefixes, key=len, reverse=True))
+        pat = _TAILS[markers] = re.compile(f"(?:{alternation})\\Z")
+        _LONGEST[markers] = max(len(m) for m in markers)
+    return pat
+
+
 class MarkerScanner:
     """Finds the earliest of some markers in a stream, holding back only a possible marker prefix.
 
@@ -131,26 +174,17 @@ class MarkerScanner:
         self.buf += chunk
 
     def scan(self, markers: tuple[str, ...], hold: bool = True) -> tuple[str, str | None]:
-        best = -1
-        found = ""
-        for m in markers:
-            i = self.buf.find(m)
-            if i >= 0 and (best < 0 or i < best or (i == best and len(m) > len(found))):
-                best, found = i, m
-        if best >= 0:
-            before = self.buf[:best]
+        buf = self.buf
+        at, found = _find_marker(buf, markers)
+        if found is not None:
+            before = buf[:at]
             if self._kept:
                 before = "".join(self._kept) + before
                 self._kept = []
-            self.buf = self.buf[best + len(found):]
+            self.buf = buf[at + len(found) :]
             return before, found
-        keep = 0
-        for m in markers:
-            for k in range(min(len(m) - 1, len(self.buf)), keep, -1):
-                if self.buf.endswith(m[:k]):
-                    keep = k
-                    break
-        cut = len(self.buf) - keep
+        tail = _tail_pattern(markers).search(buf, max(0, len(buf) - _LONGEST[markers] + 1))
+        cut = tail.start() if tail else len(self.buf)
         released = self.buf[:cut]
         self.buf = self.buf[cut:]
         if hold:
@@ -163,6 +197,19 @@ class MarkerScanner:
         rest = "".join(self._kept) + self.buf
         self._kept, self.buf = [], ""
         return rest
+
+
+_RENDER_CACHE: dict[Any, Any] = {}
+
+
+def render_cache(key: Any, make: Any) -> Any:
+    """A small process-wide cache for rendered prompt pieces (bounded; cleared when full)."""
+    value = _RENDER_CACHE.get(key)
+    if value is None:
+        if len(_RENDER_CACHE) > 256:
+            _RENDER_CACHE.clear()
+        value = _RENDER_CACHE[key] = make()
+    return value
 
 
 class Protocol(ABC):
@@ -192,3 +239,9 @@ class Protocol(ABC):
 
     def parse(self, text: str, executor: ActionExecutor | None = None) -> ParsedReply:
         return self.new_parser(executor).parse(text)
+
+    def cached_tools_prompt(self, executor: ActionExecutor) -> str:
+        """``tools_prompt`` rendered once per (dialect, prompt, executor state) in this process:
+        a byte-stable prompt prefix, and no JSON encoding on the hot path."""
+        key = (type(self), executor.uid, executor.version, self.plugin_prompt)
+        return render_cache(key, lambda: self.tools_prompt(executor))

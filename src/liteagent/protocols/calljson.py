@@ -16,7 +16,7 @@ import json_repair
 
 _FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n?(.*?)\n?```\s*$", re.S)
 _OPEN_FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n")
-_BARE_KEY = re.compile(r'([{,]\s*)([A-Za-z_][\w-]*)\s*:(?!//)')
+_BARE_KEY = re.compile(r"([{,]\s*)([A-Za-z_][\w-]*)\s*:(?!//)")
 
 
 def strip_fences(text: str) -> str:
@@ -26,13 +26,19 @@ def strip_fences(text: str) -> str:
         return m.group(1)
     m = _OPEN_FENCE.match(text)
     if m:
-        return text[m.end():]
+        return text[m.end() :]
     return text
 
 
 def load_json_value(text: str) -> tuple[Any, str | None]:
     """(value, None) or (None, why it cannot be read)."""
-    t = strip_fences(text).strip()
+    t = text.strip()
+    if t[:1] == "{":  # the common case: plain JSON
+        try:
+            return json.loads(t), None
+        except json.JSONDecodeError:
+            pass
+    t = strip_fences(t).strip()
     if not t:
         return None, "the call is empty"
     start = min((i for i in (t.find("{"), t.find("[")) if i >= 0), default=-1)
@@ -66,13 +72,13 @@ def load_json_value(text: str) -> tuple[Any, str | None]:
 def call_from_value(value: Any) -> tuple[str, dict[str, Any]] | str:
     """(name, arguments) from one decoded call object, or an error message."""
     if not isinstance(value, dict):
-        return f"a call must be a JSON object with \"name\" and \"parameters\", got {type(value).__name__}"
+        return f'a call must be a JSON object with "name" and "parameters", got {type(value).__name__}'
     obj = value
     if isinstance(obj.get("function"), dict):  # {"type": "function", "function": {...}}
         obj = obj["function"]
     name = obj.get("name")
     if not isinstance(name, str) or not name.strip():
-        return "the call has no \"name\" (expected {\"name\": \"Tool.api\", \"parameters\": {...}})"
+        return 'the call has no "name" (expected {"name": "Tool.api", "parameters": {...}})'
     args: Any = {}
     for key in ("parameters", "arguments", "args", "params"):
         if key in obj:

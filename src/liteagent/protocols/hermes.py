@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..messages import Message, ToolCall
 from ..prompts import HERMES_TOOLS, SYSTEM_EN
-from .base import MarkerScanner, ParseEvent, Protocol, Request, StreamParser, TextReset
+from .base import MarkerScanner, ParseEvent, Protocol, Request, StreamParser, TextDelta, TextReset
 from .calljson import parse_calls
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ _BODY_MARKERS = (CALL_CLOSE, CALL_OPEN, "<|im_end|>")
 def tool_schemas(executor: ActionExecutor) -> list[dict[str, Any]]:
     """OpenAI-style function descriptions named as the model should call them (``Tool.api``)."""
     out = []
-    for api_tool, name in zip(executor.openai_tools(), executor.names()):
+    for api_tool, name in zip(executor.openai_tools(), executor.names(), strict=False):
         fn = dict(api_tool["function"], name=name)
         out.append({"type": "function", "function": fn})
     return out
@@ -43,7 +43,9 @@ class HermesProtocol(Protocol):
     def render(self, messages: list[Message], executor: ActionExecutor | None, tool_choice: str = "auto") -> Request:
         system = self.system_prompt
         if executor is not None and len(executor) and tool_choice != "none" and self.plugin_prompt:
-            system = f"{system}\n\n{self.tools_prompt(executor)}" if system else self.tools_prompt(executor)
+            system = (
+                f"{system}\n\n{self.cached_tools_prompt(executor)}" if system else self.cached_tools_prompt(executor)
+            )
         out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
         for m in messages:
             if m.role == "assistant":
@@ -81,6 +83,9 @@ class HermesParser(StreamParser):
         self._state = "text"  # text | think | call | done
 
     def feed(self, chunk: str) -> list[ParseEvent]:
+        if self._state == "text" and not self._scan.buf and "<" not in chunk:
+            self._text.append(chunk)  # fast path: plain answer text
+            return [TextDelta(chunk)]
         out: list[ParseEvent] = []
         if self._state != "done" and chunk:
             self._scan.push(chunk)

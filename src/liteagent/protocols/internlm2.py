@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from ..messages import Message, ToolCall
 from ..prompts import INTERPRETER_CN, META_CN, PLUGIN_CN
-from .base import MarkerScanner, ParseEvent, Protocol, Request, StreamParser
-from .calljson import parse_calls, strip_fences
+from .base import MarkerScanner, ParseEvent, Protocol, Request, StreamParser, TextDelta, render_cache
+from .calljson import parse_calls
 
 if TYPE_CHECKING:
     from ..actions.executor import ActionExecutor
@@ -69,7 +69,9 @@ class InternLM2Protocol(Protocol):
         for desc in executor.api_descriptions():
             if desc["name"] == interp:
                 continue
-            desc["description"] = API_PREFIX.format(tool_name=desc["name"].split(".")[0], description=desc["description"])
+            desc["description"] = API_PREFIX.format(
+                tool_name=desc["name"].split(".")[0], description=desc["description"]
+            )
             out.append(desc)
         return out
 
@@ -79,19 +81,36 @@ class InternLM2Protocol(Protocol):
         return template.replace("{prompt}", listing) if "{prompt}" in template else f"{template}\n{listing}"
 
     def render(self, messages: list[Message], executor: ActionExecutor | None, tool_choice: str = "auto") -> Request:
-        parts: list[str] = []
-        if self.system_prompt:
-            parts.append(turn("system", self.system_prompt))
         use_tools = executor is not None and len(executor) > 0 and tool_choice != "none"
-        interp = interpreter_api(executor) if use_tools else None
-        if interp and self.interpreter_prompt:
-            parts.append(turn("system", self.interpreter_prompt, INTERP))
-        if use_tools and executor is not None and self.plugin_prompt and self.tool_list(executor):
-            parts.append(turn("system", self.tools_prompt(executor), PLUGIN))
+        prefix, interp = self._prefix(executor if use_tools else None)
+        parts = [prefix]
         for m in messages:
             parts.append(self.render_message(m, interp))
         parts.append(f"{IM_START}assistant\n")
         return Request(prompt="".join(parts), stop=list(STOP_WORDS), extra={"skip_special_tokens": False})
+
+    def _prefix(self, executor: ActionExecutor | None) -> tuple[str, str | None]:
+        """The system turns, rendered once per (prompts, tools): byte-stable across turns."""
+        key = (
+            "internlm2-prefix",
+            executor.uid if executor else -1,
+            executor.version if executor else -1,
+            self.system_prompt,
+            self.plugin_prompt,
+            self.interpreter_prompt,
+        )
+        return render_cache(key, lambda: self._render_prefix(executor))  # type: ignore[no-any-return]
+
+    def _render_prefix(self, executor: ActionExecutor | None) -> tuple[str, str | None]:
+        parts: list[str] = []
+        if self.system_prompt:
+            parts.append(turn("system", self.system_prompt))
+        interp = interpreter_api(executor)
+        if interp and self.interpreter_prompt:
+            parts.append(turn("system", self.interpreter_prompt, INTERP))
+        if executor is not None and self.plugin_prompt and self.tool_list(executor):
+            parts.append(turn("system", self.tools_prompt(executor), PLUGIN))
+        return "".join(parts), interp
 
     def render_message(self, m: Message, interp: str | None) -> str:
         if m.role == "assistant":
@@ -136,6 +155,9 @@ class InternLM2Parser(StreamParser):
         self._raw_head = ""
 
     def feed(self, chunk: str) -> list[ParseEvent]:
+        if self._state == "text" and not self._scan.buf and "<" not in chunk:
+            self._text.append(chunk)  # fast path: plain answer text
+            return [TextDelta(chunk)]
         out: list[ParseEvent] = []
         if self._state == "done" or not chunk:
             return out
@@ -147,7 +169,8 @@ class InternLM2Parser(StreamParser):
         out: list[ParseEvent] = []
         if self._finished:
             return out
-        self._run(out, final=True)
+        if self._scan.buf or self._state == "start":
+            self._run(out, final=True)
         if self._state == "start":  # "<|action_start|>" then nothing readable
             self._state = "body"
         if self._state == "body":
@@ -178,9 +201,9 @@ class InternLM2Parser(StreamParser):
                 buf = self._scan.buf.lstrip()
                 if buf.startswith(PLUGIN) or buf.startswith(INTERP):
                     marker = PLUGIN if buf.startswith(PLUGIN) else INTERP
-                    self._scan.buf = buf[len(marker):]
+                    self._scan.buf = buf[len(marker) :]
                     self._begin_body(marker)
-                elif buf and not (PLUGIN.startswith(buf) or INTERP.startswith(buf)) or final:
+                elif (buf and not (PLUGIN.startswith(buf) or INTERP.startswith(buf))) or final:
                     self._scan.buf = buf
                     self._kind, self._state = "plugin", "body"  # <|action_start|>{json}: a plugin call
                 else:
@@ -219,12 +242,20 @@ class InternLM2Parser(StreamParser):
             m = _CODE_FENCE.match(body)
             code = (m.group(1) if m else body).strip("\n")
             if not code.strip():
-                self._emit_call(ToolCall(self.interpreter_name, {}, raw=raw, kind="interpreter",
-                                         error="the interpreter call holds no code"), out)
+                self._emit_call(
+                    ToolCall(
+                        self.interpreter_name,
+                        {},
+                        raw=raw,
+                        kind="interpreter",
+                        error="the interpreter call holds no code",
+                    ),
+                    out,
+                )
             else:
                 self._emit_call(ToolCall(self.interpreter_name, {"command": code}, raw=raw, kind="interpreter"), out)
             return
-        for item in parse_calls(strip_fences(body.strip())):
+        for item in parse_calls(body):
             if isinstance(item, str):
                 self._emit_call(ToolCall("", {}, raw=raw, error=item), out)
             else:

@@ -43,7 +43,9 @@ class OpenAIProtocol(Protocol):
                             "type": "function",
                             "function": {
                                 "name": wire.get(c.name, c.name) or "unknown",
-                                "arguments": c.raw if c.error is not None else json.dumps(c.arguments, ensure_ascii=False),
+                                "arguments": c.raw
+                                if c.error is not None
+                                else json.dumps(c.arguments, ensure_ascii=False),
                             },
                         }
                         for c in m.tool_calls
@@ -90,7 +92,9 @@ class OpenAIParser(StreamParser):
             args_text = "".join(slot["args"])
             name = slot["name"]
             if not name:
-                self._emit_call(ToolCall("", {}, id=slot["id"], raw=args_text, error="the tool call has no function name"), out)
+                self._emit_call(
+                    ToolCall("", {}, id=slot["id"], raw=args_text, error="the tool call has no function name"), out
+                )
                 continue
             if not args_text.strip():
                 self._emit_call(ToolCall(name, {}, id=slot["id"], raw=args_text), out)
@@ -99,7 +103,10 @@ class OpenAIParser(StreamParser):
             if err is None and not isinstance(value, dict):
                 err = f"got {type(value).__name__}"
             if err is not None:
-                self._emit_call(ToolCall(name, {}, id=slot["id"], raw=args_text, error=f"arguments are not a JSON object ({err})"), out)
+                self._emit_call(
+                    ToolCall(name, {}, id=slot["id"], raw=args_text, error=f"arguments are not a JSON object ({err})"),
+                    out,
+                )
             else:
                 self._emit_call(ToolCall(name, value, id=slot["id"], raw=args_text), out)
         self._finished = True

@@ -38,7 +38,9 @@ class ReActProtocol(Protocol):
     def render(self, messages: list[Message], executor: ActionExecutor | None, tool_choice: str = "auto") -> Request:
         system = self.system_prompt
         if executor is not None and len(executor) and tool_choice != "none" and self.plugin_prompt:
-            system = f"{system}\n\n{self.tools_prompt(executor)}" if system else self.tools_prompt(executor)
+            system = (
+                f"{system}\n\n{self.cached_tools_prompt(executor)}" if system else self.cached_tools_prompt(executor)
+            )
         out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
         for m in messages:
             if m.role == "assistant":

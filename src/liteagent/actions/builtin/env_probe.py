@@ -17,16 +17,40 @@ from importlib import metadata
 from typing import Any
 
 QUERY_FIELDS = [
-    "gpu_name", "driver_version", "memory.total", "memory.used", "memory.free",
-    "utilization.gpu", "temperature.gpu", "compute_cap",
+    "gpu_name",
+    "driver_version",
+    "memory.total",
+    "memory.used",
+    "memory.free",
+    "utilization.gpu",
+    "temperature.gpu",
+    "compute_cap",
 ]
 QUERY_KEYS = [
-    "name", "driver_version", "memory_total_mib", "memory_used_mib", "memory_free_mib",
-    "utilization_pct", "temperature_c", "compute_capability",
+    "name",
+    "driver_version",
+    "memory_total_mib",
+    "memory_used_mib",
+    "memory_free_mib",
+    "utilization_pct",
+    "temperature_c",
+    "compute_capability",
 ]
 KEY_PACKAGES = [
-    "torch", "torchvision", "torchaudio", "numpy", "transformers", "accelerate", "lmdeploy", "vllm",
-    "llama_cpp_python", "triton", "xformers", "flash_attn", "bitsandbytes", "liteagent",
+    "torch",
+    "torchvision",
+    "torchaudio",
+    "numpy",
+    "transformers",
+    "accelerate",
+    "lmdeploy",
+    "vllm",
+    "llama_cpp_python",
+    "triton",
+    "xformers",
+    "flash_attn",
+    "bitsandbytes",
+    "liteagent",
 ]
 
 
@@ -49,7 +73,7 @@ def parse_query_csv(text: str) -> list[dict[str, Any]]:
         if len(cells) < len(QUERY_KEYS):
             continue
         gpu: dict[str, Any] = {"index": index}
-        for key, cell in zip(QUERY_KEYS, cells):
+        for key, cell in zip(QUERY_KEYS, cells, strict=False):
             if key in ("name", "driver_version", "compute_capability"):
                 gpu[key] = cell if cell not in ("[N/A]", "N/A") else None
             else:
@@ -148,15 +172,23 @@ def probe_torch() -> dict[str, Any]:
         if info["cuda_available"]:
             for i in range(torch.cuda.device_count()):
                 p = torch.cuda.get_device_properties(i)
-                info["devices"].append({
-                    "name": p.name, "total_memory": p.total_memory, "major": p.major, "minor": p.minor,
-                    "multi_processor_count": p.multi_processor_count,
-                })
+                info["devices"].append(
+                    {
+                        "name": p.name,
+                        "total_memory": p.total_memory,
+                        "major": p.major,
+                        "minor": p.minor,
+                        "multi_processor_count": p.multi_processor_count,
+                    }
+                )
             info["mem_get_info"] = list(torch.cuda.mem_get_info())
         return summarize_torch(info)
     except Exception as exc:
-        return {"installed": True, "version": getattr(torch, "__version__", None),
-                "note": f"querying torch failed: {type(exc).__name__}: {exc}"}
+        return {
+            "installed": True,
+            "version": getattr(torch, "__version__", None),
+            "note": f"querying torch failed: {type(exc).__name__}: {exc}",
+        }
 
 
 def run_tool(argv: list[str], timeout: float = 15.0) -> tuple[str | None, str | None]:
