@@ -21,3 +21,14 @@ class PluginLoadError(UsageError):
 
 class LLMError(LiteAgentError):
     """The model server failed: unreachable, unknown model, bad response."""
+
+
+class ToolError(Exception):
+    """Raised by a plugin for a failure the model should read as is (status API_ERROR).
+
+    The message is passed to the model verbatim, without the exception's class name.
+    """
+
+
+class ToolTimeout(ToolError):
+    """Raised by a plugin that enforced its own time limit (status TIMEOUT, message verbatim)."""

@@ -19,7 +19,7 @@ PLUGINS = TESTS / "data" / "plugins"
 def test_builtin_name():
     (p,) = load_plugin("EnvChecker")
     assert p.name == "EnvChecker" and type(p).__module__ == "liteagent.actions.builtin.env_checker"
-    assert [x.name for x in default_plugins()] == ["EnvChecker"]
+    assert [x.name for x in default_plugins()] == ["EnvChecker", "ArxivSearch"]
 
 
 def test_file_spec_with_class_and_whole_file():

@@ -49,7 +49,7 @@ def test_tools_openai_and_prompt(cli):
 
 def test_default_plugins_and_builtin_call(cli):
     r = cli("tools")
-    assert [d["name"] for d in json.loads(r.out)] == ["EnvChecker"]
+    assert [d["name"] for d in json.loads(r.out)] == ["EnvChecker", "ArxivSearch"]
     r = cli("call", "EnvChecker.check_torch_env")
     assert r.code == 0, r.err
     out = json.loads(r.out)

@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from ..errors import ToolError, ToolTimeout
 from ..messages import ActionReturn, ActionStatus, ResultItem
 from .base import BaseAction, as_action
 from .schema import ApiSpec, lagent_api_dict
@@ -348,8 +349,8 @@ class ActionExecutor:
         return ActionReturn(
             api.name,
             arguments or {},
-            ActionStatus.API_ERROR,
-            error=f"{type(exc).__name__}: {exc}",
+            ActionStatus.TIMEOUT if isinstance(exc, ToolTimeout) else ActionStatus.API_ERROR,
+            error=str(exc) if isinstance(exc, ToolError) else f"{type(exc).__name__}: {exc}",
             elapsed=time.perf_counter() - start,
             call_id=call_id,
         )

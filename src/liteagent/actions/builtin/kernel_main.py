@@ -1,0 +1,170 @@
+"""The code-interpreter kernel: a child process that runs cells in one persistent namespace.
+
+Run as a script inside the sandbox. Protocol: one JSON object per line on the original stdin
+(``{"code": ...}`` or ``{"interrupt": true}``) and on the original stdout (a hello, then one
+reply per cell). File descriptors 0-2 are re-pointed so user code can neither read the protocol
+nor corrupt it; everything the cell writes to fd 1 and 2 (print, subprocesses, C code) is captured.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import queue
+import signal
+import sys
+import tempfile
+import threading
+import traceback
+from typing import Any
+
+KERNEL_PID = os.getpid()
+
+
+def main() -> None:
+    proto_in = os.fdopen(os.dup(0), "rb", buffering=0)
+    proto_out = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    work = os.getcwd()
+    capture_path = os.path.join(work, ".liteagent", "cell-output")
+    os.makedirs(os.path.dirname(capture_path), exist_ok=True)
+    capture = os.open(capture_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(capture, 1)
+    os.dup2(capture, 2)
+    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+    tempfile.tempdir = os.environ.get("TMPDIR") or work
+
+    cells: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+    main_thread = threading.main_thread().ident
+    busy = threading.Event()
+
+    def reader() -> None:
+        for raw in proto_in:
+            try:
+                msg = json.loads(raw)
+            except ValueError:
+                continue
+            if msg.get("interrupt"):
+                if busy.is_set() and main_thread is not None:
+                    signal.pthread_kill(main_thread, signal.SIGINT)
+            else:
+                cells.put(msg)
+        cells.put(None)  # the parent went away
+
+    threading.Thread(target=reader, daemon=True).start()
+    send(proto_out, {"hello": True, "pid": KERNEL_PID, "python": sys.version.split()[0]})
+    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
+    figure_count = 0
+    while True:
+        msg = cells.get()
+        if msg is None:
+            os._exit(0)
+        busy.set()
+        reply = run_cell(msg.get("code", ""), namespace)
+        busy.clear()
+        if os.getpid() != KERNEL_PID:  # a process the cell forked: never a second kernel
+            os._exit(0)
+        _reap_children(0.5)  # let processes the cell forked finish writing their output
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.lseek(capture, 0, os.SEEK_SET)
+        reply["output"] = _read_capped(capture, 200_000)
+        os.ftruncate(capture, 0)
+        os.lseek(capture, 0, os.SEEK_SET)
+        reply["figures"], figure_count = save_figures(work, figure_count)
+        send(proto_out, reply)
+
+
+def _reap_children(budget: float) -> None:
+    import time
+
+    deadline = time.monotonic() + budget
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return  # no children left
+        if pid == 0:
+            time.sleep(0.01)
+
+
+def send(out: Any, msg: dict[str, Any]) -> None:
+    out.write(json.dumps(msg) + "\n")
+    out.flush()
+
+
+def _read_capped(fd: int, limit: int) -> str:
+    data = b""
+    while len(data) <= limit:
+        piece = os.read(fd, 65536)
+        if not piece:
+            break
+        data += piece
+    text = data[:limit].decode("utf-8", "replace")
+    if len(data) > limit:
+        text += "\n…[output cut]"
+    return text
+
+
+def run_cell(code: str, namespace: dict[str, Any]) -> dict[str, Any]:
+    """Run one cell; the value of a last bare expression is the result, as in Jupyter."""
+    try:
+        tree = ast.parse(code, "<cell>", "exec")
+    except SyntaxError:
+        return {"ok": False, "error": traceback.format_exc(limit=0).strip(), "result": None}
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        expr = tree.body.pop()
+        assert isinstance(expr, ast.Expr)
+        last = ast.Expression(expr.value)
+    try:
+        exec(compile(tree, "<cell>", "exec"), namespace)
+        value = eval(compile(last, "<cell>", "eval"), namespace) if last is not None else None
+    except KeyboardInterrupt:
+        return {
+            "ok": False,
+            "interrupted": True,
+            "error": "KeyboardInterrupt: the cell was interrupted",
+            "result": None,
+        }
+    except BaseException as exc:  # the cell's error is a result, not the kernel's
+        if isinstance(exc, SystemExit):
+            return {"ok": False, "error": f"SystemExit: {exc.code}", "result": None}
+        tb = exc.__traceback__.tb_next if exc.__traceback__ else None
+        text = "".join(traceback.format_exception(type(exc), exc, tb))
+        return {"ok": False, "error": text.strip(), "result": None}
+    return {"ok": True, "error": None, "result": None if value is None else _repr(value)}
+
+
+def _repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception as exc:
+        return f"<unrepresentable {type(value).__name__}: {exc}>"
+
+
+def save_figures(work: str, count: int) -> tuple[list[str], int]:
+    """Save and close every open matplotlib figure; their paths become image results."""
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is None:
+        return [], count
+    paths = []
+    try:
+        for num in plt.get_fignums():
+            count += 1
+            folder = os.path.join(work, "figures")
+            os.makedirs(folder, exist_ok=True)
+            path = os.path.join(folder, f"figure-{count}.png")
+            plt.figure(num).savefig(path, dpi=100, bbox_inches="tight")
+            paths.append(path)
+        plt.close("all")
+    except Exception as exc:
+        print(f"[saving figures failed: {exc}]", file=sys.stderr)
+    return paths, count
+
+
+if __name__ == "__main__":
+    main()
