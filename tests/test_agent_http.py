@@ -208,11 +208,24 @@ def test_4xx_is_not_retried(server):
 
 
 def test_max_turns_reached_is_reported(server):
-    server.default_reply = '<|action_start|><|plugin|>\n{"name": "Weather.forecast", "parameters": {"city": "X"}}'
+    n = iter(range(100))
+    server.default_reply = lambda body: (
+        '<|action_start|><|plugin|>\n{"name": "Weather.forecast", "parameters": {"city": "X' + str(next(n)) + '"}}'
+    )
     agent, w = agent_for(server, "internlm2", max_turns=3)
     r = agent.run("loop forever")
     assert r.status == "max_turns" and "stopped after 3 model turns" in r.error
     assert len(w.calls) == 3 and r.turns == 3
+
+
+def test_repeated_identical_call_is_not_run_again(server):
+    call = '<tool_call>{"name": "Weather.forecast", "arguments": {"city": "Bern"}}</tool_call>'
+    server.replies = [call, call, "Bern: clear."]
+    agent, w = agent_for(server, "hermes")
+    r = agent.run("Bern?")
+    assert r.answer == "Bern: clear." and w.calls == [{"city": "Bern", "days": 1}]
+    note = post_bodies(server)[2]["messages"][-1]["content"]
+    assert "You already called Weather.forecast with these arguments" in note
 
 
 def test_unknown_model_is_a_clear_error(server):

@@ -28,7 +28,7 @@ from .events import (
     TurnEnd,
 )
 from .llms.base import LLM, GenerationConfig
-from .messages import ActionReturn, ActionStatus, Message, ToolCall
+from .messages import ActionReturn, ActionStatus, Message, ResultItem, ToolCall
 from .protocols import Protocol, get_protocol
 
 CALL_FORMAT_HINT = {
@@ -99,6 +99,8 @@ class Agent:
             arguments) before the agent gives up; each failure goes back to the model first.
         tool_choice: ``auto`` (may call), ``required`` (must call on the first turn), ``none``.
         system_prompt / plugin_prompt: override the dialect's defaults.
+        constrain_calls: on backends that support it (the embedded model), decode under a
+            grammar that admits only a plain answer or a well-formed call to a real tool.
     """
 
     def __init__(
@@ -115,6 +117,7 @@ class Agent:
         system_prompt: str | None = None,
         plugin_prompt: str | None = None,
         history: list[Message] | None = None,
+        constrain_calls: bool = True,
     ) -> None:
         self.llm = llm
         self.executor = plugins if isinstance(plugins, ActionExecutor) else ActionExecutor(plugins or [])
@@ -133,6 +136,8 @@ class Agent:
         self.config = GenerationConfig(temperature=temperature, max_tokens=max_tokens)
         self.messages: list[Message] = list(history or [])
         self.last_request: Any = None
+        self.constrain_calls = constrain_calls
+        self._grammar_cache: tuple[Any, str | None] | None = None
 
     @property
     def protocol(self) -> Protocol:
@@ -181,11 +186,15 @@ class Agent:
         except LiteAgentError as exc:
             yield self._stop(ErrorEvent("llm", str(exc)), steps, first_new, start, usage, "error")
             return
+        done: dict[str, ActionReturn] = {}  # calls that succeeded for this question
+        must_answer = False
         for turn in range(self.max_turns):
             tool_choice = self.tool_choice
             if tool_choice == "required" and turn > 0:
                 tool_choice = "auto"  # forced once; later turns may answer
             request = protocol.render(self.messages, executor if tool_choice != "none" else None, tool_choice)
+            if self.llm.supports_grammar and self.constrain_calls:
+                request.grammar = self._grammar(protocol.name, "answer" if must_answer else tool_choice)
             self.last_request = request
             parser = protocol.new_parser(executor)
             turn_start = time.perf_counter()
@@ -226,10 +235,14 @@ class Agent:
                 result = self._result(reply.text, steps, first_new, start, usage, "ok", None)
                 yield FinalAnswer(reply.text, result)
                 return
+            # A model that repeats a call it already made (small models loop) is told so instead
+            # of running it again, and where decoding is constrained its next turn must answer.
+            repeats = [c.error is None and _call_key(c) in done for c in calls]
             if len(calls) == 1:
-                results = [await self._execute(calls[0], protocol)]
+                results = [await self._execute(calls[0], protocol, done)]
             else:  # several calls in one reply run concurrently
-                results = list(await asyncio.gather(*(self._execute(c, protocol) for c in calls)))
+                results = list(await asyncio.gather(*(self._execute(c, protocol, done) for c in calls)))
+            must_answer = all(repeats)
             for call, ret in zip(calls, results, strict=False):
                 step.results.append(ret)
                 self.messages.append(
@@ -252,7 +265,27 @@ class Agent:
         )
         yield self._stop(ErrorEvent("max_turns", msg), steps, first_new, start, usage, "max_turns")
 
-    async def _execute(self, call: ToolCall, protocol: Protocol) -> ActionReturn:
+    def _grammar(self, protocol: str, tool_choice: str) -> str | None:
+        key = (protocol, tool_choice, self.executor.uid, self.executor.version)
+        if self._grammar_cache is None or self._grammar_cache[0] != key:
+            from .protocols.grammar import grammar_for
+
+            self._grammar_cache = (key, grammar_for(protocol, self.executor, tool_choice))
+        return self._grammar_cache[1]
+
+    async def _execute(self, call: ToolCall, protocol: Protocol, done: dict[str, ActionReturn]) -> ActionReturn:
+        key = _call_key(call)
+        if call.error is None and key in done:
+            note = f"You already called {call.name} with these arguments; its result is above. Use it to answer now."
+            return ActionReturn(
+                done[key].name, call.arguments, ActionStatus.SUCCESS, [ResultItem.text(note)], call_id=call.id
+            )
+        ret = await self._execute_new(call, protocol)
+        if ret.ok:
+            done[key] = ret
+        return ret
+
+    async def _execute_new(self, call: ToolCall, protocol: Protocol) -> ActionReturn:
         if call.error is not None:
             hint = CALL_FORMAT_HINT.get(protocol.name, "")
             status = (
@@ -357,6 +390,10 @@ class Agent:
 
 
 _CALLER_ERRORS = {ActionStatus.ARGS_ERROR, ActionStatus.INVALID_ACTION}
+
+
+def _call_key(call: ToolCall) -> str:
+    return f"{call.name}\x00{json.dumps(call.arguments, sort_keys=True, default=str)}"
 
 
 class _Failure:

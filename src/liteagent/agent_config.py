@@ -24,25 +24,40 @@ def build_llm(
     model: str | None,
     api_key: str | None,
     timeout: float | None = None,
+    *,
+    model_path: str | None = None,
+    n_ctx: int = 4096,
+    threads: int | None = None,
+    gpu_layers: int = 0,
+    progress: Any = None,
 ) -> LLM:
     backend = backend or ("openai" if base_url else "local")
     if backend == "openai":
         if not base_url:
             raise UsageError("--backend openai needs --base-url, e.g. --base-url http://127.0.0.1:23333/v1")
         return OpenAICompatibleLLM(base_url, model, api_key, timeout=timeout or 120.0)
-    try:
-        from .llms.local import LocalLLM  # type: ignore[import-not-found]
-    except ImportError:
-        raise UsageError(
-            "the embedded model backend is not available in this install; pass --base-url of an "
-            "OpenAI-compatible server (e.g. lmdeploy serve api_server ... then --base-url http://127.0.0.1:23333/v1)"
-        ) from None
-    return LocalLLM(model_path=None)  # pragma: no cover - issue 4
+    from .llms.local import LocalLLM
+
+    llm = LocalLLM(model_path, n_ctx=n_ctx, n_threads=threads, n_gpu_layers=gpu_layers, progress=progress)
+    if model and not model_path:
+        llm.model = model  # names the dialect for --protocol auto
+    return llm
 
 
-def build_agent(args: Any, executor: ActionExecutor) -> Agent:
+def build_agent(args: Any, executor: ActionExecutor, progress: Any = None) -> Agent:
     """An Agent from parsed CLI flags (see ``liteagent.cli.shared_flags``)."""
-    llm = build_llm(args.backend, args.base_url, args.model, args.api_key, args.timeout)
+    llm = build_llm(
+        args.backend,
+        args.base_url,
+        args.model,
+        args.api_key,
+        args.timeout,
+        model_path=args.model_path,
+        n_ctx=args.n_ctx,
+        threads=args.threads,
+        gpu_layers=args.gpu_layers,
+        progress=progress,
+    )
     return Agent(
         llm,
         executor,

@@ -74,6 +74,15 @@ def shared_flags() -> _Parser:
         "--tool-choice", choices=["auto", "required", "none"], default="auto", help="may, must, or must not call a tool"
     )
     g.add_argument("--timeout", type=float, default=None, help="seconds per tool call / model request")
+    g = p.add_argument_group("embedded model (--backend local)")
+    g.add_argument("--model-path", help="a GGUF file to run in-process (default: the shipped SmolLM2-135M-Instruct)")
+    g.add_argument("--n-ctx", type=_positive_int, default=4096, help="context length in tokens (default 4096)")
+    g.add_argument(
+        "--threads", type=_positive_int, default=None, help="CPU threads (default: half the cores, at most 8)"
+    )
+    g.add_argument(
+        "--gpu-layers", type=int, default=0, help="layers to offload to a GPU (GPU builds of llama-cpp-python)"
+    )
     return p
 
 

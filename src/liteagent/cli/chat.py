@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.panel import Panel
@@ -33,7 +34,7 @@ def chat_loop(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
     executor = build_executor(args)
-    agent = build_agent(args, executor)
+    agent = build_agent(args, executor, progress=_progress_printer())
     names = ", ".join(executor.names()) or "none"
     console.print(Text(f"liteagent chat · tools: {names} · {HELP}", style="dim"))
     try:
@@ -53,6 +54,19 @@ def chat_loop(args: argparse.Namespace) -> int:
     finally:
         executor.close()
     return 0
+
+
+def _progress_printer() -> Callable[[str, float], None] | None:
+    """Model loading and long prompt reading, shown on a terminal's stderr line."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(stage: str, fraction: float) -> None:
+        line = f"{stage} {fraction:4.0%}" if 0 < fraction < 1 else (f"{stage}…" if fraction == 0 else "")
+        sys.stderr.write("\r\033[2K" + line)
+        sys.stderr.flush()
+
+    return show
 
 
 def _command(line: str, agent: Agent, console: Console, err: Console) -> bool:

@@ -44,6 +44,8 @@ class LLM(ABC):
     model: str = ""
     #: "completion" and "chat" requests this backend can serve
     modes: tuple[str, ...] = ("completion", "chat")
+    #: whether ``Request.grammar`` (GBNF) constrains decoding here
+    supports_grammar: bool = False
 
     @abstractmethod
     def astream(self, request: Request, config: GenerationConfig | None = None) -> AsyncIterator[Chunk]:

@@ -26,6 +26,7 @@ class Request:
     tool_choice: str | None = None
     stop: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    grammar: str | None = None  # GBNF for backends that constrain decoding (the embedded model)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}

@@ -1,0 +1,72 @@
+"""GBNF grammars that constrain a local model to a plain answer or a well-formed call.
+
+Built from the tools' JSON Schemas with llama.cpp's own schema converter, so a small model
+writes either text or a call whose name is a real tool and whose arguments fit its schema.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..actions.executor import ActionExecutor
+
+
+def _strict(schema: dict[str, Any]) -> dict[str, Any]:
+    """A copy where objects admit only their declared properties (JSON Schema allows extras)."""
+    s = copy.deepcopy(schema)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "object" and "properties" in node and "additionalProperties" not in node:
+                node["additionalProperties"] = False
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(s)
+    return s
+
+
+# A plain answer: anything that does not open a <tool_call>.
+_ANSWER = 'answer ::= [^<] ( [^<] | "<" [^t] )*'
+
+
+def _literal(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def hermes_grammar(executor: ActionExecutor, required: bool) -> str:
+    """``<tool_call>\\n{"name": "Tool.api", "arguments": {...}}\\n</tool_call>`` or plain text."""
+    from llama_cpp.llama_grammar import SchemaConverter  # the local backend's own dependency
+
+    conv = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+    alternatives = []
+    args_key = _literal(', "arguments": ')
+    for i, name in enumerate(executor.names()):
+        api = executor.resolve(name)
+        assert api is not None
+        rule = f"tool{i}-args"
+        schema = conv.resolve_refs(_strict(api.spec.parameters), name)
+        conv.visit(schema, rule)
+        alternatives.append(" ".join([_literal(json.dumps(name)), args_key, rule]))
+    head = " ".join([_literal("<tool_call>"), '"\\n"', _literal('{"name": ')])
+    tail = " ".join(['"}"', '"\\n"', _literal("</tool_call>")])
+    call = "call ::= " + head + " ( " + " | ".join(alternatives) + " ) " + tail
+    root = "root ::= call" if required else "root ::= call | answer"
+    return "\n".join([root, call, _ANSWER, conv.format_grammar()])
+
+
+def grammar_for(protocol: str, executor: ActionExecutor | None, tool_choice: str) -> str | None:
+    """The grammar for ``protocol``'s calls, or None where the dialect is not constrained."""
+    if executor is None or not len(executor) or tool_choice == "none":
+        return None
+    if protocol == "hermes":
+        if tool_choice == "answer":  # tools stay in the prompt (its cache too), calls are barred
+            return "root ::= answer\n" + _ANSWER
+        return hermes_grammar(executor, tool_choice == "required")
+    return None

