@@ -120,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("web", parents=[shared], help="start the web chat")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--db", help="SQLite file for conversations (default: in the user data directory)")
+    p.add_argument("--language", choices=["en", "zh"], default="en", help="label language (switchable on the page)")
     p.set_defaults(func=commands.cmd_web)
     return parser
 

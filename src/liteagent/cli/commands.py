@@ -77,4 +77,62 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    raise LiteAgentError("the web chat is not built yet (see the project's open issues); use 'liteagent chat'")
+    """Start the Streamlit app with the shared flags as the sidebar's first values."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    try:
+        import streamlit  # noqa: F401
+    except ImportError:
+        raise LiteAgentError("the web chat needs streamlit: pip install 'liteagent[web]'") from None
+    for spec in args.plugin:  # fail now, with the one-line message, not inside the page
+        load_plugins([spec])
+    from ..actions.loader import BUILTINS
+
+    defaults = {
+        "backend": args.backend or ("openai" if args.base_url else "local"),
+        "base_url": args.base_url or "",
+        "model": args.model or "",
+        "api_key": args.api_key or os.environ.get("LITEAGENT_API_KEY") or os.environ.get("OPENAI_API_KEY") or "",
+        "protocol": args.protocol,
+        "system_prompt": args.system_prompt,
+        "plugin_prompt": args.plugin_prompt,
+        "max_turns": args.max_turns,
+        "tool_choice": args.tool_choice,
+        "db": args.db or "",
+        "language": args.language,
+        "plugins": [p for p in args.plugin if p != "PythonInterpreter"] or ["EnvChecker", "ArxivSearch"],
+        "interpreter": "PythonInterpreter" in args.plugin,
+        "extra_specs": [p for p in args.plugin if p not in BUILTINS],
+    }
+    if args.temperature is not None:
+        defaults["temperature"] = args.temperature
+    app = Path(__file__).resolve().parent.parent / "web" / "app.py"
+    env = {**os.environ, "LITEAGENT_WEB_DEFAULTS": json.dumps(defaults, ensure_ascii=False)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.address",
+        args.host,
+        "--server.port",
+        str(args.port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--global.developmentMode",
+        "false",
+        "--client.toolbarMode",
+        "minimal",
+    ]
+    sys.stderr.write(f"liteagent web: http://{args.host}:{args.port}\n")
+    try:
+        return subprocess.call(cmd, env=env)
+    except KeyboardInterrupt:
+        return 0

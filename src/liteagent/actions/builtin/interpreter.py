@@ -152,6 +152,8 @@ class PythonInterpreter(BaseAction):
         network: let code use the network (off by default).
         cpu_seconds: CPU-time limit for the kernel's lifetime (it restarts after).
         max_output: characters of output shown to the model.
+        sandbox_root: a folder holding many conversations' folders (``work_dir`` among them):
+            the others are hidden from this kernel.
     """
 
     interpreter = True  # the internlm2 dialect routes <|interpreter|> calls here
@@ -165,6 +167,7 @@ class PythonInterpreter(BaseAction):
         network: bool = False,
         cpu_seconds: int = 600,
         max_output: int = 8000,
+        sandbox_root: str | os.PathLike[str] | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
@@ -174,7 +177,9 @@ class PythonInterpreter(BaseAction):
             hide: Path | None = SANDBOX_ROOT
         else:
             self.work_dir = Path(work_dir).resolve()
-            hide = None
+            hide = Path(sandbox_root).resolve() if sandbox_root is not None else None
+            if hide is not None and hide not in self.work_dir.parents:
+                raise ValueError(f"work_dir {self.work_dir} is not inside sandbox_root {hide}")
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.default_timeout = timeout
         self.max_output = max_output

@@ -1,0 +1,301 @@
+"""The liteagent web chat (Streamlit). Started by ``liteagent web``; the page is titled liteagent.
+
+Each browser has its own id (the ``u`` query parameter), its own conversations, uploads and
+interpreter kernels. Model and tool output is rendered as text, JSON or images, never as HTML.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import streamlit as st
+
+from liteagent.errors import LiteAgentError
+from liteagent.events import (
+    ErrorEvent,
+    FinalAnswer,
+    TextDelta,
+    TextReset,
+    ThinkingDelta,
+    ToolCallEvent,
+    ToolResultEvent,
+)
+from liteagent.messages import Message
+from liteagent.web import runtime
+from liteagent.web.i18n import t
+from liteagent.web.view import render_records, render_tool, safe_markdown
+
+PROTOCOLS = ["auto", "internlm2", "hermes", "openai", "react"]
+
+
+@st.cache_resource
+def _store(path: str):  # type: ignore[no-untyped-def]
+    return runtime.ConversationStore(path)
+
+
+def _owner() -> str:
+    owner = st.query_params.get("u")
+    if not owner:
+        owner = uuid.uuid4().hex
+        st.query_params["u"] = owner
+    return owner
+
+
+def _init(defaults: runtime.Settings) -> None:
+    s = st.session_state
+    if "initialized" in s:
+        return
+    s.initialized = True
+    s.lang = defaults.language
+    s.backend = defaults.backend
+    s.model = defaults.model
+    s.base_url = defaults.base_url
+    s.api_key = defaults.api_key
+    s.protocol = defaults.protocol if defaults.protocol in PROTOCOLS else "auto"
+    s.plugins_sel = list(defaults.plugins)
+    s.interpreter = defaults.interpreter
+    s.max_turns = defaults.max_turns
+    s.temperature = float(defaults.temperature)
+    s.conversation = None
+    s.records = []
+    s.plugin_cache = {}
+    s.last_request = None
+    s.prompt_dialect = None
+    s.custom_system = defaults.system_prompt
+    s.custom_plugin = defaults.plugin_prompt
+
+
+def _sync_prompts(settings: runtime.Settings) -> None:
+    """Follow the dialect's default prompts until the user edits them."""
+    s = st.session_state
+    dialect = runtime.resolved_protocol(settings)
+    if s.prompt_dialect == dialect:
+        return
+    old_sys, old_plug = runtime.default_prompts(s.prompt_dialect) if s.prompt_dialect else (None, None)
+    new_sys, new_plug = runtime.default_prompts(dialect)
+    if "system_prompt" not in s or s.system_prompt == old_sys:
+        s.system_prompt = s.custom_system if s.custom_system is not None and s.prompt_dialect is None else new_sys
+    if "plugin_prompt" not in s or s.plugin_prompt == old_plug:
+        s.plugin_prompt = s.custom_plugin if s.custom_plugin is not None and s.prompt_dialect is None else new_plug
+    s.prompt_dialect = dialect
+
+
+def _sidebar(defaults: runtime.Settings, store: Any, owner: str) -> runtime.Settings:
+    s = st.session_state
+    sb = st.sidebar
+    lang: str = (
+        sb.radio(
+            "Language / 语言",
+            ["en", "zh"],
+            key="lang",
+            horizontal=True,
+            format_func=lambda v: "English" if v == "en" else "中文",
+        )
+        or "en"
+    )
+    sb.subheader(t(lang, "settings"))
+    sb.radio(
+        t(lang, "backend"),
+        ["local", "openai"],
+        key="backend",
+        format_func=lambda v: t(lang, "backend_local" if v == "local" else "backend_openai"),
+    )
+    sb.text_input(t(lang, "model"), key="model", placeholder="internlm2_5-7b-chat")
+    sb.text_input(
+        t(lang, "base_url"), key="base_url", placeholder="http://127.0.0.1:23333/v1", disabled=s.backend == "local"
+    )
+    sb.text_input(t(lang, "api_key"), key="api_key", type="password", disabled=s.backend == "local")
+    sb.selectbox(t(lang, "protocol"), PROTOCOLS, key="protocol")
+    settings = runtime.Settings(
+        backend=s.backend,
+        model=s.model.strip(),
+        base_url=s.base_url.strip(),
+        api_key=s.api_key,
+        protocol=s.protocol,
+        language=lang,
+        db=defaults.db,
+        extra_specs=defaults.extra_specs,
+    )
+    _sync_prompts(settings)
+    sb.text_area(t(lang, "system_prompt"), key="system_prompt", height=90)
+    sb.text_area(t(lang, "plugin_prompt"), key="plugin_prompt", height=120)
+    choices = runtime.plugin_choices(settings)
+    s.plugins_sel = [p for p in s.plugins_sel if p in choices]
+    sb.multiselect(t(lang, "plugins"), choices, key="plugins_sel")
+    if runtime.INTERPRETER in runtime.available_plugins():
+        sb.toggle(t(lang, "interpreter"), key="interpreter")
+    sb.slider(t(lang, "max_turns"), 1, 20, key="max_turns")
+    sb.slider(t(lang, "temperature"), 0.0, 1.5, step=0.05, key="temperature")
+    settings.system_prompt = s.system_prompt
+    settings.plugin_prompt = s.plugin_prompt
+    settings.plugins = list(s.plugins_sel)
+    settings.interpreter = bool(s.get("interpreter", False))
+    settings.max_turns = int(s.max_turns)
+    settings.temperature = float(s.temperature)
+
+    sb.divider()
+    sb.subheader(t(lang, "conversations"))
+    if sb.button(t(lang, "new_chat"), key="new_chat", use_container_width=True):
+        _open(None)
+    for conv in store.conversations(owner):
+        label = ("▶ " if conv.id == s.conversation else "") + conv.title
+        if sb.button(label, key=f"conv-{conv.id}", use_container_width=True):
+            _open(conv.id, store, owner)
+    if s.conversation:
+        c1, c2, c3 = sb.columns(3)
+        c1.download_button(
+            t(lang, "export_json"),
+            store.export_json(owner, s.conversation),
+            file_name="conversation.json",
+            mime="application/json",
+            key="export_json",
+        )
+        c2.download_button(
+            t(lang, "export_md"),
+            store.export_markdown(owner, s.conversation),
+            file_name="conversation.md",
+            mime="text/markdown",
+            key="export_md",
+        )
+        if c3.button(t(lang, "delete"), key="delete"):
+            store.delete(owner, s.conversation)
+            _open(None)
+            st.rerun()
+    return settings
+
+
+def _open(conversation: str | None, store: Any = None, owner: str = "") -> None:
+    s = st.session_state
+    for plugin in s.plugin_cache.values():  # kernels of the conversation we leave
+        close = getattr(plugin, "close", None)
+        if close:
+            close()
+    s.plugin_cache = {}
+    s.conversation = conversation
+    s.records = []
+    s.last_request = None
+    if conversation and store is not None:
+        try:
+            _title, _settings, s.records = store.load(owner, conversation)
+        except KeyError:
+            s.conversation = None
+
+
+def _turn(settings: runtime.Settings, store: Any, owner: str, text: str, files: list[Any]) -> None:
+    s = st.session_state
+    lang = settings.language
+    if s.conversation is None:
+        title = (text.strip() or (files[0].name if files else "New chat"))[:48]
+        s.conversation = store.create(owner, title, settings.public())
+    folder = runtime.work_folder(owner, s.conversation)
+    new: list[dict[str, Any]] = []
+    with st.chat_message("user"):
+        for f in files:
+            msg = runtime.save_upload(folder, f.name, f.getvalue())
+            new.append({"message": msg.to_dict()})
+            st.caption(t(lang, "uploaded", name=f.name, size=f.size))
+        if text:
+            st.markdown(safe_markdown(text))
+    plugins, errors = runtime.build_plugins(settings, folder, s.plugin_cache)
+    for e in errors:
+        st.warning(t(lang, "plugin_error", error=e))
+    history = runtime.history_from(s.records) + [Message.from_dict(r["message"]) for r in new]
+    question = Message("user", text) if text else Message("user", "(see the uploaded file)")
+    try:
+        agent = runtime.build_agent(settings, plugins, history)
+    except LiteAgentError as exc:
+        st.error(f"{t(lang, 'error')}: {exc}")
+        store.append(owner, s.conversation, new)
+        s.records += new
+        return
+    start = len(agent.messages)
+    with st.chat_message("assistant"):
+        _stream(agent, question, lang)
+    s.last_request = runtime.request_view(agent.last_request)
+    results = {}
+    for m in agent.messages[start:]:
+        if m.role == "tool" and m.tool_call_id in s._results:
+            results[m.tool_call_id] = s._results[m.tool_call_id]
+    for m in agent.messages[start:]:
+        rec: dict[str, Any] = {"message": m.to_dict()}
+        if m.role == "tool" and m.tool_call_id in results:
+            rec["result"] = results[m.tool_call_id]
+        new.append(rec)
+    if s._error:
+        new.append({"message": {"role": "system", "content": "", "name": "error"}, "error": s._error})
+    store.append(owner, s.conversation, new)
+    s.records += new
+
+
+def _stream(agent: Any, question: Any, lang: str) -> None:
+    """Run the agent and show its events as they come: text, thinking, tool panels, errors."""
+    s = st.session_state
+    s._results = {}
+    s._error = None
+    placeholder = st.empty()
+    text = ""
+    for ev in agent.stream(question):
+        if isinstance(ev, TextDelta):
+            text += ev.text
+            placeholder.markdown(safe_markdown(text) + "▌")
+        elif isinstance(ev, TextReset):
+            with st.expander(t(lang, "thinking")):
+                st.text(text)
+            text = ""
+            placeholder.empty()
+        elif isinstance(ev, ThinkingDelta):
+            pass  # shown whole in the history view; streaming it would flicker
+        elif isinstance(ev, ToolCallEvent):
+            if text:
+                placeholder.markdown(safe_markdown(text))
+            placeholder = st.empty()
+            text = ""
+        elif isinstance(ev, ToolResultEvent):
+            s._results[ev.call.id] = ev.result.to_dict()
+            render_tool(ev.call.to_dict(), ev.result.to_dict(), lang)
+            placeholder = st.empty()
+        elif isinstance(ev, FinalAnswer):
+            placeholder.markdown(safe_markdown(text or ev.answer))
+        elif isinstance(ev, ErrorEvent):
+            if text:
+                placeholder.markdown(safe_markdown(text))
+            s._error = ev.message
+            st.error(f"{t(lang, 'error')}: {ev.message}")
+
+
+def main() -> None:
+    st.set_page_config(page_title="liteagent", page_icon="🪶", layout="wide")
+    defaults = runtime.defaults_from_env()
+    _init(defaults)
+    owner = _owner()
+    store = _store(defaults.db)
+    settings = _sidebar(defaults, store, owner)
+    lang = settings.language
+    st.title("liteagent")
+    s = st.session_state
+    if not s.records:
+        st.caption(t(lang, "empty"))
+    render_records(s.records, lang)
+    prompt = st.chat_input(t(lang, "ask"), accept_file="multiple", key="ask")
+    if prompt:
+        text = prompt.text if hasattr(prompt, "text") else str(prompt)
+        files = list(getattr(prompt, "files", []) or [])
+        if text.strip() or files:
+            created = s.conversation is None
+            _turn(settings, store, owner, text.strip(), files)
+            if created:
+                st.rerun()  # the sidebar was drawn before this conversation existed
+    with st.expander(t(lang, "show_prompt")):
+        if s.last_request is None:
+            st.caption(t(lang, "no_prompt"))
+        elif "prompt" in s.last_request:
+            st.code(s.last_request["prompt"], language=None)
+            rest = {k: v for k, v in s.last_request.items() if k != "prompt"}
+            st.json(rest)
+        else:
+            st.json(json.loads(json.dumps(s.last_request, default=str)))
+
+
+main()

@@ -1,0 +1,160 @@
+"""What the web chat needs besides widgets: defaults from the command line, the store, the
+agent built from the sidebar's settings, uploads. No Streamlit here, so it is plain to test."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..actions import ActionExecutor, available_plugins, load_plugin
+from ..actions.base import BaseAction
+from ..agent import Agent
+from ..agent_config import build_llm
+from ..errors import LiteAgentError
+from ..llms.local import data_dir
+from ..messages import Message
+from ..protocols import get_protocol
+from .store import ConversationStore
+
+DEFAULTS_ENV = "LITEAGENT_WEB_DEFAULTS"
+INTERPRETER = "PythonInterpreter"
+
+
+@dataclass
+class Settings:
+    """The sidebar. ``liteagent web``'s flags fill the first values."""
+
+    backend: str = "local"
+    model: str = ""
+    base_url: str = ""
+    api_key: str = ""
+    protocol: str = "auto"
+    system_prompt: str | None = None
+    plugin_prompt: str | None = None
+    plugins: list[str] = field(default_factory=lambda: ["EnvChecker", "ArxivSearch"])
+    interpreter: bool = False
+    max_turns: int = 8
+    temperature: float = 0.2
+    tool_choice: str = "auto"
+    language: str = "en"
+    db: str = ""
+    extra_specs: list[str] = field(default_factory=list)  # --plugin specs given to `liteagent web`
+
+    def public(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("api_key", None)
+        return d
+
+
+def defaults_from_env() -> Settings:
+    raw = os.environ.get(DEFAULTS_ENV)
+    s = Settings()
+    if raw:
+        data = json.loads(raw)
+        for k, v in data.items():
+            if hasattr(s, k) and v is not None:
+                setattr(s, k, v)
+    if not s.db:
+        s.db = str(data_dir() / "web.sqlite3")
+    return s
+
+
+def plugin_choices(settings: Settings) -> list[str]:
+    """Every discovered plugin: built-ins, entry points, and the specs given on the command line."""
+    names = [n for n in available_plugins() if n != INTERPRETER]
+    return list(dict.fromkeys([*names, *settings.extra_specs]))
+
+
+def resolved_protocol(settings: Settings) -> str:
+    model = settings.model or ("smollm2-135m-instruct" if settings.backend == "local" else "")
+    return get_protocol(settings.protocol, model).name
+
+
+def default_prompts(protocol: str) -> tuple[str, str]:
+    p = get_protocol(protocol)
+    return p.system_prompt, p.plugin_prompt
+
+
+def work_root() -> Path:
+    return data_dir() / "web" / "work"
+
+
+def work_folder(owner: str, conversation: str) -> Path:
+    """The conversation's own folder: uploads land here; the interpreter may write only here."""
+    safe = re.sub(r"[^a-zA-Z0-9_-]", "", owner) or "anon"
+    path = work_root() / safe / conversation
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def build_plugins(settings: Settings, folder: Path, cache: dict[str, BaseAction]) -> tuple[list[BaseAction], list[str]]:
+    """Plugin instances for one conversation (kept in ``cache`` so the interpreter keeps its
+    state across turns), and the errors of those that failed to load."""
+    wanted = list(settings.plugins) + ([INTERPRETER] if settings.interpreter else [])
+    out, errors = [], []
+    for spec in wanted:
+        if spec not in cache:
+            try:
+                if spec == INTERPRETER:
+                    from ..actions.builtin.interpreter import PythonInterpreter
+
+                    cache[spec] = PythonInterpreter(work_dir=folder, sandbox_root=work_root())
+                else:
+                    cache[spec] = load_plugin(spec)[0]
+            except LiteAgentError as exc:
+                errors.append(str(exc))
+                continue
+        out.append(cache[spec])
+    return out, errors
+
+
+def build_agent(settings: Settings, plugins: list[BaseAction], history: list[Message]) -> Agent:
+    llm = build_llm(
+        settings.backend,
+        settings.base_url or None,
+        settings.model or None,
+        settings.api_key or None,
+    )
+    return Agent(
+        llm,
+        ActionExecutor(plugins),
+        protocol=settings.protocol,
+        max_turns=settings.max_turns,
+        tool_choice=settings.tool_choice,
+        temperature=settings.temperature,
+        system_prompt=settings.system_prompt,
+        plugin_prompt=settings.plugin_prompt,
+        history=history,
+    )
+
+
+def save_upload(folder: Path, name: str, data: bytes) -> Message:
+    """Store an uploaded file in the conversation's folder and announce it to the model
+    (InternLM2 renders this as a ``user name=file`` turn)."""
+    clean = Path(name).name.replace("\x00", "") or "upload"
+    target = folder / clean
+    stem, suffix, n = target.stem, target.suffix, 1
+    while target.exists():
+        target = folder / f"{stem}-{n}{suffix}"
+        n += 1
+    target.write_bytes(data)
+    return Message("user", json.dumps({"path": str(target), "size": len(data)}, ensure_ascii=False), name="file")
+
+
+def history_from(records: list[dict[str, Any]]) -> list[Message]:
+    return [Message.from_dict(r["message"]) for r in records]
+
+
+def open_store(settings: Settings) -> ConversationStore:
+    return ConversationStore(settings.db)
+
+
+def request_view(request: Any) -> dict[str, Any] | None:
+    """The exact prompt or request body of the last model turn (the tutorial printed it by hand)."""
+    if request is None:
+        return None
+    return request.to_dict()

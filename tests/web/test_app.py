@@ -1,0 +1,136 @@
+"""The web chat with Streamlit's AppTest, against the scripted server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+
+from liteagent.prompts import META_CN
+
+TOOL_CALL = '<tool_call>{"name": "EnvChecker.check_torch_env", "arguments": {}}</tool_call>'
+
+
+def posts(server):
+    return [r["body"] for r in server.requests if r["body"] is not None]
+
+
+def ask(at, text):
+    at.chat_input[0].set_value(text).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_page_and_whole_conversation_with_a_tool_call(web_env, app_test, server):
+    server.replies = ["Let me check." + TOOL_CALL, "No GPU here."]
+    at = app_test()
+    at.run()
+    assert [t.value for t in at.title] == ["liteagent"]
+    ask(at, "Check my GPU")
+    md = [m.value for m in at.markdown]
+    assert "Check my GPU" in md and "No GPU here." in md and "Let me check." in md
+    tool = [e for e in at.expander if "EnvChecker.check_torch_env" in e.label]
+    assert tool and ":green[success]" in tool[0].label
+    assert any("=== System Information ===" in c.value for c in at.code)  # the result, as text
+    prompt_view = [e for e in at.expander if "Show the prompt" in e.label][0]
+    assert any('"role": "user"' in str(j.value) for j in prompt_view.json)
+
+
+def test_sidebar_settings_reach_the_agent(web_env, app_test, server):
+    web_env(protocol="internlm2")
+    server.replies = ["好的。"]
+    at = app_test()
+    at.run()
+    at.sidebar.text_area(key="system_prompt").set_value("You are a terse assistant.")
+    at.sidebar.text_area(key="plugin_prompt").set_value("TOOLS:\n{prompt}\nEND")
+    at.sidebar.slider(key="temperature").set_value(0.7)
+    at.run()
+    ask(at, "hi")
+    body = posts(server)[-1]
+    assert body["prompt"].startswith("<|im_start|>system\nYou are a terse assistant.<|im_end|>\n")
+    assert "<|im_start|>system name=<|plugin|>\nTOOLS:\n[" in body["prompt"] and "\nEND<|im_end|>" in body["prompt"]
+    assert body["temperature"] == 0.7 and body["skip_special_tokens"] is False
+
+
+def test_internlm2_defaults_are_the_chinese_prompts_and_labels_switch(web_env, app_test):
+    web_env(protocol="internlm2")
+    at = app_test()
+    at.run()
+    assert at.sidebar.text_area(key="system_prompt").value == META_CN
+    at.sidebar.radio(key="lang").set_value("zh").run()
+    assert at.chat_input[0].placeholder == "请输入问题…"
+    assert "系统提示词" in [t.label for t in at.sidebar.text_area]
+
+
+def test_persistence_across_restart_and_isolation(web_env, app_test, server):
+    server.replies = ["First answer.", "Second answer."]
+    at = app_test("alice")
+    at.run()
+    ask(at, "First question")
+    # a new server process: a fresh AppTest on the same database, same browser id
+    again = app_test("alice")
+    again.run()
+    conv_buttons = [b for b in again.sidebar.button if b.label.endswith("First question")]
+    assert conv_buttons, [b.label for b in again.sidebar.button]
+    conv_buttons[0].click().run()
+    assert "First answer." in [m.value for m in again.markdown]
+    ask(again, "Second question")
+    sent = posts(server)[-1]["messages"]
+    assert [m["content"] for m in sent if m["role"] != "system"] == [
+        "First question",
+        "First answer.",
+        "Second question",
+    ]
+    # another browser sees none of it
+    other = app_test("bob")
+    other.run()
+    assert not [b for b in other.sidebar.button if "First question" in b.label]
+
+
+def test_delete_conversation(web_env, app_test, server):
+    server.replies = ["ok"]
+    at = app_test("carol")
+    at.run()
+    ask(at, "Delete me")
+    at.sidebar.button(key="delete").click().run()
+    assert not [b for b in at.sidebar.button if "Delete me" in b.label]
+
+
+def test_upload_is_saved_announced_and_readable_by_tools(web_env, app_test, server):
+    web_env(protocol="internlm2", interpreter=True)
+    server.replies = [
+        '<|action_start|><|interpreter|>\nimport glob\nprint(open(glob.glob("*.csv")[0]).read())',
+        "The file has two rows.",
+    ]
+    at = app_test("dave")
+    at.run()
+    at.chat_input[0].upload("data.csv", b"a,b\n1,2\n", "text/csv")
+    ask(at, "What is in the file?")
+    first = posts(server)[0]["prompt"]
+    announce = first.split("<|im_start|>user name=file\n", 1)[1].split("<|im_end|>", 1)[0]
+    info = json.loads(announce)
+    assert info["path"].endswith("data.csv") and info["size"] == 8
+    assert open(info["path"], "rb").read() == b"a,b\n1,2\n"
+    assert any("a,b\n1,2" in c.value for c in at.code)  # the interpreter read the uploaded file
+    assert "The file has two rows." in [m.value for m in at.markdown]
+
+
+def test_errors_appear_inline_and_the_conversation_survives(web_env, app_test, server, free_port):
+    web_env(base_url=f"http://127.0.0.1:{free_port}/v1")
+    at = app_test("erin")
+    at.run()
+    ask(at, "hello?")
+    assert any("cannot reach the model server" in e.value for e in at.error)
+    at.sidebar.text_input(key="base_url").set_value(server.url).run()
+    server.replies = ["Back online."]
+    ask(at, "hello again")
+    assert "Back online." in [m.value for m in at.markdown]
+    assert "hello?" in [m.value for m in at.markdown]  # earlier turn still shown
+
+
+def test_model_output_is_not_html(web_env, app_test, server):
+    server.replies = ["<script>alert(1)</script><img src=x onerror=alert(2)> ![t](http://example.invalid/x.png)"]
+    at = app_test("frank")
+    at.run()
+    ask(at, "xss?")
+    shown = [m.value for m in at.markdown if "script" in m.value][0]
+    assert "!\\[t]" in shown  # remote images neutralised; Streamlit escapes the HTML
+    assert not at.get("html")

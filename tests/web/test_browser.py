@@ -1,0 +1,107 @@
+"""End to end in real headless Chromium (Debian's chromium, driven by playwright's Python
+package): open the page, ask, see the tool-call panel and the final answer, keep a screenshot."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _browser_or_fail():
+    if os.environ.get("LITEAGENT_SKIP_BROWSER") == "1":
+        pytest.skip("LITEAGENT_SKIP_BROWSER=1: the browser test was switched off on purpose")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("playwright is not installed: pip install playwright (the browser test cannot run)")
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed (apt-get install chromium): the browser test cannot run")
+    return sync_playwright
+
+
+@pytest.fixture
+def web(server, tmp_path, free_port):
+    env = {**os.environ, "LITEAGENT_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "liteagent",
+            "web",
+            "--port",
+            str(free_port),
+            "--base-url",
+            server.url,
+            "--model",
+            "scripted-model",
+            "--plugin",
+            "EnvChecker",
+            "--db",
+            str(tmp_path / "web.sqlite3"),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", free_port), timeout=1).close()
+            break
+        except OSError:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "liteagent web exited"
+            time.sleep(0.2)
+    yield f"http://127.0.0.1:{free_port}/"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_chat_in_chromium(web, server):
+    sync_playwright = _browser_or_fail()
+    server.replies = [
+        'Let me check.<tool_call>{"name": "EnvChecker.check_torch_env", "arguments": {}}</tool_call>',
+        "This machine has **no NVIDIA GPU**. <b>bold?</b> <script>window.pwned = 1</script>",
+    ]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(web)
+            page.wait_for_selector("h1:has-text('liteagent')", timeout=30_000)
+            assert page.title() == "liteagent"
+            box = page.get_by_placeholder("Ask something…")
+            box.fill("Check my GPU and CUDA setup")
+            box.press("Enter")
+            page.wait_for_selector("text=no NVIDIA GPU", timeout=30_000)
+            panel = page.locator("summary:has-text('EnvChecker.check_torch_env')")
+            panel.first.wait_for(timeout=30_000)
+            assert "success" in panel.first.inner_text()
+            panel.first.click()
+            page.wait_for_selector("text=System Information", timeout=10_000)
+            # model output is text, never HTML: the tags show as text and nothing ran
+            assert page.locator("b:has-text('bold?')").count() == 0
+            assert page.evaluate("() => window.pwned === undefined")
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "web-chat.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "web-chat.png").stat().st_size > 10_000
