@@ -44,8 +44,9 @@ def build_llm(
     return llm
 
 
-def build_agent(args: Any, executor: ActionExecutor, progress: Any = None) -> Agent:
-    """An Agent from parsed CLI flags (see ``liteagent.cli.shared_flags``)."""
+def build_agent(args: Any, executor: ActionExecutor, progress: Any = None, history: Any = None) -> Agent:
+    """An Agent from parsed CLI flags (see ``liteagent.cli.shared_flags``) or any object with
+    the same attribute names (the web chat's settings)."""
     llm = build_llm(
         args.backend,
         args.base_url,
@@ -67,4 +68,5 @@ def build_agent(args: Any, executor: ActionExecutor, progress: Any = None) -> Ag
         temperature=args.temperature,
         system_prompt=args.system_prompt,
         plugin_prompt=args.plugin_prompt,
+        history=history,
     )

@@ -190,61 +190,38 @@ class ActionExecutor:
         return tools
 
     # -- execution --------------------------------------------------------------------------
-    def _prepare(self, name: str, arguments: Any) -> tuple[BoundApi | None, dict[str, Any], ActionReturn | None]:
+    def _prepare(
+        self, name: str, arguments: Any, call_id: str, start: float
+    ) -> ActionReturn | tuple[BoundApi, dict[str, Any]]:
+        """(api, validated kwargs), or the ActionReturn that ends the call before it runs."""
         api = self.resolve(name)
+
+        def early(status: ActionStatus, error: str, args: Any = None) -> ActionReturn:
+            return ActionReturn(
+                api.name if api else name,
+                args if isinstance(args, dict) else {},
+                status,
+                error=error,
+                elapsed=time.perf_counter() - start,
+                call_id=call_id,
+            )
+
         if isinstance(arguments, str):
             try:
                 arguments = json.loads(arguments) if arguments.strip() else {}
             except json.JSONDecodeError as exc:
-                return (
-                    api,
-                    {},
-                    ActionReturn(
-                        api.name if api else name,
-                        {},
-                        ActionStatus.ARGS_ERROR,
-                        error=f"arguments are not valid JSON ({exc.msg} at position {exc.pos})",
-                    ),
-                )
+                return early(ActionStatus.ARGS_ERROR, f"arguments are not valid JSON ({exc.msg} at position {exc.pos})")
         if arguments is None:
             arguments = {}
         if api is None:
             valid = ", ".join(self._apis) or "(no tools are enabled)"
-            return (
-                None,
-                {},
-                ActionReturn(
-                    name,
-                    arguments if isinstance(arguments, dict) else {},
-                    ActionStatus.INVALID_ACTION,
-                    error=f"unknown tool {name!r}; valid tools: {valid}",
-                ),
-            )
+            return early(ActionStatus.INVALID_ACTION, f"unknown tool {name!r}; valid tools: {valid}", arguments)
         if not isinstance(arguments, dict):
-            return (
-                api,
-                {},
-                ActionReturn(
-                    api.name,
-                    {},
-                    ActionStatus.ARGS_ERROR,
-                    error=f"arguments must be a JSON object, got {type(arguments).__name__}",
-                ),
-            )
+            return early(ActionStatus.ARGS_ERROR, f"arguments must be a JSON object, got {type(arguments).__name__}")
         try:
-            kwargs = api.spec.validate(arguments)
+            return api, api.spec.validate(arguments)
         except ValidationError as exc:
-            return (
-                api,
-                {},
-                ActionReturn(
-                    api.name,
-                    arguments,
-                    ActionStatus.ARGS_ERROR,
-                    error=describe_validation_error(api.name, api.spec, exc),
-                ),
-            )
-        return api, kwargs, None
+            return early(ActionStatus.ARGS_ERROR, describe_validation_error(api.name, api.spec, exc), arguments)
 
     def _timeout_for(self, api: BoundApi) -> float | None:
         return api.spec.timeout if api.spec.timeout is not None else self.timeout
@@ -253,12 +230,10 @@ class ActionExecutor:
         """Run one call synchronously. Async APIs run in a fresh event loop (or a thread if one
         is already running here)."""
         start = time.perf_counter()
-        api, kwargs, early = self._prepare(name, arguments)
-        if early is not None:
-            early.call_id = call_id
-            early.elapsed = time.perf_counter() - start
-            return early
-        assert api is not None
+        prepared = self._prepare(name, arguments, call_id, start)
+        if isinstance(prepared, ActionReturn):
+            return prepared
+        api, kwargs = prepared
         timeout = self._timeout_for(api)
         try:
             if api.spec.is_async:
@@ -280,12 +255,10 @@ class ActionExecutor:
     async def aexecute(self, name: str, arguments: Any = None, call_id: str = "") -> ActionReturn:
         """Run one call without blocking the event loop: sync APIs run in a worker thread."""
         start = time.perf_counter()
-        api, kwargs, early = self._prepare(name, arguments)
-        if early is not None:
-            early.call_id = call_id
-            early.elapsed = time.perf_counter() - start
-            return early
-        assert api is not None
+        prepared = self._prepare(name, arguments, call_id, start)
+        if isinstance(prepared, ActionReturn):
+            return prepared
+        api, kwargs = prepared
         timeout = self._timeout_for(api)
         try:
             if api.spec.is_async:

@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import agent_config
 from ..actions import ActionExecutor, available_plugins, load_plugin
 from ..actions.base import BaseAction
 from ..agent import Agent
-from ..agent_config import build_llm
 from ..errors import LiteAgentError
 from ..llms.local import data_dir
 from ..messages import Message
@@ -43,6 +43,12 @@ class Settings:
     language: str = "en"
     db: str = ""
     extra_specs: list[str] = field(default_factory=list)  # --plugin specs given to `liteagent web`
+    # the embedded model's settings, as the CLI names them
+    timeout: float | None = None
+    model_path: str | None = None
+    n_ctx: int = 4096
+    threads: int | None = None
+    gpu_layers: int = 0
 
     def public(self) -> dict[str, Any]:
         d = asdict(self)
@@ -113,23 +119,7 @@ def build_plugins(settings: Settings, folder: Path, cache: dict[str, BaseAction]
 
 
 def build_agent(settings: Settings, plugins: list[BaseAction], history: list[Message]) -> Agent:
-    llm = build_llm(
-        settings.backend,
-        settings.base_url or None,
-        settings.model or None,
-        settings.api_key or None,
-    )
-    return Agent(
-        llm,
-        ActionExecutor(plugins),
-        protocol=settings.protocol,
-        max_turns=settings.max_turns,
-        tool_choice=settings.tool_choice,
-        temperature=settings.temperature,
-        system_prompt=settings.system_prompt,
-        plugin_prompt=settings.plugin_prompt,
-        history=history,
-    )
+    return agent_config.build_agent(settings, ActionExecutor(plugins), history=history)
 
 
 def save_upload(folder: Path, name: str, data: bytes) -> Message:
