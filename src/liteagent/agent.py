@@ -237,11 +237,16 @@ class Agent:
                 return
             # A model that repeats a call it already made (small models loop) is told so instead
             # of running it again, and where decoding is constrained its next turn must answer.
-            repeats = [c.error is None and _call_key(c) in done for c in calls]
+            keys = [_call_key(c) for c in calls]
+            repeats = [c.error is None and k in done for c, k in zip(calls, keys, strict=True)]
             if len(calls) == 1:
-                results = [await self._execute(calls[0], protocol, done)]
+                results = [await self._execute(calls[0], keys[0], protocol, done)]
             else:  # several calls in one reply run concurrently
-                results = list(await asyncio.gather(*(self._execute(c, protocol, done) for c in calls)))
+                results = list(
+                    await asyncio.gather(
+                        *(self._execute(c, k, protocol, done) for c, k in zip(calls, keys, strict=True))
+                    )
+                )
             must_answer = all(repeats)
             for call, ret in zip(calls, results, strict=False):
                 step.results.append(ret)
@@ -273,8 +278,9 @@ class Agent:
             self._grammar_cache = (key, grammar_for(protocol, self.executor, tool_choice))
         return self._grammar_cache[1]
 
-    async def _execute(self, call: ToolCall, protocol: Protocol, done: dict[str, ActionReturn]) -> ActionReturn:
-        key = _call_key(call)
+    async def _execute(
+        self, call: ToolCall, key: str, protocol: Protocol, done: dict[str, ActionReturn]
+    ) -> ActionReturn:
         if call.error is None and key in done:
             note = f"You already called {call.name} with these arguments; its result is above. Use it to answer now."
             return ActionReturn(
@@ -392,8 +398,11 @@ class Agent:
 _CALLER_ERRORS = {ActionStatus.ARGS_ERROR, ActionStatus.INVALID_ACTION}
 
 
+_KEY_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
+
+
 def _call_key(call: ToolCall) -> str:
-    return f"{call.name}\x00{json.dumps(call.arguments, sort_keys=True, default=str)}"
+    return f"{call.name}\x00{_KEY_ENCODER.encode(call.arguments)}"
 
 
 class _Failure:

@@ -87,6 +87,8 @@ class ToolCall:
         )
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False)  # one encoder: json.dumps builds one per call
+
 TRUNCATION_MARKER = "\n…[truncated: showing {shown} of {total} characters]"
 
 
@@ -144,7 +146,7 @@ class ActionReturn:
                     parts.append(str(item.content))
                 elif item.type == "json":
                     if not has_text:
-                        parts.append(json.dumps(item.content, ensure_ascii=False))
+                        parts.append(_JSON.encode(item.content))
                 else:
                     parts.append(f"[{item.type}: {item.content}]")
             body = "\n".join(parts)

@@ -69,10 +69,13 @@ class HermesProtocol(Protocol):
         return HermesParser()
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False)
+
+
 def render_call(call: ToolCall) -> str:
     if call.error is not None:
         return call.raw
-    payload = json.dumps({"name": call.name, "arguments": call.arguments}, ensure_ascii=False)
+    payload = _JSON.encode({"name": call.name, "arguments": call.arguments})
     return f"{CALL_OPEN}\n{payload}\n{CALL_CLOSE}"
 
 

@@ -129,6 +129,9 @@ class InternLM2Protocol(Protocol):
         return InternLM2Parser(interpreter_api(executor) or "PythonInterpreter")
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False)
+
+
 def render_call(call: ToolCall) -> str:
     if call.error is not None:
         raw = call.raw
@@ -136,7 +139,7 @@ def render_call(call: ToolCall) -> str:
     if call.kind == "interpreter":
         code = call.arguments.get("command", "")
         return f"{START}{INTERP}\n{code}{END}\n"
-    payload = json.dumps({"name": call.name, "parameters": call.arguments}, ensure_ascii=False)
+    payload = _JSON.encode({"name": call.name, "parameters": call.arguments})
     return f"{START}{PLUGIN}\n{payload}{END}\n"
 
 
