@@ -4,11 +4,12 @@ model. A hallucinated ``Observation:`` ends the reply (it is also a stop word)."
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from ..messages import Message, ToolCall
 from ..prompts import REACT_TOOLS, SYSTEM_EN
-from .base import MarkerScanner, ParseEvent, Protocol, Request, StreamParser
+from .base import MarkerScanner, ParseEvent, Protocol, Request, StreamParser, TextDelta
 from .calljson import load_json_value
 
 if TYPE_CHECKING:
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 THOUGHT, ACTION, INPUT, OBS, FINAL = "Thought:", "Action:", "Action Input:", "Observation:", "Final Answer:"
 _MARKERS = (THOUGHT, ACTION, INPUT, OBS, FINAL)
+_MARKER_START = re.compile("[TAOF]")  # the first letters of the markers
 
 
 class ReActProtocol(Protocol):
@@ -81,6 +83,9 @@ class ReActParser(StreamParser):
         self._field: list[str] = []
 
     def feed(self, chunk: str) -> list[ParseEvent]:
+        if self._state == "final" and not self._scan.buf and not _MARKER_START.search(chunk):
+            self._text.append(chunk)  # fast path: answer text that cannot start a marker
+            return [TextDelta(chunk)]
         out: list[ParseEvent] = []
         if self._state != "done" and chunk:
             self._scan.push(chunk)
