@@ -200,6 +200,50 @@ class MarkerScanner:
         return rest
 
 
+class ScanningParser(StreamParser):
+    """A parser driven by a :class:`MarkerScanner` and a small state machine.
+
+    Subclasses implement ``_run`` (advance through what the scanner holds) and ``_flush`` (close
+    whatever is open at the end). Text in ``text_state`` that ``_plain`` says cannot start a
+    marker skips the scanner: the common case of answer text costs one check per chunk.
+    """
+
+    text_state = "text"
+
+    def __init__(self, state: str) -> None:
+        super().__init__()
+        self._scan = MarkerScanner()
+        self._state = state
+
+    def _plain(self, chunk: str) -> bool:
+        return False
+
+    @abstractmethod
+    def _run(self, out: list[ParseEvent], final: bool) -> None: ...
+
+    @abstractmethod
+    def _flush(self, out: list[ParseEvent]) -> None: ...
+
+    def feed(self, chunk: str) -> list[ParseEvent]:
+        if self._state == self.text_state and not self._scan.buf and self._plain(chunk):
+            self._text.append(chunk)
+            return [TextDelta(chunk)]
+        out: list[ParseEvent] = []
+        if self._state != "done" and chunk:
+            self._scan.push(chunk)
+            self._run(out, False)
+        return out
+
+    def finish(self) -> list[ParseEvent]:
+        out: list[ParseEvent] = []
+        if self._finished:
+            return out
+        self._run(out, True)
+        self._flush(out)
+        self._finished, self._state = True, "done"
+        return out
+
+
 _RENDER_CACHE: dict[Any, Any] = {}
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..messages import Message, ToolCall
 from ..prompts import HERMES_TOOLS, SYSTEM_EN
-from .base import MarkerScanner, ParseEvent, Protocol, Request, StreamParser, TextDelta, TextReset
+from .base import ParseEvent, Protocol, Request, ScanningParser, TextReset
 from .calljson import parse_calls
 
 if TYPE_CHECKING:
@@ -79,27 +79,14 @@ def render_call(call: ToolCall) -> str:
     return f"{CALL_OPEN}\n{payload}\n{CALL_CLOSE}"
 
 
-class HermesParser(StreamParser):
+class HermesParser(ScanningParser):
     def __init__(self) -> None:
-        super().__init__()
-        self._scan = MarkerScanner()
-        self._state = "text"  # text | think | call | done
+        super().__init__("text")  # text | think | call | done
 
-    def feed(self, chunk: str) -> list[ParseEvent]:
-        if self._state == "text" and not self._scan.buf and "<" not in chunk:
-            self._text.append(chunk)  # fast path: plain answer text
-            return [TextDelta(chunk)]
-        out: list[ParseEvent] = []
-        if self._state != "done" and chunk:
-            self._scan.push(chunk)
-            self._run(out)
-        return out
+    def _plain(self, chunk: str) -> bool:
+        return "<" not in chunk
 
-    def finish(self) -> list[ParseEvent]:
-        out: list[ParseEvent] = []
-        if self._finished:
-            return out
-        self._run(out)
+    def _flush(self, out: list[ParseEvent]) -> None:
         rest = self._scan.take_all()
         if self._state == "call":
             self._close_call(rest, out)
@@ -107,10 +94,8 @@ class HermesParser(StreamParser):
             self._emit_thinking(rest, out)
         elif self._state == "text":
             self._emit_text(rest, out)
-        self._finished, self._state = True, "done"
-        return out
 
-    def _run(self, out: list[ParseEvent]) -> None:
+    def _run(self, out: list[ParseEvent], final: bool) -> None:
         while self._state != "done":
             if self._state == "text":
                 text, marker = self._scan.scan(_TEXT_MARKERS)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..messages import Message, ToolCall
 from ..prompts import INTERPRETER_CN, META_CN, PLUGIN_CN
-from .base import MarkerScanner, ParseEvent, Protocol, Request, StreamParser, TextDelta, render_cache
+from .base import ParseEvent, Protocol, Request, ScanningParser, render_cache
 from .calljson import parse_calls
 
 if TYPE_CHECKING:
@@ -146,43 +146,25 @@ def render_call(call: ToolCall) -> str:
 _CODE_FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n(.*?)(?:\n?```\s*)?$", re.S)
 
 
-class InternLM2Parser(StreamParser):
+class InternLM2Parser(ScanningParser):
     """States: text -> (after <|action_start|>) -> body (plugin | interpreter) -> text ..."""
 
     def __init__(self, interpreter_name: str = "PythonInterpreter") -> None:
-        super().__init__()
+        super().__init__("text")  # text | start | body | done
         self.interpreter_name = interpreter_name
-        self._scan = MarkerScanner()
-        self._state = "text"  # text | start | body | done
         self._kind = "plugin"
         self._raw_head = ""
 
-    def feed(self, chunk: str) -> list[ParseEvent]:
-        if self._state == "text" and not self._scan.buf and "<" not in chunk:
-            self._text.append(chunk)  # fast path: plain answer text
-            return [TextDelta(chunk)]
-        out: list[ParseEvent] = []
-        if self._state == "done" or not chunk:
-            return out
-        self._scan.push(chunk)
-        self._run(out, final=False)
-        return out
+    def _plain(self, chunk: str) -> bool:
+        return "<" not in chunk
 
-    def finish(self) -> list[ParseEvent]:
-        out: list[ParseEvent] = []
-        if self._finished:
-            return out
-        if self._scan.buf or self._state == "start":
-            self._run(out, final=True)
+    def _flush(self, out: list[ParseEvent]) -> None:
         if self._state == "start":  # "<|action_start|>" then nothing readable
             self._state = "body"
         if self._state == "body":
             self._close_call(self._scan.take_all(), out)
         elif self._state == "text":
             self._emit_text(self._scan.take_all(), out)
-        self._finished = True
-        self._state = "done"
-        return out
 
     def _run(self, out: list[ParseEvent], final: bool) -> None:
         while True:

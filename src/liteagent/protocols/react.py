@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..messages import Message, ToolCall
 from ..prompts import REACT_TOOLS, SYSTEM_EN
-from .base import MarkerScanner, ParseEvent, Protocol, Request, StreamParser, TextDelta
+from .base import ParseEvent, Protocol, Request, ScanningParser
 from .calljson import load_json_value
 
 if TYPE_CHECKING:
@@ -71,41 +71,27 @@ def render_assistant(m: Message) -> str:
     return "\n".join(parts)
 
 
-class ReActParser(StreamParser):
+class ReActParser(ScanningParser):
     """Plain text before any marker is held: it is the answer only if no marker ever comes."""
 
+    text_state = "final"
+
     def __init__(self) -> None:
-        super().__init__()
-        self._scan = MarkerScanner()
-        self._state = "pre"  # pre | thought | action | input | final | done
+        super().__init__("pre")  # pre | thought | action | input | final | done
         self._pre: list[str] = []
         self._action = ""
         self._field: list[str] = []
 
-    def feed(self, chunk: str) -> list[ParseEvent]:
-        if self._state == "final" and not self._scan.buf and not _MARKER_START.search(chunk):
-            self._text.append(chunk)  # fast path: answer text that cannot start a marker
-            return [TextDelta(chunk)]
-        out: list[ParseEvent] = []
-        if self._state != "done" and chunk:
-            self._scan.push(chunk)
-            self._run(out)
-        return out
+    def _plain(self, chunk: str) -> bool:
+        return not _MARKER_START.search(chunk)
 
-    def finish(self) -> list[ParseEvent]:
-        out: list[ParseEvent] = []
-        if self._finished:
-            return out
-        self._run(out)
-        rest = self._scan.take_all()
-        self._consume(rest, out)
+    def _flush(self, out: list[ParseEvent]) -> None:
+        self._consume(self._scan.take_all(), out)
         self._end_section(out)
         if self._state == "pre":  # no marker at all: the whole reply is the answer
             self._emit_text("".join(self._pre), out)
-        self._finished, self._state = True, "done"
-        return out
 
-    def _run(self, out: list[ParseEvent]) -> None:
+    def _run(self, out: list[ParseEvent], final: bool) -> None:
         while self._state != "done":
             text, marker = self._scan.scan(_MARKERS, hold=True)
             self._consume(text, out)
