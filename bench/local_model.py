@@ -71,25 +71,34 @@ def main() -> None:
     print(f"prompt reading: {prompt_tps:.0f} tok/s   generation: {gen_tps:.0f} tok/s")
 
     llm = LocalLLM(n_threads=threads)
-    executor = ActionExecutor([Weather(), *load_plugin("EnvChecker")])
-
-    llama.reset()  # cold: nothing cached
-    agent = Agent(llm, executor, tool_choice="required", max_turns=3)
-    llm.stats.clear()
-    agent.run("What's the weather in Paris?")
-    turn1, turn2 = llm.stats[0], llm.stats[1]
-    agent.run("And in Rome?")
-    q2 = llm.stats[len(llm.stats) - 2] if len(llm.stats) >= 4 else llm.stats[-1]
-    print("tool-using conversation (Weather + EnvChecker, tool_choice=required):")
-    for label, st in (
-        ("turn 1 (cold: system + tool prompt)", turn1),
-        ("turn 2 (after the tool result)", turn2),
-        ("next question, turn 1", q2),
-    ):
-        print(
-            f"  {label:38s} TTFT {st['ttft_seconds'] * 1000:6.0f} ms  prompt {int(st['prompt_tokens'])} tokens, "
-            f"{int(st['reused_tokens'])} reused  ({st['ttft_seconds'] / turn1['ttft_seconds'] * 100:5.1f} % of turn 1)"
-        )
+    scenarios = {
+        "Weather + EnvChecker": [Weather(), *load_plugin("EnvChecker")],
+        "Weather + the CLI's default tools (EnvChecker, ArxivSearch)": [
+            Weather(),
+            *load_plugin("EnvChecker"),
+            *load_plugin("ArxivSearch"),
+        ],
+    }
+    for label, plugins in scenarios.items():
+        executor = ActionExecutor(plugins)
+        llama.reset()  # cold: nothing cached
+        agent = Agent(llm, executor, tool_choice="required", max_turns=3)
+        llm.stats.clear()
+        agent.run("What's the weather in Paris?")
+        turn1, turn2 = llm.stats[0], llm.stats[1]
+        n = len(llm.stats)
+        agent.run("And in Rome?")
+        q2 = llm.stats[n]
+        print(f"tool-using conversation ({label}, tool_choice=required):")
+        for name, st in (
+            ("turn 1 (cold: system + tool prompt)", turn1),
+            ("turn 2 (after the tool result)", turn2),
+            ("next question, turn 1", q2),
+        ):
+            print(
+                f"  {name:38s} TTFT {st['ttft_seconds'] * 1000:6.0f} ms  prompt {int(st['prompt_tokens'])} tokens, "
+                f"{int(st['reused_tokens'])} reused  ({st['ttft_seconds'] / turn1['ttft_seconds'] * 100:5.1f} % of turn 1)"
+            )
     right = 0
     executor2 = ActionExecutor([Weather(), *load_plugin("EnvChecker"), *load_plugin("ArxivSearch")])
     for question, should_call in LABELLED:
