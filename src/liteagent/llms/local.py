@@ -162,6 +162,7 @@ class LocalLLM(LLM):
         n_ctx: context length in tokens.
         n_threads: CPU threads (default: half the cores, at most 8).
         n_gpu_layers: layers to offload to a GPU (needs a GPU build of llama-cpp-python).
+        repeat_penalty: discourages the repetition loops small models fall into.
         progress: called with (stage, fraction) while loading and reading long prompts.
     """
 
@@ -175,6 +176,7 @@ class LocalLLM(LLM):
         n_threads: int | None = None,
         n_gpu_layers: int = 0,
         quantize_default: bool = True,
+        repeat_penalty: float = 1.1,
         progress: Progress | None = None,
         config: GenerationConfig | None = None,
     ) -> None:
@@ -190,6 +192,7 @@ class LocalLLM(LLM):
         self.n_threads = n_threads or default_threads()
         self.n_gpu_layers = n_gpu_layers
         self.quantize_default = quantize_default
+        self.repeat_penalty = repeat_penalty  # small models loop on a phrase without it
         self.progress = progress
         self.config = config or GenerationConfig(temperature=0.2)
         self.last_stats: dict[str, float] = {}
@@ -297,7 +300,15 @@ class LocalLLM(LLM):
             is_eog = getattr(llama._model, "token_is_eog", None)
             first = None
             finish = "length"
-            for token in llama.generate(tokens, temp=temp, top_p=cfg.top_p or 0.95, grammar=grammar, reset=True):
+            gen = llama.generate(
+                tokens,
+                temp=temp,
+                top_p=cfg.top_p or 0.95,
+                repeat_penalty=self.repeat_penalty,
+                grammar=grammar,
+                reset=True,
+            )
+            for token in gen:
                 if cancel.is_set():
                     finish = "cancelled"
                     break
