@@ -1,21 +1,52 @@
 """liteagent: a lightweight framework for LLM agents with plugins."""
 
 from .actions import ActionExecutor, BaseAction, tool, tool_api
-from .errors import LiteAgentError
+from .agent import Agent, RunResult, Step
+from .errors import LiteAgentError, LLMError, ToolError, ToolTimeout, UsageError
+from .events import ErrorEvent, FinalAnswer, TextDelta, ThinkingDelta, ToolCallEvent, ToolResultEvent, TurnEnd
+from .llms import LLM, OpenAICompatibleLLM, ScriptedLLM, ScriptedReply
 from .messages import ActionReturn, ActionStatus, Message, ResultItem, ToolCall
+from .protocols import get_protocol
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "LLM",
     "ActionExecutor",
     "ActionReturn",
     "ActionStatus",
+    "Agent",
     "BaseAction",
+    "ErrorEvent",
+    "FinalAnswer",
+    "LLMError",
     "LiteAgentError",
     "Message",
+    "OpenAICompatibleLLM",
     "ResultItem",
+    "RunResult",
+    "ScriptedLLM",
+    "ScriptedReply",
+    "Step",
+    "TextDelta",
+    "ThinkingDelta",
     "ToolCall",
+    "ToolCallEvent",
+    "ToolError",
+    "ToolResultEvent",
+    "ToolTimeout",
+    "TurnEnd",
+    "UsageError",
     "__version__",
+    "get_protocol",
     "tool",
     "tool_api",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "LocalLLM":  # imports llama_cpp: only when asked for
+        from .llms.local import LocalLLM
+
+        return LocalLLM
+    raise AttributeError(f"module 'liteagent' has no attribute {name!r}")

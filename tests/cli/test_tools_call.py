@@ -86,3 +86,8 @@ def test_usage_errors_one_line_exit_2(cli, args, needle):
     assert needle in r.err
     assert len(r.err.strip().splitlines()) == 1
     assert "Traceback" not in r.err and r.out == ""
+
+
+def test_web_rejects_an_unknown_plugin_before_starting(cli):
+    r = cli("web", "--plugin", "NoSuchPlugin", "--port", "1")
+    assert r.code == 2 and "unknown plugin 'NoSuchPlugin'" in r.err and len(r.err.strip().splitlines()) == 1

@@ -11,12 +11,13 @@ import logging
 import os
 import random
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from ..errors import LLMError
+
+if TYPE_CHECKING:
+    import aiohttp
 from ..protocols.base import Request
 from .base import LLM, Chunk, GenerationConfig, ToolCallDelta
 
@@ -84,6 +85,8 @@ class OpenAICompatibleLLM(LLM):
 
     def _session(self) -> aiohttp.ClientSession:
         # One session per event loop: sync wrappers may run each call on a loop of their own.
+        import aiohttp  # imported on first use: it costs ~0.2 s, which `liteagent tools` need not pay
+
         loop_id = id(asyncio.get_running_loop())
         session = self._sessions.get(loop_id)
         if session is None or session.closed:
@@ -107,6 +110,8 @@ class OpenAICompatibleLLM(LLM):
         await asyncio.sleep(0)  # let transports finish closing before the loop ends
 
     def _unreachable(self, exc: BaseException) -> LLMError:
+        import aiohttp
+
         if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
             reason = f"no answer within {self.timeout:g} s"
         elif isinstance(exc, aiohttp.ClientConnectorError):
@@ -141,6 +146,8 @@ class OpenAICompatibleLLM(LLM):
         return LLMError(f"the model server at {self.base_url} answered {status}: {detail}")
 
     async def list_models(self) -> list[str]:
+        import aiohttp
+
         try:
             async with self._session().get(f"{self.base_url}/models") as r:
                 status, text = r.status, await r.text(errors="replace")
@@ -202,6 +209,8 @@ class OpenAICompatibleLLM(LLM):
         return path, body
 
     async def astream(self, request: Request, config: GenerationConfig | None = None) -> AsyncIterator[Chunk]:
+        import aiohttp
+
         if not self._model_checked:
             await self.resolve_model()
         path, body = self.build_body(request, config, self.stream)
