@@ -175,3 +175,16 @@ def test_streamlit_rerun_recreates_classes_without_conflict():
         exec(compile(src, "seed_env_checker.py", "exec"), ns)
         ex = ActionExecutor([ns["EnvChecker"]()])
         assert ex.names() == ["EnvChecker.check_torch_env"]
+
+
+def test_lagent_arxiv_plugin_docstrings_match_appendix_1():
+    """Lagent writes `query (:class:`str`)` and bullet Returns for explode_return."""
+    from liteagent.actions import load_plugin
+
+    (plugin,) = load_plugin(f"{TESTS / 'data' / 'lagent_arxiv_search.py'}:ArxivSearch")
+    api = plugin.lagent_description()["api_list"][0]
+    assert api["parameters"] == [{"name": "query", "type": "STRING", "description": "the content of search query"}]
+    assert api["required"] == ["query"]
+    assert api["return_data"] == [
+        {"name": "content", "description": "a list of 3 arxiv search papers", "type": "STRING"}
+    ]

@@ -94,6 +94,7 @@ class ApiSpec:
     parameters: dict[str, Any]  # JSON Schema object of all parameters
     returns: ReturnSpec | None
     args_model: type[BaseModel]
+    return_items: list[ReturnSpec]
     is_async: bool
     timeout: float | None = None
     renamed: dict[str, str] = field(default_factory=dict)  # internal field -> parameter name
@@ -110,10 +111,15 @@ class ApiSpec:
         return [p.name for p in self.params if p.required]
 
 
+_SPHINX_ROLE = re.compile(r":(?:py:)?(?:class|obj|data|func|meth|attr|exc):`~?([^`]+)`")
+
+
 def _parse_doc(fn: Callable[..., Any]) -> docstring_parser.Docstring | None:
     doc = inspect.getdoc(fn)
     if not doc:
         return None
+    # Lagent's plugins write types as :class:`str`, whose colon breaks the Google parser
+    doc = _SPHINX_ROLE.sub(r"\1", doc)
     try:
         return docstring_parser.parse(doc)
     except Exception:  # a docstring the parser chokes on still must not break the class
@@ -128,6 +134,26 @@ def doc_description(doc: docstring_parser.Docstring | None) -> str:
 
 
 _RETURN_NAMED = re.compile(r"^\s*(\w+)\s*\(([^)]*)\)\s*:\s*(.*)$", re.S)
+_RETURN_BULLET = re.compile(r"^\s*[*-]\s*(\w+)\s*(?:\(([^)]*)\))?\s*:\s*(.+)$", re.M)
+
+
+def _lagent_type_of(type_name: str) -> str:
+    py = _DOC_TYPES.get(type_name.split(",")[0].strip().lower())
+    try:
+        t = schema_for(py).get("type", "string") if py else "string"
+    except Exception:
+        t = "string"
+    return _LAGENT_TYPES.get(t, "STRING") if isinstance(t, str) else "STRING"
+
+
+def return_items(doc: docstring_parser.Docstring | None) -> list[ReturnSpec]:
+    """Lagent's ``explode_return``: ``* name (type): description`` bullets of the Returns section."""
+    if doc is None or doc.returns is None or not doc.returns.description:
+        return []
+    return [
+        ReturnSpec(name=m.group(1), type=_lagent_type_of(m.group(2) or "str"), description=m.group(3).strip())
+        for m in _RETURN_BULLET.finditer(doc.returns.description)
+    ]
 
 
 def _returns(doc: docstring_parser.Docstring | None, hint: Any, owner: str) -> ReturnSpec | None:
@@ -324,6 +350,7 @@ def build_api_spec(
         parameters=parameters,
         returns=_returns(doc, hints.get("return", sig.return_annotation), where),
         args_model=model,
+        return_items=return_items(doc),
         is_async=inspect.iscoroutinefunction(fn),
         timeout=timeout,
         renamed=renamed,
@@ -346,7 +373,9 @@ def lagent_api_dict(spec: ApiSpec, name: str, description: str | None = None) ->
         "parameters": params,
         "required": spec.required,
     }
-    if spec.returns is not None:
+    if spec.return_items:
+        d["return_data"] = [{"name": r.name, "description": r.description, "type": r.type} for r in spec.return_items]
+    elif spec.returns is not None:
         d["return_data"] = [
             {"name": spec.returns.name, "description": spec.returns.description, "type": spec.returns.type}
         ]
