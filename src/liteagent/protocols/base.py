@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from ..events import TextDelta, TextReset, ThinkingDelta, ToolCallEvent
 from ..messages import Message, ToolCall
@@ -117,46 +117,60 @@ class StreamParser(ABC):
         return self.result()
 
 
-_TAILS: dict[tuple[str, ...], re.Pattern[str]] = {}
-_LONGEST: dict[tuple[str, ...], int] = {}
+class _Plan(NamedTuple):
+    pivot: str | None  # the first character all markers share, if they do ("<")
+    ordered: tuple[str, ...]  # longest first: the longest wins where several start together
+    tail: re.Pattern[str]  # the longest proper marker prefix at the end of a text
+    longest: int
 
 
-_BY_LENGTH: dict[tuple[str, ...], tuple[str | None, tuple[str, ...]]] = {}
+_PLANS: dict[tuple[str, ...], _Plan] = {}
 
 
-def _find_marker(buf: str, markers: tuple[str, ...]) -> tuple[int, str | None]:
-    """The earliest marker in ``buf`` (the longest where several start at the same place)."""
-    plan = _BY_LENGTH.get(markers)
+def _plan(markers: tuple[str, ...]) -> _Plan:
+    plan = _PLANS.get(markers)
     if plan is None:
         ordered = tuple(sorted(markers, key=len, reverse=True))
         firsts = {m[0] for m in markers}
-        plan = _BY_LENGTH[markers] = (firsts.pop() if len(firsts) == 1 else None, ordered)
-    pivot, ordered = plan
-    if pivot is not None:  # all markers start alike ("<"): hop between its occurrences
-        i = buf.find(pivot)
+        prefixes = {m[:k] for m in markers for k in range(1, len(m))}
+        alternation = "|".join(re.escape(p) for p in sorted(prefixes, key=len, reverse=True))
+        plan = _PLANS[markers] = _Plan(
+            firsts.pop() if len(firsts) == 1 else None, ordered, re.compile(f"(?:{alternation})\\Z"), len(ordered[0])
+        )
+    return plan
+
+
+def _find_marker(buf: str, plan: _Plan) -> tuple[int, str | None]:
+    """The earliest marker in ``buf`` (the longest where several start at the same place)."""
+    if plan.pivot is not None:  # hop between occurrences of the shared first character
+        i = buf.find(plan.pivot)
         while i >= 0:
-            for m in ordered:
+            for m in plan.ordered:
                 if buf.startswith(m, i):
                     return i, m
-            i = buf.find(pivot, i + 1)
+            i = buf.find(plan.pivot, i + 1)
         return -1, None
     best, found = -1, None
-    for m in ordered:
+    for m in plan.ordered:
         i = buf.find(m)
         if i >= 0 and (best < 0 or i < best):
             best, found = i, m
     return best, found
 
 
-def _tail_pattern(markers: tuple[str, ...]) -> re.Pattern[str]:
-    """A regex matching, at the end of a text, the longest proper prefix of any marker."""
-    pat = _TAILS.get(markers)
-    if pat is None:
-        prefixes = {m[:k] for m in markers for k in range(1, len(m))}
-        alternation = "|".join(re.escape(p) for p in sorted(prefixes, key=len, reverse=True))
-        pat = _TAILS[markers] = re.compile(f"(?:{alternation})\\Z")
-        _LONGEST[markers] = max(len(m) for m in markers)
-    return pat
+def _held_from(buf: str, plan: _Plan) -> int:
+    """Where the possible start of a marker begins at the end of ``buf`` (len(buf): nowhere)."""
+    start = max(0, len(buf) - plan.longest + 1)
+    if plan.pivot is not None:
+        j = buf.find(plan.pivot, start)
+        while j >= 0:
+            tail = buf[j:]
+            if any(m.startswith(tail) for m in plan.ordered):
+                return j
+            j = buf.find(plan.pivot, j + 1)
+        return len(buf)
+    hit = plan.tail.search(buf, start)
+    return hit.start() if hit else len(buf)
 
 
 class MarkerScanner:
@@ -176,7 +190,10 @@ class MarkerScanner:
 
     def scan(self, markers: tuple[str, ...], hold: bool = True) -> tuple[str, str | None]:
         buf = self.buf
-        at, found = _find_marker(buf, markers)
+        if not buf:
+            return "", None
+        plan = _PLANS.get(markers) or _plan(markers)
+        at, found = _find_marker(buf, plan)
         if found is not None:
             before = buf[:at]
             if self._kept:
@@ -184,10 +201,9 @@ class MarkerScanner:
                 self._kept = []
             self.buf = buf[at + len(found) :]
             return before, found
-        tail = _tail_pattern(markers).search(buf, max(0, len(buf) - _LONGEST[markers] + 1))
-        cut = tail.start() if tail else len(self.buf)
-        released = self.buf[:cut]
-        self.buf = self.buf[cut:]
+        cut = _held_from(buf, plan)
+        released = buf[:cut]
+        self.buf = buf[cut:]
         if hold:
             return released, None
         if released:
@@ -238,7 +254,8 @@ class ScanningParser(StreamParser):
         out: list[ParseEvent] = []
         if self._finished:
             return out
-        self._run(out, True)
+        if self._scan.buf:
+            self._run(out, True)
         self._flush(out)
         self._finished, self._state = True, "done"
         return out
