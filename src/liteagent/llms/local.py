@@ -133,6 +133,7 @@ def load_model(path: Path, n_ctx: int, n_threads: int, n_gpu_layers: int) -> _Lo
                 n_threads=n_threads,
                 n_threads_batch=n_threads,
                 n_gpu_layers=n_gpu_layers,
+                seed=1234,  # a fixed seed: the same prompt gets the same reply
                 verbose=False,
             )
         except Exception as exc:

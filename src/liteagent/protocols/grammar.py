@@ -32,8 +32,9 @@ def _strict(schema: dict[str, Any]) -> dict[str, Any]:
     return s
 
 
-# A plain answer: anything that does not open a <tool_call>.
-_ANSWER = 'answer ::= [^<] ( [^<] | "<" [^t] )*'
+# A plain answer: anything that does not open a <tool_call>, starting with a visible character
+# (a reply of only whitespace would be an empty answer).
+_ANSWER = r'answer ::= [^< \t\n] ( [^<] | "<" [^t] )*'
 
 
 def _literal(text: str) -> str:
