@@ -274,6 +274,11 @@ def render_cache(key: Any, make: Any) -> Any:
     return value
 
 
+def fill_template(template: str, listing: str) -> str:
+    """Put the tool listing where ``{prompt}`` stands (after the text when it does not)."""
+    return template.replace("{prompt}", listing) if "{prompt}" in template else f"{template}\n{listing}"
+
+
 class Protocol(ABC):
     """A model family's dialect."""
 
@@ -301,6 +306,14 @@ class Protocol(ABC):
 
     def parse(self, text: str, executor: ActionExecutor | None = None) -> ParsedReply:
         return self.new_parser(executor).parse(text)
+
+    def system_messages(self, executor: ActionExecutor | None, tool_choice: str) -> list[dict[str, Any]]:
+        """The chat dialects' system turn: the system prompt, then the tools prompt."""
+        system = self.system_prompt
+        if executor is not None and len(executor) and tool_choice != "none" and self.plugin_prompt:
+            tools = self.cached_tools_prompt(executor)
+            system = f"{system}\n\n{tools}" if system else tools
+        return [{"role": "system", "content": system}] if system else []
 
     def cached_tools_prompt(self, executor: ActionExecutor) -> str:
         """``tools_prompt`` rendered once per (dialect, prompt, executor state) in this process:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..messages import Message, ToolCall
 from ..prompts import HERMES_TOOLS, SYSTEM_EN
-from .base import ParseEvent, Protocol, Request, ScanningParser, TextReset
+from .base import ParseEvent, Protocol, Request, ScanningParser, TextReset, fill_template
 from .calljson import parse_calls
 
 if TYPE_CHECKING:
@@ -38,15 +38,10 @@ class HermesProtocol(Protocol):
     def tools_prompt(self, executor: ActionExecutor, plugin_prompt: str | None = None) -> str:
         template = self.plugin_prompt if plugin_prompt is None else plugin_prompt
         listing = "\n".join(json.dumps(t, ensure_ascii=False) for t in tool_schemas(executor))
-        return template.replace("{prompt}", listing) if "{prompt}" in template else f"{template}\n{listing}"
+        return fill_template(template, listing)
 
     def render(self, messages: list[Message], executor: ActionExecutor | None, tool_choice: str = "auto") -> Request:
-        system = self.system_prompt
-        if executor is not None and len(executor) and tool_choice != "none" and self.plugin_prompt:
-            system = (
-                f"{system}\n\n{self.cached_tools_prompt(executor)}" if system else self.cached_tools_prompt(executor)
-            )
-        out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+        out = self.system_messages(executor, tool_choice)
         for m in messages:
             if m.role == "assistant":
                 body = m.content

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..messages import Message, ToolCall
 from ..prompts import INTERPRETER_CN, META_CN, PLUGIN_CN
-from .base import ParseEvent, Protocol, Request, ScanningParser, render_cache
+from .base import ParseEvent, Protocol, Request, ScanningParser, fill_template, render_cache
 from .calljson import parse_calls
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ class InternLM2Protocol(Protocol):
     def tools_prompt(self, executor: ActionExecutor, plugin_prompt: str | None = None) -> str:
         template = self.plugin_prompt if plugin_prompt is None else plugin_prompt
         listing = json.dumps(self.tool_list(executor), ensure_ascii=False, indent=4)
-        return template.replace("{prompt}", listing) if "{prompt}" in template else f"{template}\n{listing}"
+        return fill_template(template, listing)
 
     def render(self, messages: list[Message], executor: ActionExecutor | None, tool_choice: str = "auto") -> Request:
         use_tools = executor is not None and len(executor) > 0 and tool_choice != "none"

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..messages import Message, ToolCall
 from ..prompts import REACT_TOOLS, SYSTEM_EN
-from .base import ParseEvent, Protocol, Request, ScanningParser
+from .base import ParseEvent, Protocol, Request, ScanningParser, fill_template
 from .calljson import load_json_value
 
 if TYPE_CHECKING:
@@ -34,16 +34,11 @@ class ReActProtocol(Protocol):
             params = json.dumps(api.spec.parameters if api else {}, ensure_ascii=False)
             lines.append(f"{desc['name']}: {desc['description']} Arguments (JSON Schema): {params}")
         listing = "\n".join(lines)
-        text = template.replace("{prompt}", listing) if "{prompt}" in template else f"{template}\n{listing}"
+        text = fill_template(template, listing)
         return text.replace("{tool_names}", ", ".join(executor.names()))
 
     def render(self, messages: list[Message], executor: ActionExecutor | None, tool_choice: str = "auto") -> Request:
-        system = self.system_prompt
-        if executor is not None and len(executor) and tool_choice != "none" and self.plugin_prompt:
-            system = (
-                f"{system}\n\n{self.cached_tools_prompt(executor)}" if system else self.cached_tools_prompt(executor)
-            )
-        out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+        out = self.system_messages(executor, tool_choice)
         for m in messages:
             if m.role == "assistant":
                 out.append({"role": "assistant", "content": render_assistant(m)})
