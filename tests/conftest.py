@@ -15,6 +15,11 @@ from scripted_server import ScriptedServer
 TESTS = Path(__file__).parent
 FIXTURES = TESTS / "fixtures"
 
+# Tests talk only to 127.0.0.1: a built-in plugin that a model decides to call (ArxivSearch in the
+# default set) must never reach the internet. Port 9 (discard) on loopback refuses at once.
+os.environ["LITEAGENT_ARXIV_URL"] = "http://127.0.0.1:9/api/query"
+os.environ.pop("LITEAGENT_IMAGE_URL", None)
+
 
 @dataclass
 class CliResult:

@@ -134,3 +134,23 @@ def test_model_output_is_not_html(web_env, app_test, server):
     shown = [m.value for m in at.markdown if "script" in m.value][0]
     assert "!\\[t]" in shown  # remote images neutralised; Streamlit escapes the HTML
     assert not at.get("html")
+
+
+def test_plugin_selection_and_max_turns_reach_the_agent(web_env, app_test, server):
+    web_env(plugins=["EnvChecker", "ArxivSearch"])
+    n = iter(range(100))
+    server.default_reply = lambda body: (
+        '<tool_call>{"name": "ArxivSearch.get_paper", "arguments": {"arxiv_id": "not an id '
+        + str(next(n))
+        + '"}}</tool_call>'
+    )  # an invalid id: the tool answers without any request
+    at = app_test("gina")
+    at.run()
+    at.sidebar.multiselect(key="plugins_sel").set_value(["ArxivSearch"])
+    at.sidebar.slider(key="max_turns").set_value(2)
+    at.run()
+    ask(at, "papers?")
+    system = posts(server)[0]["messages"][0]["content"]
+    assert '"name": "ArxivSearch.get_paper"' in system and "EnvChecker" not in system
+    assert len(posts(server)) == 2  # max turns 2
+    assert any("stopped after 2 model turns" in e.value for e in at.error)
