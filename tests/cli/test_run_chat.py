@@ -59,6 +59,13 @@ def test_run_max_turns_exit_1(cli, server):
     assert r.code == 1
     out = json.loads(r.out)
     assert out["status"] == "max_turns" and len(out["steps"]) == 2
+    assert r.err.strip().startswith("liteagent: error: stopped after 2 model turns")  # and one line for people
+
+
+def test_run_json_without_server_still_prints_json_and_one_line(cli, free_port):
+    r = cli("run", "hi", "--json", "--base-url", f"http://127.0.0.1:{free_port}/v1")
+    assert r.code == 1 and json.loads(r.out)["status"] == "error"
+    assert len(r.err.strip().splitlines()) == 1 and "cannot reach the model server" in r.err
 
 
 def test_chat_session(cli, server, tmp_path):

@@ -6,7 +6,6 @@ import argparse
 import sys
 
 from ..agent_config import build_agent
-from ..errors import LiteAgentError
 from .commands import build_executor, print_json
 from .logs import setup_logging
 
@@ -19,16 +18,14 @@ def run_once(args: argparse.Namespace) -> int:
         result = agent.run(args.question)
     finally:
         executor.close()
-    if args.json:
+    if args.json:  # the whole trace on stdout, also when the run failed
         out = result.to_dict()
         out["protocol"] = agent.protocol.name
         out["model"] = agent.llm.model
         print_json(out)
-        return 0 if result.status == "ok" else 1
+    elif result.status == "ok":
+        sys.stdout.write(result.answer + "\n")
     if result.status != "ok":
-        if result.status == "error" and not result.steps:
-            raise LiteAgentError(result.error or "the run failed")
-        sys.stderr.write(f"liteagent: error: {result.error}\n")
+        sys.stderr.write(f"liteagent: error: {result.error or 'the run failed'}\n")
         return 1
-    sys.stdout.write(result.answer + "\n")
     return 0
