@@ -92,7 +92,11 @@ class OpenAICompatibleLLM(LLM):
         if session is None or session.closed:
             session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=self.timeout),
-                connector=aiohttp.TCPConnector(limit=1024, limit_per_host=1024),
+                # plain-http servers (lmdeploy, vLLM on loopback) need no TLS context: building the
+                # default one reads the system's CA store (~40 ms)
+                connector=aiohttp.TCPConnector(
+                    limit=1024, limit_per_host=1024, ssl=True if self.base_url.startswith("https:") else False
+                ),
                 headers=self._headers(),
                 trust_env=False,
             )
