@@ -194,34 +194,40 @@ class ActionExecutor:
         self, name: str, arguments: Any, call_id: str, start: float
     ) -> ActionReturn | tuple[BoundApi, dict[str, Any]]:
         """(api, validated kwargs), or the ActionReturn that ends the call before it runs."""
-        api = self.resolve(name)
-
-        def early(status: ActionStatus, error: str, args: Any = None) -> ActionReturn:
-            return ActionReturn(
-                api.name if api else name,
-                args if isinstance(args, dict) else {},
-                status,
-                error=error,
-                elapsed=time.perf_counter() - start,
-                call_id=call_id,
-            )
-
+        api = self._apis.get(name) or self.resolve(name)
         if isinstance(arguments, str):
             try:
                 arguments = json.loads(arguments) if arguments.strip() else {}
             except json.JSONDecodeError as exc:
-                return early(ActionStatus.ARGS_ERROR, f"arguments are not valid JSON ({exc.msg} at position {exc.pos})")
+                msg = f"arguments are not valid JSON ({exc.msg} at position {exc.pos})"
+                return self._early(api, name, ActionStatus.ARGS_ERROR, msg, None, call_id, start)
         if arguments is None:
             arguments = {}
         if api is None:
             valid = ", ".join(self._apis) or "(no tools are enabled)"
-            return early(ActionStatus.INVALID_ACTION, f"unknown tool {name!r}; valid tools: {valid}", arguments)
+            msg = f"unknown tool {name!r}; valid tools: {valid}"
+            return self._early(api, name, ActionStatus.INVALID_ACTION, msg, arguments, call_id, start)
         if not isinstance(arguments, dict):
-            return early(ActionStatus.ARGS_ERROR, f"arguments must be a JSON object, got {type(arguments).__name__}")
+            msg = f"arguments must be a JSON object, got {type(arguments).__name__}"
+            return self._early(api, name, ActionStatus.ARGS_ERROR, msg, None, call_id, start)
         try:
             return api, api.spec.validate(arguments)
         except ValidationError as exc:
-            return early(ActionStatus.ARGS_ERROR, describe_validation_error(api.name, api.spec, exc), arguments)
+            msg = describe_validation_error(api.name, api.spec, exc)
+            return self._early(api, name, ActionStatus.ARGS_ERROR, msg, arguments, call_id, start)
+
+    @staticmethod
+    def _early(
+        api: BoundApi | None, name: str, status: ActionStatus, error: str, args: Any, call_id: str, start: float
+    ) -> ActionReturn:
+        return ActionReturn(
+            api.name if api else name,
+            args if isinstance(args, dict) else {},
+            status,
+            error=error,
+            elapsed=time.perf_counter() - start,
+            call_id=call_id,
+        )
 
     def _timeout_for(self, api: BoundApi) -> float | None:
         return api.spec.timeout if api.spec.timeout is not None else self.timeout
