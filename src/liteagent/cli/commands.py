@@ -132,6 +132,11 @@ def cmd_web(args: argparse.Namespace) -> int:
         "minimal",
     ]
     sys.stderr.write(f"liteagent web: http://{args.host}:{args.port}\n")
+    sys.stderr.flush()
+    if hasattr(os, "execve"):
+        # become the Streamlit server: signals (Ctrl-C, a supervisor's SIGTERM) reach it directly
+        # and no orphaned server outlives `liteagent web`
+        os.execve(sys.executable, cmd, env)
     try:
         return subprocess.call(cmd, env=env)
     except KeyboardInterrupt:
