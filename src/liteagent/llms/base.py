@@ -42,8 +42,6 @@ class LLM(ABC):
     """Where tokens come from. Implement ``astream``; ``model`` names the model (used by ``auto``)."""
 
     model: str = ""
-    #: "completion" and "chat" requests this backend can serve
-    modes: tuple[str, ...] = ("completion", "chat")
     #: whether ``Request.grammar`` (GBNF) constrains decoding here
     supports_grammar: bool = False
 

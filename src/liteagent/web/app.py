@@ -25,6 +25,7 @@ from liteagent.events import (
 from liteagent.messages import Message
 from liteagent.web import runtime
 from liteagent.web.i18n import t
+from liteagent.web.store import ConversationStore
 from liteagent.web.view import render_records, render_tool, safe_markdown
 
 PROTOCOLS = ["auto", "internlm2", "hermes", "openai", "react"]
@@ -32,7 +33,7 @@ PROTOCOLS = ["auto", "internlm2", "hermes", "openai", "react"]
 
 @st.cache_resource
 def _store(path: str):  # type: ignore[no-untyped-def]
-    return runtime.ConversationStore(path)
+    return ConversationStore(path)
 
 
 def _owner() -> str:

@@ -18,7 +18,6 @@ from ..errors import LiteAgentError
 from ..llms.local import data_dir
 from ..messages import Message
 from ..protocols import get_protocol
-from .store import ConversationStore
 
 DEFAULTS_ENV = "LITEAGENT_WEB_DEFAULTS"
 INTERPRETER = "PythonInterpreter"
@@ -137,10 +136,6 @@ def save_upload(folder: Path, name: str, data: bytes) -> Message:
 
 def history_from(records: list[dict[str, Any]]) -> list[Message]:
     return [Message.from_dict(r["message"]) for r in records]
-
-
-def open_store(settings: Settings) -> ConversationStore:
-    return ConversationStore(settings.db)
 
 
 def request_view(request: Any) -> dict[str, Any] | None:
