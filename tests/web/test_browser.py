@@ -91,12 +91,14 @@ def test_chat_in_chromium(web, server):
             box = page.get_by_placeholder("Ask something…")
             box.fill("Check my GPU and CUDA setup")
             box.press("Enter")
-            page.wait_for_selector("text=no NVIDIA GPU", timeout=30_000)
+            # the final answer's Markdown (its bold part is unique on the page)
+            page.locator("strong", has_text="no NVIDIA GPU").first.wait_for(state="visible", timeout=30_000)
             panel = page.locator("summary:has-text('EnvChecker.check_torch_env')")
             panel.first.wait_for(timeout=30_000)
             assert "success" in panel.first.inner_text()
             panel.first.click()
-            page.wait_for_selector("text=System Information", timeout=10_000)
+            details = page.locator("details", has=page.locator("summary", has_text="EnvChecker.check_torch_env")).first
+            details.get_by_text("System Information").first.wait_for(state="visible", timeout=10_000)
             # model output is text, never HTML: the tags show as text and nothing ran
             assert page.locator("b:has-text('bold?')").count() == 0
             assert page.evaluate("() => window.pwned === undefined")
