@@ -96,9 +96,19 @@ def test_chat_in_chromium(web, server):
             panel = page.locator("summary:has-text('EnvChecker.check_torch_env')")
             panel.first.wait_for(timeout=30_000)
             assert "success" in panel.first.inner_text()
-            panel.first.click()
+            # open the panel; the page may still rerun once after the answer (the conversation is
+            # saved and the sidebar redrawn), which recreates the panel closed: retry until open
             details = page.locator("details", has=page.locator("summary", has_text="EnvChecker.check_torch_env")).first
-            details.get_by_text("System Information").first.wait_for(state="visible", timeout=10_000)
+            content = details.get_by_text("System Information").first
+            for _ in range(20):
+                if details.get_attribute("open") is None:
+                    details.locator("summary").first.click()
+                try:
+                    content.wait_for(state="visible", timeout=1_000)
+                    break
+                except Exception:
+                    continue
+            assert content.is_visible()
             # model output is text, never HTML: the tags show as text and nothing ran
             assert page.locator("b:has-text('bold?')").count() == 0
             assert page.evaluate("() => window.pwned === undefined")
