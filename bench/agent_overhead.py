@@ -14,6 +14,8 @@ import asyncio
 import statistics
 import time
 
+from executor_overhead import Calc  # the same trivial tool as the executor benchmark
+
 from liteagent import ActionExecutor, BaseAction, tool_api
 from liteagent.agent import Agent
 from liteagent.llms import ScriptedLLM
@@ -24,20 +26,6 @@ CALLS = {
     "react": 'Thought: add\nAction: Calc.add\nAction Input: {"a": 1, "b": 2}',
 }
 FINAL = {"internlm2": "3", "hermes": "3", "react": "Final Answer: 3"}
-
-
-class Calc(BaseAction):
-    """Calculator."""
-
-    @tool_api
-    def add(self, a: int, b: int = 0) -> int:
-        """Add.
-
-        Args:
-            a: first
-            b: second
-        """
-        return a + b
 
 
 class AsyncCalc(BaseAction):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..events import TextDelta, TextReset, ThinkingDelta, ToolCallEvent
 from ..messages import Message, ToolCall
@@ -283,8 +283,6 @@ class Protocol(ABC):
     """A model family's dialect."""
 
     name: str = ""
-    #: "completion": raw prompt to /v1/completions; "chat": messages to /v1/chat/completions
-    mode: Literal["completion", "chat"] = "chat"
     default_system_prompt: str = ""
     default_plugin_prompt: str = ""
 

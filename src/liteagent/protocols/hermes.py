@@ -31,7 +31,6 @@ def tool_schemas(executor: ActionExecutor) -> list[dict[str, Any]]:
 
 class HermesProtocol(Protocol):
     name = "hermes"
-    mode = "chat"
     default_system_prompt = SYSTEM_EN
     default_plugin_prompt = HERMES_TOOLS
 

@@ -49,7 +49,6 @@ def turn(role: str, content: str, name: str | None = None) -> str:
 
 class InternLM2Protocol(Protocol):
     name = "internlm2"
-    mode = "completion"
     default_system_prompt = META_CN
     default_plugin_prompt = PLUGIN_CN
     default_interpreter_prompt = INTERPRETER_CN

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
 class OpenAIProtocol(Protocol):
     name = "openai"
-    mode = "chat"
     default_system_prompt = SYSTEM_EN
     default_plugin_prompt = ""
 

@@ -22,7 +22,6 @@ _MARKER_START = re.compile("[TAOF]")  # the first letters of the markers
 
 class ReActProtocol(Protocol):
     name = "react"
-    mode = "chat"
     default_system_prompt = SYSTEM_EN
     default_plugin_prompt = REACT_TOOLS
 
