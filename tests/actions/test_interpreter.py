@@ -13,7 +13,10 @@ from liteagent import ActionExecutor, ActionStatus
 from liteagent.actions.builtin import sandbox
 from liteagent.actions.builtin.interpreter import PythonInterpreter
 
-NEEDS_BWRAP = pytest.mark.skipif(not sandbox.bwrap_works(), reason="bubblewrap is not available here")
+# Without bubblewrap these skip locally, and fail in CI, which must have it.
+NEEDS_BWRAP = pytest.mark.skipif(
+    not sandbox.bwrap_works() and not os.environ.get("CI"), reason="bubblewrap is not available here"
+)
 
 
 @pytest.fixture
@@ -40,10 +43,12 @@ def test_state_persists_and_last_expression_shows(py):
 
 
 def test_errors_come_back_as_tracebacks(py):
-    r = py("1/0")
-    assert r.status is ActionStatus.SUCCESS  # the model reads its error and fixes the code
-    assert "ZeroDivisionError: division by zero" in text(r) and 'File "<cell>"' in text(r)
-    assert "SyntaxError" in text(py("def (:"))
+    r = py("print('before'); 1/0")
+    assert r.status is ActionStatus.API_ERROR  # a raised exception is a failed call, with its traceback
+    assert "ZeroDivisionError: division by zero" in r.error and 'File "<cell>"' in r.error
+    assert "before" in r.error
+    r = py("def (:")
+    assert r.status is ActionStatus.API_ERROR and "SyntaxError" in r.error
 
 
 def test_infinite_loop_ends_at_timeout_and_next_run_works(py):
@@ -61,14 +66,14 @@ def test_blocking_sleep_is_interrupted(py):
 
 def test_10gb_allocation_fails_inside_without_harming_the_host(py):
     r = py("b = bytearray(10 * 1024**3)")
-    assert "MemoryError" in text(r)
+    assert "MemoryError" in (r.error or "")
     assert text(py("'still alive'")) == "Out: 'still alive'"
 
 
 def test_fork_bomb_is_contained(py):
     r = py("import os\nwhile True:\n    os.fork()", timeout=15)
-    assert r.status in (ActionStatus.SUCCESS, ActionStatus.TIMEOUT)
-    assert "Resource temporarily unavailable" in (text(r) + (r.error or "")) or r.status is ActionStatus.TIMEOUT
+    assert r.status in (ActionStatus.API_ERROR, ActionStatus.TIMEOUT)
+    assert "Resource temporarily unavailable" in (r.error or "") or r.status is ActionStatus.TIMEOUT
     assert text(py("'after the bomb'")) == "Out: 'after the bomb'"
     # the host can still start processes
     import subprocess
@@ -96,8 +101,8 @@ def test_network_off_cannot_reach_host_loopback(py):
             pass
         # ... and not from inside the sandbox
         r = py(f"import urllib.request\nurllib.request.urlopen('http://127.0.0.1:{port}/', timeout=3).read()")
-        assert "reached" not in text(r)
-        assert "URLError" in text(r) or "refused" in text(r) or "unreachable" in text(r).lower()
+        assert r.status is ActionStatus.API_ERROR and "reached" not in r.error
+        assert "URLError" in r.error or "refused" in r.error or "unreachable" in r.error.lower()
     finally:
         httpd.shutdown()
         httpd.server_close()
@@ -107,11 +112,10 @@ def test_network_off_cannot_reach_host_loopback(py):
 def test_writes_outside_the_work_folder_fail(py, tmp_path):
     target = tmp_path / "escape.txt"
     r = py(f"open({str(target)!r}, 'w').write('x')")
-    assert "Read-only file system" in text(r) or "Permission denied" in text(r)
+    assert r.status is ActionStatus.API_ERROR and ("No such file" in r.error or "Read-only" in r.error)
     assert not target.exists()
-    assert "Read-only" in text(py("open('/etc/liteagent-test', 'w')")) or "Permission" in text(
-        py("open('/etc/liteagent-test', 'w')")
-    )
+    err = py("open('/etc/liteagent-test', 'w')").error
+    assert "Read-only" in err or "Permission" in err or "No such file" in err
     r = py("open('notes.txt', 'w').write('inside'); open('notes.txt').read()")
     assert text(r) == "Out: 'inside'"
     assert (py.interp.work_dir / "notes.txt").read_text() == "inside"
@@ -134,7 +138,7 @@ def test_two_conversations_share_nothing():
     try:
         ea.execute("PythonInterpreter", {"command": "secret = 'a'; open('a.txt', 'w').write('a')"})
         r = eb.execute("PythonInterpreter", {"command": "secret"})
-        assert "NameError" in text(r)
+        assert "NameError" in r.error
         r = eb.execute("PythonInterpreter", {"command": f"import os; os.path.exists({str(a.work_dir / 'a.txt')!r})"})
         assert text(r) == "Out: False"  # the other conversation's folder is hidden
         assert a.work_dir != b.work_dir
@@ -147,7 +151,7 @@ def test_dead_kernel_is_reported_and_restarted(py):
     py("x = 1")
     r = py("import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
     assert r.status is ActionStatus.API_ERROR and "kernel died" in r.error
-    assert "NameError" in text(py("x"))  # a fresh kernel
+    assert "NameError" in py("x").error  # a fresh kernel
     assert text(py("2 + 2")) == "Out: 4"
 
 
@@ -174,7 +178,7 @@ def test_sandbox_is_described_plainly(py):
     c = py.interp.kernel.confinement
     assert c is not None
     if sandbox.bwrap_works():
-        assert "read-only except the work folder" in c.filesystem and c.network.startswith("off")
+        assert "only Python and system libraries" in c.filesystem and c.network.startswith("off")
     else:
         assert "NOT isolated" in c.filesystem
         assert "sandbox incomplete" in text(py("1"))

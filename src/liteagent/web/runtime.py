@@ -124,13 +124,9 @@ def build_agent(settings: Settings, plugins: list[BaseAction], history: list[Mes
 def save_upload(folder: Path, name: str, data: bytes) -> Message:
     """Store an uploaded file in the conversation's folder and announce it to the model
     (InternLM2 renders this as a ``user name=file`` turn)."""
-    clean = Path(name).name.replace("\x00", "") or "upload"
-    target = folder / clean
-    stem, suffix, n = target.stem, target.suffix, 1
-    while target.exists():
-        target = folder / f"{stem}-{n}{suffix}"
-        n += 1
-    target.write_bytes(data)
+    from ..actions.builtin import sandbox
+
+    target = sandbox.safe_write(folder, name, data, sandbox.sandbox_uid(folder))  # never follows a planted link
     return Message("user", json.dumps({"path": str(target), "size": len(data)}, ensure_ascii=False), name="file")
 
 

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -25,23 +26,42 @@ from . import sandbox
 
 _LIVE: weakref.WeakSet[Kernel] = weakref.WeakSet()
 SANDBOX_ROOT = Path(tempfile.gettempdir()) / "liteagent-sandboxes"
+MAX_LINE = 4 * 2**20  # one protocol line from the kernel; a longer one is dropped, never buffered whole
+MAX_FIGURES = 20
+MAX_FIGURE_BYTES = 20 * 2**20
+WATCH_EVERY = 0.25  # seconds between the disk/memory watchdog's looks during a cell
 
 
 class KernelDied(Exception):
     pass
 
 
+def check_reply(raw: Any, cell_id: str) -> dict[str, Any] | None:
+    """The kernel's reply for cell ``cell_id`` in a known shape, or None (not this cell's, or
+    not a reply at all). Everything from the kernel is untrusted: a cell can write here too."""
+    if not isinstance(raw, dict) or raw.get("id") != cell_id:
+        return None
+    out: dict[str, Any] = {"ok": raw.get("ok") is True, "interrupted": raw.get("interrupted") is True}
+    for key in ("output", "error", "result"):
+        v = raw.get(key)
+        out[key] = v if isinstance(v, str) else None
+    figs = raw.get("figures")
+    out["figures"] = [f for f in figs if isinstance(f, str)][:MAX_FIGURES] if isinstance(figs, list) else []
+    return out
+
+
 class Kernel:
     """One sandboxed kernel process and the pipe to it. Thread-safe; one cell at a time."""
 
-    def __init__(self, work: Path, hide: Path | None, limits: sandbox.Limits) -> None:
-        self.work, self.hide, self.limits = work, hide, limits
+    def __init__(self, work: Path, limits: sandbox.Limits) -> None:
+        self.work, self.limits = work, limits
         self.proc: subprocess.Popen[bytes] | None = None
         self.confinement: sandbox.Confinement | None = None
-        self._cgroup: sandbox.PidsCgroup | None = None
-        self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._cgroup: sandbox.Cgroup | None = None
+        self._replies: queue.Queue[Any] = queue.Queue()
         self._lock = threading.Lock()
         self.started_at = 0.0
+        self.uid = sandbox.sandbox_uid(work)
         _LIVE.add(self)
 
     @property
@@ -49,27 +69,52 @@ class Kernel:
         return self.proc is not None and self.proc.poll() is None
 
     def start(self, timeout: float = 30.0) -> None:
-        (self.work / ".tmp").mkdir(parents=True, exist_ok=True)
-        argv, kwargs, self.confinement, self._cgroup = sandbox.build(self.work, self.hide, self.limits)
+        sandbox.prepare_work(self.work, self.uid)
+        launch = sandbox.build(self.work, self.limits)
+        self.confinement, self._cgroup = launch.confinement, launch.cgroup
         self._replies = queue.Queue()
         t = time.perf_counter()
-        self.proc = subprocess.Popen(argv, **kwargs)
+        try:
+            self.proc = subprocess.Popen(
+                launch.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                **launch.popen_kwargs(),
+            )  # fmt: skip
+        finally:
+            launch.close_fds()
         threading.Thread(target=self._read, args=(self.proc, self._replies), daemon=True).start()
         try:
             hello = self._replies.get(timeout=timeout)
         except queue.Empty:
             self.kill()
             raise ToolError(f"the Python kernel did not start within {timeout:g} s") from None
-        if hello is None:
+        if not (isinstance(hello, dict) and hello.get("hello")):
             code = self.proc.wait()
             self.kill()
             raise ToolError(f"the Python kernel failed to start (exit code {code})")
+        if self.uid is not None and not (
+            hello.get("uid") == hello.get("euid") == self.uid and hello.get("cap_eff") == "0000000000000000"
+        ):
+            self.kill()
+            raise ToolError(
+                f"the Python kernel did not drop root (uid {hello.get('uid')}, capabilities {hello.get('cap_eff')}); "
+                "refusing to run code in it"
+            )
         self.started_at = time.perf_counter() - t
 
     @staticmethod
-    def _read(proc: subprocess.Popen[bytes], out: queue.Queue[dict[str, Any] | None]) -> None:
+    def _read(proc: subprocess.Popen[bytes], out: queue.Queue[Any]) -> None:
         assert proc.stdout is not None
-        for line in proc.stdout:
+        stream, skipping = proc.stdout, False
+        while True:
+            line = stream.readline(MAX_LINE)
+            if not line:
+                break
+            if not line.endswith(b"\n"):  # over MAX_LINE: drop it up to its end
+                skipping = True
+                continue
+            if skipping:
+                skipping = False
+                continue
             try:
                 out.put(json.loads(line))
             except ValueError:
@@ -84,33 +129,72 @@ class Kernel:
         except (BrokenPipeError, OSError):
             raise KernelDied() from None
 
+    def _over_budget(self, disk_at_start: int) -> str | None:
+        """Why the running cell must be stopped, if it must: the work folder grew past its disk
+        budget, or (without a memory cgroup) the kernel's processes hold more than its memory."""
+        lim = self.limits
+        used, entries = sandbox.disk_usage(self.work, lim.max_files)
+        if entries > lim.max_files:
+            return f"the work folder holds more than {lim.max_files} files and folders"
+        if used > lim.disk_mb * 2**20 and used > disk_at_start:
+            return f"the work folder grew past its disk budget of {lim.disk_mb} MB"
+        if self.proc is not None and not (self._cgroup is not None and self._cgroup.memory):
+            if sandbox.tree_rss(self.proc.pid) > lim.memory_mb * 2**20:
+                return f"the kernel's processes used more than {lim.memory_mb} MB of memory together"
+        return None
+
+    def _wait_reply(self, cell_id: str, timeout: float, disk_at_start: int) -> dict[str, Any] | str | None:
+        """The cell's reply; None at the deadline; a string: why the watchdog stopped the kernel.
+        Raises KernelDied when the kernel's stream ends."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                raw = self._replies.get(timeout=min(WATCH_EVERY, left))
+            except queue.Empty:
+                why = self._over_budget(disk_at_start)
+                if why is not None:
+                    return why
+                continue
+            if raw is None:
+                raise KernelDied()
+            reply = check_reply(raw, cell_id)
+            if reply is not None:
+                return reply
+
     def execute(self, code: str, timeout: float, grace: float = 3.0) -> dict[str, Any]:
         """Run one cell. On timeout: interrupt, then kill and restart if it will not stop."""
         with self._lock:
             if not self.alive:
                 self.start()
+            cell_id = uuid.uuid4().hex
+            disk_at_start = sandbox.disk_usage(self.work, self.limits.max_files)[0]
             try:
-                self._send({"code": code})
-                reply = self._replies.get(timeout=timeout)
-            except queue.Empty:
-                with contextlib.suppress(KernelDied):
-                    self._send({"interrupt": True})
-                try:
-                    reply = self._replies.get(timeout=grace)
-                except queue.Empty:
-                    reply = None
+                self._send({"id": cell_id, "code": code})
+                reply = self._wait_reply(cell_id, timeout, disk_at_start)
                 if reply is None:
+                    with contextlib.suppress(KernelDied):
+                        self._send({"interrupt": True})
+                    reply = self._wait_reply(cell_id, grace, disk_at_start)
+                    if reply is None:
+                        self.kill()
+                        return {"timed_out": True, "restarted": True}
+                    if isinstance(reply, dict):
+                        reply["timed_out"] = True
+                if isinstance(reply, str):
                     self.kill()
-                    return {"timed_out": True, "restarted": True}
-                reply["timed_out"] = True
+                    return {"died": True, "reason": reply}
+                why = self._over_budget(disk_at_start)
+                if why is not None:
+                    self.kill()
+                    return {"died": True, "reason": why}
                 return reply
             except KernelDied:
-                reply = None
-            if reply is None:
                 code_ = self.proc.wait(timeout=5) if self.proc else None
                 self.kill()
                 return {"died": True, "exit_code": code_}
-            return reply
 
     def kill(self) -> None:
         proc, self.proc = self.proc, None
@@ -128,7 +212,7 @@ class Kernel:
         if self._cgroup is not None:
             cg, self._cgroup = self._cgroup, None
             for _ in range(50):  # the pids in it exit a moment after the kill
-                if not Path(cg.procs_file()).exists() or not Path(cg.procs_file()).read_text().strip():
+                if cg.empty():
                     break
                 time.sleep(0.02)
             cg.remove()
@@ -138,22 +222,28 @@ class Kernel:
 def _kill_all() -> None:
     for k in list(_LIVE):
         k.kill()
+    for interp in list(_OWNED):
+        interp.close()
+
+
+_OWNED: weakref.WeakSet[PythonInterpreter] = weakref.WeakSet()  # their temporary folders go at exit
 
 
 class PythonInterpreter(BaseAction):
     """Run Python code in a stateful, sandboxed notebook kernel (one per conversation): variables persist between runs; printed output, the value of the last expression, errors and matplotlib figures come back.
 
     Args:
-        work_dir: the conversation's work folder (the only place code may write); a new
-            private folder by default.
+        work_dir: the conversation's work folder (the only host folder the code sees); a new
+            private folder by default, removed by ``close()``.
         timeout: default seconds one run may take before it is interrupted.
-        memory_mb: address-space limit of the kernel process.
+        memory_mb: memory budget of the whole kernel (all its processes).
         max_processes: process-count limit (fork bombs end there).
         network: let code use the network (off by default).
         cpu_seconds: CPU-time limit for the kernel's lifetime (it restarts after).
         max_output: characters of output shown to the model.
-        sandbox_root: a folder holding many conversations' folders (``work_dir`` among them):
-            the others are hidden from this kernel.
+        sandbox_root: a folder holding many conversations' folders; ``work_dir`` must lie inside it.
+            (No folder but ``work_dir`` is ever mounted into the sandbox.)
+        disk_mb: disk budget of the work folder.
     """
 
     interpreter = True  # the internlm2 dialect routes <|interpreter|> calls here
@@ -169,24 +259,36 @@ class PythonInterpreter(BaseAction):
         max_output: int = 8000,
         sandbox_root: str | os.PathLike[str] | None = None,
         name: str | None = None,
+        disk_mb: int = 1024,
     ) -> None:
         super().__init__(name=name)
+        self._owns_folder = work_dir is None
+        if self._owns_folder:
+            _OWNED.add(self)
         if work_dir is None:
             SANDBOX_ROOT.mkdir(parents=True, exist_ok=True)
+            os.chmod(SANDBOX_ROOT, 0o711)
             self.work_dir = SANDBOX_ROOT / uuid.uuid4().hex
-            hide: Path | None = SANDBOX_ROOT
         else:
             self.work_dir = Path(work_dir).resolve()
-            hide = Path(sandbox_root).resolve() if sandbox_root is not None else None
-            if hide is not None and hide not in self.work_dir.parents:
-                raise ValueError(f"work_dir {self.work_dir} is not inside sandbox_root {hide}")
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+            root = Path(sandbox_root).resolve() if sandbox_root is not None else None
+            if root is not None and root not in self.work_dir.parents:
+                raise ValueError(f"work_dir {self.work_dir} is not inside sandbox_root {root}")
+        # figures are copied here, out of the kernel's reach (it could swap them for links later)
+        self.results_dir = self.work_dir.parent / f".{self.work_dir.name}.results"
         self.default_timeout = timeout
         self.max_output = max_output
         limits = sandbox.Limits(
-            memory_mb=memory_mb, cpu_seconds=cpu_seconds, max_processes=max_processes, network=network
-        )
-        self.kernel = Kernel(self.work_dir, hide, limits)
+            memory_mb=memory_mb, cpu_seconds=cpu_seconds, max_processes=max_processes, network=network,
+            disk_mb=disk_mb,
+        )  # fmt: skip
+        self.kernel = Kernel(self.work_dir, limits)
+        sandbox.prepare_work(self.work_dir, self.kernel.uid)
+
+    def write_file(self, name: str, data: bytes) -> Path:
+        """Put a file (an upload) into the work folder for the code to read; never follows a
+        link the code planted. Returns the path it was written to (made unique)."""
+        return sandbox.safe_write(self.work_dir, name, data, self.kernel.uid)
 
     @tool_api(timeout=330)
     def run(self, command: str, timeout: int = 20) -> list[ResultItem]:
@@ -200,23 +302,46 @@ class PythonInterpreter(BaseAction):
         reply = self.kernel.execute(command, limit)
         notes = self._sandbox_notes()
         if reply.get("died"):
-            raise ToolError(
-                f"the Python kernel died (exit code {reply.get('exit_code')}; a memory, CPU or process "
-                "limit may have been reached); it restarts on the next run with empty state" + notes
-            )
+            if reply.get("reason"):
+                why = f"the Python kernel was stopped: {reply['reason']}"
+            else:
+                why = (
+                    f"the Python kernel died (exit code {reply.get('exit_code')}; a memory, CPU or process "
+                    "limit may have been reached)"
+                )
+            raise ToolError(why + "; it restarts on the next run with empty state" + notes)
         if reply.get("restarted"):
             raise ToolTimeout(
                 f"the code ran past {limit} s and did not stop when interrupted; the kernel was restarted "
                 "and its state is lost" + notes
             )
-        text = self._format(reply)
+        figures, figure_notes = self._copy_figures(reply.get("figures", []))
+        text = self._format(reply, figures, figure_notes)
         if reply.get("timed_out"):
             raise ToolTimeout(f"the code ran past {limit} s and was interrupted; variables are kept.\n{text}".rstrip())
-        items = [ResultItem.text(text + notes)]
-        items += [ResultItem.image(p) for p in reply.get("figures", [])]
-        return items
+        if not reply.get("ok"):
+            raise ToolError(text + notes)  # the traceback, for the model to fix its code
+        return [ResultItem.text(text + notes)] + [ResultItem.image(p) for p in figures]
 
-    def _format(self, reply: dict[str, Any]) -> str:
+    def _copy_figures(self, paths: list[str]) -> tuple[list[str], list[str]]:
+        """Host copies of the figures the kernel named: regular files inside the work folder only."""
+        out, notes = [], []
+        for p in paths:
+            try:
+                data = sandbox.read_inside(self.work_dir, p, MAX_FIGURE_BYTES)
+            except ValueError as exc:
+                notes.append(f"[figure refused: {exc}]")
+                continue
+            if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+                notes.append(f"[figure refused: {p} is not a PNG image]")
+                continue
+            self.results_dir.mkdir(mode=0o700, exist_ok=True)
+            target = self.results_dir / f"{uuid.uuid4().hex[:12]}-{Path(p).name}"
+            target.write_bytes(data)
+            out.append(str(target))
+        return out, notes
+
+    def _format(self, reply: dict[str, Any], figures: list[str], figure_notes: list[str]) -> str:
         parts = []
         if reply.get("output"):
             parts.append(reply["output"].rstrip("\n"))
@@ -224,8 +349,9 @@ class PythonInterpreter(BaseAction):
             parts.append(reply["error"])
         if reply.get("result") is not None:
             parts.append(f"Out: {reply['result']}")
-        for p in reply.get("figures", []):
+        for p in figures:
             parts.append(f"[figure saved: {p}]")
+        parts += figure_notes
         text = "\n".join(parts) if parts else "(no output)"
         if len(text) > self.max_output:
             text = text[: self.max_output] + f"\n…[output cut: {len(text)} characters in all]"
@@ -239,7 +365,10 @@ class PythonInterpreter(BaseAction):
 
     def close(self) -> None:
         self.kernel.kill()
+        if self._owns_folder:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+            shutil.rmtree(self.results_dir, ignore_errors=True)
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
-            self.kernel.kill()
+            self.close()

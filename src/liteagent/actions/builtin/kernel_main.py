@@ -1,9 +1,11 @@
 """The code-interpreter kernel: a child process that runs cells in one persistent namespace.
 
 Run as a script inside the sandbox. Protocol: one JSON object per line on the original stdin
-(``{"code": ...}`` or ``{"interrupt": true}``) and on the original stdout (a hello, then one
-reply per cell). File descriptors 0-2 are re-pointed so user code can neither read the protocol
-nor corrupt it; everything the cell writes to fd 1 and 2 (print, subprocesses, C code) is captured.
+(``{"id": ..., "code": ...}`` or ``{"interrupt": true}``) and on the original stdout (a hello,
+then one reply per cell, carrying the cell's id). File descriptors 0-2 are re-pointed; everything
+the cell writes to fd 1 and 2 (print, subprocesses, C code) is captured. The cell runs in this
+process, so it could still write on the protocol pipe: the host trusts nothing it reads here
+(replies are matched to their cell's id, paths are checked inside the work folder).
 """
 
 from __future__ import annotations
@@ -23,19 +25,27 @@ KERNEL_PID = os.getpid()
 
 
 def main() -> None:
+    # descriptors bubblewrap was handed (host folders it mounted) must not reach a cell:
+    # from one of them, a path lookup could walk the host's filesystem
+    import resource
+
+    os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    drop_root()
+    os.chdir(os.environ.get("HOME") or os.getcwd())
     proto_in = os.fdopen(os.dup(0), "rb", buffering=0)
     proto_out = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     work = os.getcwd()
-    capture_path = os.path.join(work, ".liteagent", "cell-output")
-    os.makedirs(os.path.dirname(capture_path), exist_ok=True)
-    capture = os.open(capture_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp = os.environ.get("TMPDIR") or work
+    os.makedirs(tmp, exist_ok=True)
+    capture, capture_path = tempfile.mkstemp(prefix="cell-output-", dir=tmp)
+    os.unlink(capture_path)  # only the descriptor remains
     os.dup2(capture, 1)
     os.dup2(capture, 2)
     sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
     sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
-    tempfile.tempdir = os.environ.get("TMPDIR") or work
+    tempfile.tempdir = tmp
 
     cells: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
     main_thread = threading.main_thread().ident
@@ -55,7 +65,7 @@ def main() -> None:
         cells.put(None)  # the parent went away
 
     threading.Thread(target=reader, daemon=True).start()
-    send(proto_out, {"hello": True, "pid": KERNEL_PID, "python": sys.version.split()[0]})
+    send(proto_out, {"hello": True, "pid": KERNEL_PID, "python": sys.version.split()[0], **identity()})
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
     figure_count = 0
     while True:
@@ -63,7 +73,8 @@ def main() -> None:
         if msg is None:
             os._exit(0)
         busy.set()
-        reply = run_cell(msg.get("code", ""), namespace)
+        reply = run_cell(str(msg.get("code", "")), namespace)
+        reply["id"] = msg.get("id")
         busy.clear()
         if os.getpid() != KERNEL_PID:  # a process the cell forked: never a second kernel
             os._exit(0)
@@ -76,6 +87,31 @@ def main() -> None:
         os.lseek(capture, 0, os.SEEK_SET)
         reply["figures"], figure_count = save_figures(work, figure_count)
         send(proto_out, reply)
+
+
+def drop_root() -> None:
+    """Started as root (bubblewrap kept CAP_SETUID/CAP_SETGID for this): become the work folder's
+    unprivileged uid. Leaving uid 0 clears every capability."""
+    uid = os.environ.pop("LITEAGENT_KERNEL_UID", None)
+    if uid is None:
+        return
+    n = int(uid)
+    os.setgroups([])
+    os.setresgid(n, n, n)
+    os.setresuid(n, n, n)
+
+
+def identity() -> dict[str, Any]:
+    """Who this kernel is, for the host to check before it runs any cell."""
+    caps = "?"
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    caps = line.split()[1]
+    except OSError:
+        pass
+    return {"uid": os.getuid(), "euid": os.geteuid(), "cap_eff": caps}
 
 
 def _reap_children(budget: float) -> None:

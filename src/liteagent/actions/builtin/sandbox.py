@@ -1,37 +1,56 @@
 """How the code interpreter's kernel process is confined, with what this system offers.
 
-- bubblewrap (``bwrap``), where it runs: the whole filesystem read-only except the conversation's
-  work folder, other conversations' folders hidden, no network (a new network namespace: not even
-  the host's 127.0.0.1), a private PID namespace (killing it kills every process the code made).
-- resource limits on every system: address space (memory), CPU seconds, file size; the number of
-  processes by a pids cgroup where one can be made (root) or RLIMIT_NPROC (other users).
-- a clean environment: no API keys or tokens, only PATH/HOME/LANG/TMPDIR and matplotlib settings.
+The case to defend is the usual one in containers: liteagent runs as root. So:
 
-``describe()`` says in plain words which of these hold, so the tool never pretends.
+- an unprivileged host uid for the kernel, one per work folder (a root parent drops to it before
+  bubblewrap starts), so nothing the code creates belongs to host root;
+- bubblewrap (``bwrap``): a user namespace with no capabilities, new PID/IPC/UTS/net/cgroup
+  namespaces, ``--new-session``, ``--die-with-parent``, no nested user namespaces; a filesystem of
+  only what Python needs (read-only) plus the work folder and a private, size-limited ``/tmp``;
+- a seccomp filter: no setuid/setgid bits, no extended attributes (``seccomp.py``);
+- one memory and process budget for the whole kernel (a cgroup where one can be made, else a
+  watchdog summing the kernel's processes), CPU-time and file-size limits, a disk budget for the
+  work folder (a watchdog); a clean environment without keys or tokens.
+
+``Confinement.describe()`` says in plain words which of these hold, so the tool never pretends.
+Host code that touches the work folder uses ``safe_write``/``read_inside``: the kernel owns that
+folder and may have planted symlinks anywhere in it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import os
 import resource
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import seccomp
+
 KERNEL = Path(__file__).with_name("kernel_main.py")
+KERNEL_INSIDE = "/opt/liteagent/kernel_main.py"  # where the sandbox sees it
+UID_RANGE_ENV = "LITEAGENT_SANDBOX_UIDS"  # "START:COUNT", the host uids kernels may run as
+DROP_TO_ENV = "LITEAGENT_KERNEL_UID"  # tells a kernel started as root which uid to become
 
 
 @dataclass
 class Limits:
-    memory_mb: int = 1024
+    memory_mb: int = 1024  # the whole kernel: every process it starts, its /tmp included
     cpu_seconds: int = 600
     max_processes: int = 64
     max_file_mb: int = 512
+    disk_mb: int = 1024  # the work folder
+    max_files: int = 20_000
+    tmp_mb: int = 128
     network: bool = False
 
 
@@ -39,16 +58,18 @@ class Limits:
 class Confinement:
     """What was applied to one kernel, for the tool's result and the README."""
 
+    user: str
     filesystem: str
     network: str
     processes: str
     memory: str
+    disk: str
     notes: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         return (
-            f"filesystem: {self.filesystem}; network: {self.network}; processes: {self.processes}; "
-            f"memory: {self.memory}"
+            f"user: {self.user}; filesystem: {self.filesystem}; network: {self.network}; "
+            f"processes: {self.processes}; memory: {self.memory}; disk: {self.disk}"
         )
 
     @property
@@ -56,153 +77,487 @@ class Confinement:
         return not self.notes
 
 
+# ---------------------------------------------------------------------------- the sandbox's uid
+
+
+def _uid_range() -> tuple[int, int]:
+    raw = os.environ.get(UID_RANGE_ENV)
+    if raw:
+        first, _, n = raw.partition(":")
+        return int(first), max(1, int(n or 1))
+    top = 0
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/uid_map").read_text().splitlines():
+            inside, _, length = (int(x) for x in line.split())
+            top = max(top, inside + length)
+    if top >= 2_000_000_000:
+        return 1_800_000_000, 100_000_000
+    return 40_000, 20_000  # a container mapping 65536 uids: below nobody and systemd's dynamic uids
+
+
+def sandbox_uid(work: Path) -> int | None:
+    """The host uid a kernel for ``work`` runs as: its own per work folder when we are root
+    (None otherwise: an ordinary user's kernel runs as that user, who owns nothing of root's)."""
+    if os.geteuid() != 0:
+        return None
+    start, count = _uid_range()
+    h = int.from_bytes(hashlib.sha256(str(work).encode()).digest()[:8], "big")
+    return start + h % count
+
+
+def prepare_work(work: Path, uid: int | None) -> None:
+    """Create the work folder (0700) and give it and everything in it to the kernel's uid.
+
+    Runs while no kernel lives (nothing can swap paths under us); ``lchown`` never follows links.
+    """
+    work.mkdir(parents=True, exist_ok=True)
+    os.chmod(work, 0o700)
+    if uid is None:
+        return
+    os.lchown(work, uid, uid)
+    for root, dirs, files in os.walk(work):
+        for name in dirs + files:
+            with contextlib.suppress(OSError):
+                os.lchown(os.path.join(root, name), uid, uid)
+
+
+# ---------------------------------------------------------------------------- host-side file access
+
+
+def _open_dir_nofollow(work: Path) -> int:
+    return os.open(work, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+
+
+def safe_write(work: Path, name: str, data: bytes, uid: int | None = None) -> Path:
+    """Write a new file named ``name`` (a plain name, made unique) into the work folder without
+    following any link the kernel planted: write a fresh temporary file, then rename it."""
+    clean = Path(name.replace("\x00", "")).name.strip() or "upload"
+    if clean in (".", ".."):
+        clean = "upload"
+    dfd = _open_dir_nofollow(work)
+    try:
+        existing = set(os.listdir(dfd))
+        stem, dot, suffix = clean.rpartition(".")
+        if not stem:
+            stem, dot, suffix = clean, "", ""
+        target, n = clean, 1
+        while target in existing:
+            target = f"{stem}-{n}{dot}{suffix}"
+            n += 1
+        tmp = f".liteagent-upload-{uuid.uuid4().hex}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=dfd)
+        try:
+            with os.fdopen(fd, "wb", closefd=False) as f:
+                f.write(data)
+            if uid is not None:
+                os.fchown(fd, uid, uid)
+        finally:
+            os.close(fd)
+        os.rename(tmp, target, src_dir_fd=dfd, dst_dir_fd=dfd)  # replaces a planted link, never follows it
+        return work / target
+    finally:
+        os.close(dfd)
+
+
+def read_inside(work: Path, path: str | os.PathLike[str], max_bytes: int) -> bytes:
+    """The bytes of a regular file inside the work folder, reached without following any link.
+
+    Raises ``ValueError`` for anything else (outside the folder, a link, a device, too big)."""
+    p = Path(path)
+    if not p.is_absolute():
+        p = work / p
+    try:
+        rel = Path(os.path.normpath(p)).relative_to(work)
+    except ValueError:
+        raise ValueError(f"{path} is outside the work folder") from None
+    parts = rel.parts
+    if not parts or ".." in parts:
+        raise ValueError(f"{path} is not a file in the work folder")
+    fd = _open_dir_nofollow(work)
+    try:
+        for part in parts[:-1]:
+            nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        try:
+            ffd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=fd)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise ValueError(f"{path} is a symbolic link") from None
+            raise ValueError(f"{path}: {exc.strerror}") from None
+        with os.fdopen(ffd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise ValueError(f"{path} is not a regular file")
+            if st.st_size > max_bytes:
+                raise ValueError(f"{path} is larger than {max_bytes} bytes")
+            return f.read(max_bytes + 1)[:max_bytes]
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def disk_usage(work: Path, max_files: int) -> tuple[int, int]:
+    """(bytes on disk, entries) of the work folder; stops counting past ``max_files`` entries."""
+    total, count, stack = 0, 0, [str(work)]
+    while stack and count <= max_files:
+        top = stack.pop()
+        try:
+            with os.scandir(top) as it:
+                for e in it:
+                    count += 1
+                    try:
+                        st = e.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    total += st.st_blocks * 512
+                    if stat.S_ISDIR(st.st_mode):
+                        stack.append(e.path)
+        except OSError:
+            continue
+    return total, count
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and all its descendants (the kernel's whole process tree)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            with open(f"/proc/{entry}/statm", "rb") as f:
+                rss[int(entry)] = int(f.read().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        total += rss.get(p, 0)
+        stack.extend(children.get(p, ()))
+    return total
+
+
+# ---------------------------------------------------------------------------- cgroups
+
+
+class Cgroup:
+    """A pids and memory budget for one kernel (cgroup v2, or v1's pids and memory hierarchies)."""
+
+    def __init__(self, dirs: list[Path], pids: bool, memory: bool) -> None:
+        self.dirs, self.pids, self.memory = dirs, pids, memory
+
+    @classmethod
+    def create(cls, limits: Limits) -> Cgroup | None:
+        if os.geteuid() != 0:
+            return None
+        name = f"liteagent-{uuid.uuid4().hex[:12]}"
+        root = Path("/sys/fs/cgroup")
+        mem = str(limits.memory_mb * 2**20)
+        dirs: list[Path] = []
+        pids = memory = False
+        try:
+            if (root / "cgroup.controllers").exists():  # v2
+                with contextlib.suppress(OSError):
+                    (root / "cgroup.subtree_control").write_text("+pids +memory")
+                d = root / name
+                d.mkdir()
+                dirs.append(d)
+                with contextlib.suppress(OSError):
+                    (d / "pids.max").write_text(str(limits.max_processes))
+                    pids = True
+                with contextlib.suppress(OSError):
+                    (d / "memory.max").write_text(mem)
+                    (d / "memory.swap.max").write_text("0")
+                memory = (d / "memory.max").exists() and (d / "memory.max").read_text().strip() == mem
+            else:  # v1
+                if (root / "pids" / "cgroup.procs").exists():
+                    d = root / "pids" / name
+                    d.mkdir()
+                    dirs.append(d)
+                    (d / "pids.max").write_text(str(limits.max_processes))
+                    pids = True
+                if (root / "memory" / "cgroup.procs").exists():
+                    d = root / "memory" / name
+                    d.mkdir()
+                    dirs.append(d)
+                    (d / "memory.limit_in_bytes").write_text(mem)
+                    with contextlib.suppress(OSError):
+                        (d / "memory.memsw.limit_in_bytes").write_text(mem)
+                    memory = True
+        except OSError:
+            pass
+        if not dirs:
+            return None
+        cg = cls(dirs, pids, memory)
+        if not (pids or memory):
+            cg.remove()
+            return None
+        return cg
+
+    def procs_files(self) -> list[str]:
+        return [str(d / "cgroup.procs") for d in self.dirs]
+
+    def empty(self) -> bool:
+        for f in self.procs_files():
+            with contextlib.suppress(OSError):
+                if Path(f).read_text().strip():
+                    return False
+        return True
+
+    def remove(self) -> None:
+        for d in self.dirs:
+            with contextlib.suppress(OSError):
+                d.rmdir()
+
+
+# ---------------------------------------------------------------------------- bubblewrap
+
+
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap")
+
+
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_ETC_FILES = (
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "alternatives",
+    "fonts",
+    "mime.types",
+    "nsswitch.conf",
+)
+_NET_ETC_FILES = ("hosts", "resolv.conf", "ssl", "ca-certificates", "gai.conf")
+
+
+def python_dirs() -> list[str]:
+    """The folders this Python needs: its prefixes (the virtual environment's and the base's)."""
+    cands = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    cands.add(str(Path(os.path.realpath(sys.executable)).parent.parent))
+    real = sorted({os.path.realpath(c) for c in cands})
+    out: list[str] = []
+    for d in real:
+        if d == "/" or any(d == o or d.startswith(o.rstrip("/") + "/") for o in out):
+            continue
+        if any(d == s or d.startswith(s + "/") for s in _SYSTEM_DIRS):
+            continue  # mounted whole anyway
+        out.append(d)
+    # also the unresolved prefix (a venv reached through a link keeps its own path inside)
+    for c in sorted(cands):
+        if c not in out and os.path.realpath(c) != c and not any(c.startswith(s + "/") for s in _SYSTEM_DIRS):
+            out.append(c)
+    return out
+
+
+def _path_fd(path: str, fds: list[int]) -> str:
+    """An O_PATH descriptor of ``path``, opened here (as root, perhaps), so bubblewrap, started as
+    the sandbox's unprivileged uid, can mount what that uid could not reach by name (``/root/...``)."""
+    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    fds.append(fd)
+    return str(fd)
+
+
+def _data_fd(data: bytes, fds: list[int]) -> str:
+    fd = os.memfd_create("liteagent-sandbox", 0)
+    fds.append(fd)
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return str(fd)
+
+
+def bwrap_argv(work: Path, limits: Limits, fds: list[int], as_root: bool) -> list[str]:
+    """bubblewrap's arguments; the descriptors it must inherit are appended to ``fds``.
+    (The kernel closes every inherited descriptor before any cell runs.)
+
+    As an ordinary user: a user namespace, no capabilities. As root, no user namespace: one made
+    by root maps the sandbox to host root, so files the code creates would be root's. bubblewrap
+    mounts as root and keeps only CAP_SETUID/CAP_SETGID, which the kernel uses, before any cell
+    runs, to become the folder's unprivileged uid; that clears every capability. The seccomp filter
+    refuses new namespaces in both cases."""
+    bwrap = bwrap_path()
+    assert bwrap is not None
+    argv = [bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--new-session",
+            "--die-with-parent", "--cap-drop", "ALL"]  # fmt: skip
+    if as_root:
+        argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:
+        argv += ["--unshare-user", "--disable-userns"]
+    if not limits.network:
+        argv.append("--unshare-net")
+    for d in _SYSTEM_DIRS:
+        if os.path.islink(d):
+            argv += ["--symlink", os.readlink(d), d]
+        elif os.path.isdir(d):
+            argv += ["--ro-bind-fd", _path_fd(d, fds), d]
+    etc = list(_ETC_FILES) + (list(_NET_ETC_FILES) if limits.network else [])
+    for name in etc:
+        if os.path.exists(f"/etc/{name}"):
+            argv += ["--ro-bind-fd", _path_fd(f"/etc/{name}", fds), f"/etc/{name}"]
+    for d in python_dirs():
+        argv += ["--ro-bind-fd", _path_fd(d, fds), d]
+    argv += ["--ro-bind-data", _data_fd(KERNEL.read_bytes(), fds), KERNEL_INSIDE]
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    argv += ["--size", str(limits.tmp_mb * 2**20), "--tmpfs", "/tmp"]
+    wfd = os.open(work, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    fds.append(wfd)
+    argv += ["--bind-fd", str(wfd), str(work)]  # the kernel enters it (HOME) once it is the folder's uid
+    # folders bubblewrap made to hold the mounts copy the host's modes (/root: 0700): let the
+    # sandbox's uid pass through them
+    made = {str(a) for d in [*python_dirs(), str(work)] for a in Path(d).parents if str(a) not in ("/", "/tmp")}
+    for a in sorted(made):
+        argv += ["--chmod", "0755", a]
+    argv += ["--chmod", "1777", "/tmp"]
+    if seccomp.supported():
+        argv += ["--seccomp", _data_fd(seccomp.program(), fds)]
+    return argv
+
+
 _BWRAP_OK: bool | None = None
 
 
 def bwrap_works() -> bool:
-    """Is bubblewrap installed and allowed to make namespaces here? (asked once per process)"""
+    """Can this system run the whole bubblewrap sandbox (user namespaces allowed)? Asked once."""
     global _BWRAP_OK
     if _BWRAP_OK is None:
-        exe = shutil.which("bwrap")
-        if exe is None:
-            _BWRAP_OK = False
-        else:
+        _BWRAP_OK = False
+        if bwrap_path() is not None:
+            work = Path(tempfile.mkdtemp(prefix="liteagent-probe-"))
+            launch = None
             try:
+                launch = build(work, Limits(), probe=True)
+                prepare_work(work, launch.uid)
                 r = subprocess.run(
-                    [exe, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--die-with-parent", "true"],
-                    capture_output=True,
-                    timeout=10,
+                    [*launch.argv[:-2], "-c", "pass"], capture_output=True, timeout=20, **launch.popen_kwargs()
                 )
                 _BWRAP_OK = r.returncode == 0
             except (OSError, subprocess.TimeoutExpired):
                 _BWRAP_OK = False
+            finally:
+                if launch is not None:
+                    launch.close_fds()
+                shutil.rmtree(work, ignore_errors=True)
     return _BWRAP_OK
 
 
-def clean_env(work: Path) -> dict[str, str]:
+@dataclass
+class Launch:
+    """How to start one kernel: argv, environment, the cgroup and the limits applied in the child."""
+
+    argv: list[str]
+    env: dict[str, str]
+    work: Path
+    uid: int | None
+    limits: Limits
+    confinement: Confinement
+    cgroup: Cgroup | None
+    fds: list[int]
+
+    def popen_kwargs(self) -> dict[str, Any]:
+        procs_files = self.cgroup.procs_files() if self.cgroup is not None else []
+        limits, uid = self.limits, self.uid
+        nproc_by_uid = self.cgroup is None or not self.cgroup.pids
+
+        def preexec() -> None:  # in the child, before exec: join the cgroup, set limits
+            for pf in procs_files:
+                with open(pf, "w") as f:
+                    f.write(str(os.getpid()))
+            mem = limits.memory_mb * 2**20
+            resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+            resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
+            fsize = limits.max_file_mb * 2**20
+            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            if nproc_by_uid:  # counts once the kernel is that uid (root is exempt until then)
+                base = _process_count(os.getuid() if uid is None else uid)
+                resource.setrlimit(resource.RLIMIT_NPROC, (base + limits.max_processes,) * 2)
+
+        return {
+            "cwd": "/",
+            "env": self.env,
+            "preexec_fn": preexec,
+            "start_new_session": True,
+            "pass_fds": tuple(self.fds),
+        }
+
+    def close_fds(self) -> None:
+        for fd in self.fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.fds = []
+
+
+def clean_env(work: Path, isolated: bool, uid: int | None) -> dict[str, str]:
     """The kernel's whole environment: nothing from ours, so no keys or tokens leak in."""
-    return {
+    tmp = "/tmp" if isolated else str(work / ".liteagent" / "tmp")
+    drop = {DROP_TO_ENV: str(uid)} if uid is not None else {}
+    return drop | {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": str(work),
-        "TMPDIR": str(work / ".tmp"),
+        "TMPDIR": tmp,
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
         "MPLBACKEND": "Agg",
-        "MPLCONFIGDIR": str(work / ".liteagent" / "matplotlib"),
+        "MPLCONFIGDIR": tmp + "/matplotlib",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
         "OPENBLAS_NUM_THREADS": "1",
     }
 
 
-class PidsCgroup:
-    """A pids (and memory) cgroup for one kernel, where this process may create one (root)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    @classmethod
-    def create(cls, limits: Limits) -> PidsCgroup | None:
-        if os.geteuid() != 0:
-            return None
-        name = f"liteagent-{uuid.uuid4().hex[:12]}"
-        v1 = Path("/sys/fs/cgroup/pids")
-        v2 = Path("/sys/fs/cgroup")
-        try:
-            if (v1 / "pids.max").exists() or (v1 / "cgroup.procs").exists():
-                path = v1 / name
-                path.mkdir()
-            elif "pids" in (v2 / "cgroup.controllers").read_text():
-                with contextlib.suppress(OSError):
-                    (v2 / "cgroup.subtree_control").write_text("+pids +memory")
-                path = v2 / name
-                path.mkdir()
-                with contextlib.suppress(OSError):
-                    (path / "memory.max").write_text(str(limits.memory_mb * 2**20))
-            else:
-                return None
-            (path / "pids.max").write_text(str(limits.max_processes))
-            return cls(path)
-        except OSError:
-            return None
-
-    def procs_file(self) -> str:
-        return str(self.path / "cgroup.procs")
-
-    def remove(self) -> None:
-        with contextlib.suppress(OSError):
-            self.path.rmdir()
-
-
-def build(
-    work: Path, hide: Path | None, limits: Limits
-) -> tuple[list[str], dict[str, Any], Confinement, PidsCgroup | None]:
-    """argv, Popen keyword arguments, and what confinement they give, for a kernel in ``work``."""
-    python = [sys.executable, "-I", str(KERNEL)]
-    cgroup = PidsCgroup.create(limits)
+def build(work: Path, limits: Limits, probe: bool = False) -> Launch:
+    """Everything to start a kernel in ``work``, and a plain account of the confinement it gives."""
+    uid = sandbox_uid(work)
+    cgroup = None if probe else Cgroup.create(limits)
     notes: list[str] = []
-    if bwrap_works():
-        argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-        if hide is not None:  # other conversations' folders vanish; this one is writable
-            argv += ["--tmpfs", str(hide), "--bind", str(work), str(work), "--remount-ro", str(hide)]
-        else:
-            argv += ["--bind", str(work), str(work)]
-        argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--chdir", str(work)]
-        if not limits.network:
-            argv.append("--unshare-net")
-        argv += python
-        filesystem = "read-only except the work folder (bubblewrap)"
-        network = "on" if limits.network else "off (own network namespace, bubblewrap)"
+    fds: list[int] = []
+    if uid is not None:
+        user = f"unprivileged uid {uid} (dropped from root), no capabilities"
     else:
-        argv = python
-        filesystem = "NOT isolated: bubblewrap is not available, code can write wherever this user can"
+        user = f"this user (uid {os.getuid()}), no capabilities"
+    if probe or bwrap_works():
+        if not seccomp.supported():
+            notes.append(f"no seccomp filter for {os.uname().machine}: setuid bits are not refused")
+        argv = [*bwrap_argv(work, limits, fds, as_root=uid is not None), sys.executable, "-I", KERNEL_INSIDE]
+        filesystem = "only Python and system libraries (read-only), the work folder, a private /tmp (bubblewrap)"
+        network = "on" if limits.network else "off (own network namespace: not even the host's 127.0.0.1)"
+        user += ", own PID/IPC/UTS namespaces" if uid is not None else ", own user/PID/IPC/UTS namespaces"
+        user += ", no new namespaces, no setuid bits (seccomp)" if seccomp.supported() else ""
+        isolated = True
+    else:
+        argv = [sys.executable, "-I", str(KERNEL)]
+        filesystem = "NOT isolated: bubblewrap is not available, code can read what this uid can read"
         network = "on" if limits.network else "NOT isolated: bubblewrap is not available, code can reach the network"
         notes.append("install bubblewrap (apt-get install bubblewrap) to isolate the filesystem and network")
-    uid_limited = os.geteuid() != 0
-    if cgroup is not None:
-        processes = f"at most {limits.max_processes} (pids cgroup)"
-    elif uid_limited:
-        processes = f"at most {limits.max_processes} more for this user (RLIMIT_NPROC)"
+        isolated = False
+    if cgroup is not None and cgroup.pids:
+        processes = f"at most {limits.max_processes} for the whole kernel (pids cgroup)"
     else:
-        processes = "NOT limited: running as root without a usable pids cgroup"
-        notes.append("no process-count limit could be applied")
-    procs_file = cgroup.procs_file() if cgroup is not None else None
-
-    def preexec() -> None:  # runs in the child, before exec
-        if procs_file is not None:
-            with open(procs_file, "w") as f:
-                f.write(str(os.getpid()))
-        mem = limits.memory_mb * 2**20
-        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
-        fsize = limits.max_file_mb * 2**20
-        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if uid_limited and procs_file is None:
-            current = _process_count()
-            resource.setrlimit(resource.RLIMIT_NPROC, (current + limits.max_processes,) * 2)
-
-    kwargs: dict[str, Any] = {
-        "cwd": str(work),
-        "env": clean_env(work),
-        "preexec_fn": preexec,
-        "start_new_session": True,
-        "stdin": subprocess.PIPE,
-        "stdout": subprocess.PIPE,
-        "stderr": subprocess.DEVNULL,
-    }
-    confinement = Confinement(
-        filesystem=filesystem,
-        network=network,
-        processes=processes,
-        memory=f"at most {limits.memory_mb} MB address space, {limits.cpu_seconds} CPU seconds",
-        notes=notes,
+        processes = (
+            f"at most {limits.max_processes} more for uid {uid if uid is not None else os.getuid()} (RLIMIT_NPROC)"
+        )
+    if cgroup is not None and cgroup.memory:
+        memory = f"{limits.memory_mb} MB for the whole kernel (memory cgroup)"
+    else:
+        memory = f"{limits.memory_mb} MB for the whole kernel (a watchdog sums its processes every 0.25 s)"
+    memory += f", {limits.memory_mb} MB address space per process, {limits.cpu_seconds} CPU seconds"
+    disk = (
+        f"{limits.disk_mb} MB and {limits.max_files} entries in the work folder (watchdog), "
+        f"{limits.max_file_mb} MB per file, {limits.tmp_mb} MB /tmp"
     )
-    return argv, kwargs, confinement, cgroup
+    confinement = Confinement(
+        user=user, filesystem=filesystem, network=network, processes=processes, memory=memory, disk=disk, notes=notes
+    )
+    return Launch(argv, clean_env(work, isolated, uid), work, uid, limits, confinement, cgroup, fds)
 
 
-def _process_count() -> int:
-    uid = os.getuid()
+def _process_count(uid: int) -> int:
     n = 0
     for entry in os.listdir("/proc"):
         if entry.isdigit():
