@@ -27,7 +27,7 @@ def test_page_and_whole_conversation_with_a_tool_call(web_env, app_test, server)
     ask(at, "Check my GPU")
     md = [m.value for m in at.markdown]
     assert "Check my GPU" in md and "No GPU here." in md and "Let me check." in md
-    tool = [e for e in at.expander if "EnvChecker.check_torch_env" in e.label]
+    tool = [e for e in at.expander if "EnvChecker.check_torch_env" in e.label.replace("\\", "")]
     assert tool and ":green[success]" in tool[0].label
     assert any("=== System Information ===" in c.value for c in at.code)  # the result, as text
     prompt_view = [e for e in at.expander if "Show the prompt" in e.label][0]

@@ -123,6 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--db", help="SQLite file for conversations (default: in the user data directory)")
     p.add_argument("--language", choices=["en", "zh"], default="en", help="label language (switchable on the page)")
+    p.add_argument(
+        "--password",
+        help="ask visitors for this password before anything shows (or set LITEAGENT_WEB_PASSWORD; default: none)",
+    )
+    p.add_argument(
+        "--allow-url-change",
+        action="store_true",
+        help="let visitors point the page at another server when an API key is configured "
+        "(the key is never sent there; default: the URL is fixed)",
+    )
     p.set_defaults(func=commands.cmd_web)
     return parser
 

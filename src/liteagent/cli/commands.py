@@ -105,11 +105,14 @@ def cmd_web(args: argparse.Namespace) -> int:
         "plugins": [p for p in args.plugin if p != "PythonInterpreter"] or ["EnvChecker", "ArxivSearch"],
         "interpreter": "PythonInterpreter" in args.plugin,
         "extra_specs": [p for p in args.plugin if p not in BUILTINS],
+        "allow_url_change": args.allow_url_change,
     }
     if args.temperature is not None:
         defaults["temperature"] = args.temperature
     app = Path(__file__).resolve().parent.parent / "web" / "app.py"
     env = {**os.environ, "LITEAGENT_WEB_DEFAULTS": json.dumps(defaults, ensure_ascii=False)}
+    if args.password:
+        env["LITEAGENT_WEB_PASSWORD"] = args.password
     cmd = [
         sys.executable,
         "-m",

@@ -6,7 +6,9 @@ interpreter kernels. Model and tool output is rendered as text, JSON or images, 
 
 from __future__ import annotations
 
+import hmac
 import json
+import time
 import uuid
 from typing import Any
 
@@ -26,9 +28,11 @@ from liteagent.messages import Message
 from liteagent.web import runtime
 from liteagent.web.i18n import t
 from liteagent.web.store import ConversationStore
-from liteagent.web.view import render_records, render_tool, safe_markdown
+from liteagent.web.view import plain, render_records, render_tool, safe_markdown
 
 PROTOCOLS = ["auto", "internlm2", "hermes", "openai", "react"]
+PAGE = 20  # conversations listed at a time in the sidebar
+MAX_UPLOAD_MB = 50
 
 
 @st.cache_resource
@@ -53,7 +57,8 @@ def _init(defaults: runtime.Settings) -> None:
     s.backend = defaults.backend
     s.model = defaults.model
     s.base_url = defaults.base_url
-    s.api_key = defaults.api_key
+    s.api_key = ""  # what a visitor types; the operator's key never reaches the page
+    s.conv_page = 1
     s.protocol = defaults.protocol if defaults.protocol in PROTOCOLS else "auto"
     s.plugins_sel = list(defaults.plugins)
     s.interpreter = defaults.interpreter
@@ -104,16 +109,30 @@ def _sidebar(defaults: runtime.Settings, store: Any, owner: str) -> runtime.Sett
         format_func=lambda v: t(lang, "backend_local" if v == "local" else "backend_openai"),
     )
     sb.text_input(t(lang, "model"), key="model", placeholder="internlm2_5-7b-chat")
+    locked = runtime.url_locked(defaults)
+    if locked:
+        s.base_url = defaults.base_url
     sb.text_input(
-        t(lang, "base_url"), key="base_url", placeholder="http://127.0.0.1:23333/v1", disabled=s.backend == "local"
+        t(lang, "base_url"),
+        key="base_url",
+        placeholder="http://127.0.0.1:23333/v1",
+        disabled=s.backend == "local" or locked,
+        help=t(lang, "url_locked") if locked else None,
     )
-    sb.text_input(t(lang, "api_key"), key="api_key", type="password", disabled=s.backend == "local")
+    sb.text_input(
+        t(lang, "api_key"),
+        key="api_key",
+        type="password",
+        disabled=s.backend == "local",
+        placeholder=t(lang, "key_operator") if defaults.api_key else "",
+    )
     sb.selectbox(t(lang, "protocol"), PROTOCOLS, key="protocol")
+    base_url, api_key = runtime.connection(defaults, s.base_url, s.api_key)
     settings = runtime.Settings(
         backend=s.backend,
         model=s.model.strip(),
-        base_url=s.base_url.strip(),
-        api_key=s.api_key,
+        base_url=base_url,
+        api_key=api_key,
         protocol=s.protocol,
         language=lang,
         db=defaults.db,
@@ -140,10 +159,15 @@ def _sidebar(defaults: runtime.Settings, store: Any, owner: str) -> runtime.Sett
     sb.subheader(t(lang, "conversations"))
     if sb.button(t(lang, "new_chat"), key="new_chat", use_container_width=True):
         _open(None)
-    for conv in store.conversations(owner):
-        label = ("▶ " if conv.id == s.conversation else "") + conv.title
+    shown = PAGE * s.conv_page
+    for conv in store.conversations(owner, limit=shown):
+        label = ("▶ " if conv.id == s.conversation else "") + plain(conv.title)
         if sb.button(label, key=f"conv-{conv.id}", use_container_width=True):
             _open(conv.id, store, owner)
+    total = store.count(owner)
+    if total > shown and sb.button(t(lang, "more", n=total - shown), key="more_convs", use_container_width=True):
+        s.conv_page += 1
+        st.rerun()
     if s.conversation:
         c1, c2, c3 = sb.columns(3)
         c1.download_button(
@@ -187,6 +211,10 @@ def _open(conversation: str | None, store: Any = None, owner: str = "") -> None:
 def _turn(settings: runtime.Settings, store: Any, owner: str, text: str, files: list[Any]) -> None:
     s = st.session_state
     lang = settings.language
+    too_big = [f for f in files if f.size > MAX_UPLOAD_MB * 2**20]
+    if too_big:  # refuse the whole message: never a question without the file it is about
+        st.error(t(lang, "upload_too_big", name=plain(too_big[0].name), mb=MAX_UPLOAD_MB))
+        return
     if s.conversation is None:
         title = (text.strip() or (files[0].name if files else "New chat"))[:48]
         s.conversation = store.create(owner, title, settings.public())
@@ -196,18 +224,18 @@ def _turn(settings: runtime.Settings, store: Any, owner: str, text: str, files: 
         for f in files:
             msg = runtime.save_upload(folder, f.name, f.getvalue())
             new.append({"message": msg.to_dict()})
-            st.caption(t(lang, "uploaded", name=f.name, size=f.size))
+            st.caption(t(lang, "uploaded", name=plain(f.name), size=f.size))
         if text:
             st.markdown(safe_markdown(text))
     plugins, errors = runtime.build_plugins(settings, folder, s.plugin_cache)
     for e in errors:
-        st.warning(t(lang, "plugin_error", error=e))
+        st.warning(t(lang, "plugin_error", error=plain(e)))
     history = runtime.history_from(s.records) + [Message.from_dict(r["message"]) for r in new]
     question = Message("user", text) if text else Message("user", "(see the uploaded file)")
     try:
         agent = runtime.build_agent(settings, plugins, history)
     except LiteAgentError as exc:
-        st.error(f"{t(lang, 'error')}: {exc}")
+        st.error(f"{t(lang, 'error')}: {plain(exc)}")
         store.append(owner, s.conversation, new)
         s.records += new
         return
@@ -263,12 +291,35 @@ def _stream(agent: Any, question: Any, lang: str) -> None:
             if text:
                 placeholder.markdown(safe_markdown(text))
             s._error = ev.message
-            st.error(f"{t(lang, 'error')}: {ev.message}")
+            st.error(f"{t(lang, 'error')}: {plain(ev.message)}")
+
+
+def _signed_in(defaults: runtime.Settings) -> bool:
+    """With ``liteagent web --password`` (or LITEAGENT_WEB_PASSWORD) set, nothing shows before it."""
+    password = runtime.web_password()
+    s = st.session_state
+    if not password or s.get("signed_in"):
+        return True
+    lang = defaults.language
+    st.title("liteagent")
+    with st.form("sign_in"):
+        given = st.text_input(t(lang, "password"), type="password", key="password_input")
+        if st.form_submit_button(t(lang, "sign_in")):
+            if hmac.compare_digest(given.encode(), password.encode()):
+                s.signed_in = True
+                s.pop("password_input", None)
+                st.rerun()
+            else:
+                time.sleep(1)  # slow down guessing
+                st.error(t(lang, "wrong_password"))
+    return False
 
 
 def main() -> None:
     st.set_page_config(page_title="liteagent", page_icon="🪶", layout="wide")
     defaults = runtime.defaults_from_env()
+    if not _signed_in(defaults):
+        return
     _init(defaults)
     owner = _owner()
     store = _store(defaults.db)

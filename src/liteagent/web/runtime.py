@@ -20,6 +20,7 @@ from ..messages import Message
 from ..protocols import get_protocol
 
 DEFAULTS_ENV = "LITEAGENT_WEB_DEFAULTS"
+PASSWORD_ENV = "LITEAGENT_WEB_PASSWORD"
 INTERPRETER = "PythonInterpreter"
 
 
@@ -48,11 +49,36 @@ class Settings:
     n_ctx: int = 4096
     threads: int | None = None
     gpu_layers: int = 0
+    # operator-only: may visitors point the page at another server? (the key never follows them)
+    allow_url_change: bool = False
 
     def public(self) -> dict[str, Any]:
         d = asdict(self)
-        d.pop("api_key", None)
+        for k in ("api_key", "allow_url_change"):
+            d.pop(k, None)
         return d
+
+
+def connection(defaults: Settings, base_url: str, visitor_key: str) -> tuple[str, str]:
+    """The server URL and key a turn really uses. The operator's key stays on the server: it is
+    sent only to the operator's URL, and with a key configured that URL is fixed unless the
+    operator allowed changes (``liteagent web --allow-url-change``). A key a visitor typed goes
+    wherever that visitor points the page."""
+    if defaults.api_key and not defaults.allow_url_change:
+        base_url = defaults.base_url
+    base_url = base_url.strip() or defaults.base_url
+    if visitor_key:
+        return base_url, visitor_key
+    same = base_url.rstrip("/") == defaults.base_url.strip().rstrip("/")
+    return base_url, defaults.api_key if same else ""
+
+
+def web_password() -> str:
+    return os.environ.get(PASSWORD_ENV, "")
+
+
+def url_locked(defaults: Settings) -> bool:
+    return bool(defaults.api_key) and not defaults.allow_url_change
 
 
 def defaults_from_env() -> Settings:
@@ -85,14 +111,19 @@ def default_prompts(protocol: str) -> tuple[str, str]:
 
 
 def work_root() -> Path:
-    return data_dir() / "web" / "work"
+    root = data_dir() / "web" / "work"
+    root.mkdir(parents=True, exist_ok=True)
+    os.chmod(root, 0o711)  # kernels (other uids) pass through to their own folder; no listing
+    return root
 
 
 def work_folder(owner: str, conversation: str) -> Path:
     """The conversation's own folder: uploads land here; the interpreter may write only here."""
     safe = re.sub(r"[^a-zA-Z0-9_-]", "", owner) or "anon"
-    path = work_root() / safe / conversation
-    path.mkdir(parents=True, exist_ok=True)
+    owner_dir = work_root() / safe
+    owner_dir.mkdir(mode=0o711, exist_ok=True)
+    path = owner_dir / re.sub(r"[^a-zA-Z0-9_-]", "", conversation)
+    path.mkdir(mode=0o700, exist_ok=True)
     return path
 
 

@@ -8,6 +8,7 @@ the page shows: images, JSON, status, time), not only the text the model read.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -47,7 +48,10 @@ class ConversationInfo:
 class ConversationStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # every user's messages: readable by this user only (SQLite gives -wal/-shm the same mode)
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        os.chmod(self.path, 0o600)
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
@@ -66,12 +70,20 @@ class ConversationStore:
             )
         return cid
 
-    def conversations(self, owner: str) -> list[ConversationInfo]:
+    def conversations(self, owner: str, limit: int = -1, offset: int = 0) -> list[ConversationInfo]:
+        """``owner``'s conversations, the most recently updated first (a page of them with ``limit``)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, title, created, updated FROM conversations WHERE owner = ? ORDER BY updated DESC", (owner,)
+                "SELECT id, title, created, updated FROM conversations WHERE owner = ? "
+                "ORDER BY updated DESC LIMIT ? OFFSET ?",
+                (owner, limit, offset),
             ).fetchall()
         return [ConversationInfo(*r) for r in rows]
+
+    def count(self, owner: str) -> int:
+        with self._lock:
+            (n,) = self._db.execute("SELECT COUNT(*) FROM conversations WHERE owner = ?", (owner,)).fetchone()
+        return int(n)
 
     def _check(self, owner: str, cid: str) -> tuple[str, dict[str, Any]]:
         row = self._db.execute(

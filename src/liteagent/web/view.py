@@ -20,6 +20,7 @@ STATUS_COLOR = {
     "timeout": "red",
 }
 _IMAGE = re.compile(r"!\[")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|:~$^=])")
 
 
 def safe_markdown(text: str) -> str:
@@ -27,13 +28,21 @@ def safe_markdown(text: str) -> str:
     return _IMAGE.sub(r"!\\[", text)
 
 
+def plain(text: Any) -> str:
+    """Text from a model, a tool or a file, for places Streamlit renders as Markdown (labels,
+    titles, errors, captions): every Markdown character escaped, so it shows as written and
+    can neither load an image nor make a link."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+
+
 def render_tool(call: dict[str, Any], result: dict[str, Any] | None, lang: str) -> None:
     status = (result or {}).get("status", "…")
     color = STATUS_COLOR.get(status, "gray")
     elapsed = (result or {}).get("elapsed")
     timing = f" · {elapsed:.2f} s" if isinstance(elapsed, (int, float)) else ""
-    name = call.get("name") or "?"
-    with st.expander(f"🔧 `{name}` · :{color}[{status}]{timing}", expanded=status != "success"):
+    name = plain(call.get("name") or "?")
+    status_text = plain(status)
+    with st.expander(f"🔧 {name} · :{color}[{status_text}]{timing}", expanded=status != "success"):
         st.caption(t(lang, "arguments"))
         if call.get("error"):
             st.code(call.get("raw", ""), language=None)
@@ -43,7 +52,7 @@ def render_tool(call: dict[str, Any], result: dict[str, Any] | None, lang: str) 
             return
         st.caption(t(lang, "result"))
         if result.get("error"):
-            st.error(result["error"])
+            st.error(plain(result["error"]))
         for item in result.get("result", []):
             kind, content = item.get("type"), item.get("content")
             if kind == "text":
@@ -54,7 +63,9 @@ def render_tool(call: dict[str, Any], result: dict[str, Any] | None, lang: str) 
                 st.image(str(content))
             elif kind in ("image", "file") and Path(str(content)).is_file():
                 path = Path(str(content))
-                st.download_button(path.name, path.read_bytes(), file_name=path.name, key=f"dl-{call.get('id')}-{path}")
+                st.download_button(
+                    plain(path.name), path.read_bytes(), file_name=path.name, key=f"dl-{call.get('id')}-{path}"
+                )
             else:
                 st.code(json.dumps(item, ensure_ascii=False), language=None)
 
@@ -71,7 +82,7 @@ def render_records(records: list[dict[str, Any]], lang: str) -> None:
             for rec in block:
                 m = rec["message"]
                 if m.get("name") == "error":
-                    st.error(f"{t(lang, 'error')}: {rec.get('error')}")
+                    st.error(f"{t(lang, 'error')}: {plain(rec.get('error'))}")
                     continue
                 if m.get("thinking"):
                     with st.expander(t(lang, "thinking")):
@@ -89,7 +100,7 @@ def render_records(records: list[dict[str, Any]], lang: str) -> None:
             with st.chat_message("user"):
                 if m.get("name") == "file":
                     info = json.loads(m["content"])
-                    st.caption(t(lang, "uploaded", name=Path(info["path"]).name, size=info["size"]))
+                    st.caption(t(lang, "uploaded", name=plain(Path(info["path"]).name), size=info["size"]))
                 else:
                     st.markdown(safe_markdown(m["content"]))
         elif m["role"] in ("assistant",) or m.get("name") == "error":
