@@ -63,7 +63,8 @@ class Step:
 
 @dataclass(slots=True)
 class RunResult:
-    """What one question produced. ``status``: ok, max_turns, call_errors or error."""
+    """What one question produced. ``status``: ok, truncated (the answer hit the token limit:
+    ``answer`` is what came, ``error`` says so), max_turns, call_errors or error."""
 
     answer: str
     steps: list[Step]
@@ -199,8 +200,11 @@ class Agent:
             parser = protocol.new_parser(executor)
             turn_start = time.perf_counter()
             ttft: float | None = None
+            finish: str | None = None
             try:
                 async for chunk in self.llm.astream(request, self.config):
+                    if chunk.finish_reason:
+                        finish = chunk.finish_reason
                     if chunk.text:
                         if ttft is None:
                             ttft = time.perf_counter() - turn_start
@@ -232,7 +236,11 @@ class Agent:
             if not calls:
                 step.elapsed = time.perf_counter() - turn_start
                 yield TurnEnd(turn + 1, step.elapsed, ttft, dict(usage))
-                result = self._result(reply.text, steps, first_new, start, usage, "ok", None)
+                if finish == "length":  # never a short answer reported as complete
+                    note = "the answer was cut off at the model's token limit (raise max_tokens)"
+                    result = self._result(reply.text, steps, first_new, start, usage, "truncated", note)
+                else:
+                    result = self._result(reply.text, steps, first_new, start, usage, "ok", None)
                 yield FinalAnswer(reply.text, result)
                 return
             # A model that repeats a call it already made (small models loop) is told so instead

@@ -8,7 +8,7 @@ from .actions.executor import ActionExecutor
 from .agent import Agent
 from .errors import UsageError
 from .llms.base import LLM
-from .llms.openai_compat import OpenAICompatibleLLM
+from .llms.openai_compat import DEFAULT_TIMEOUT, OpenAICompatibleLLM
 from .protocols import Protocol, get_protocol
 
 
@@ -35,7 +35,7 @@ def build_llm(
     if backend == "openai":
         if not base_url:
             raise UsageError("--backend openai needs --base-url, e.g. --base-url http://127.0.0.1:23333/v1")
-        return OpenAICompatibleLLM(base_url, model, api_key, timeout=timeout or 120.0)
+        return OpenAICompatibleLLM(base_url, model, api_key, timeout=timeout or DEFAULT_TIMEOUT)
     from .llms.local import LocalLLM
 
     llm = LocalLLM(model_path, n_ctx=n_ctx, n_threads=threads, n_gpu_layers=gpu_layers, progress=progress)

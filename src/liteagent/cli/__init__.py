@@ -74,7 +74,12 @@ def shared_flags() -> _Parser:
     g.add_argument(
         "--tool-choice", choices=["auto", "required", "none"], default="auto", help="may, must, or must not call a tool"
     )
-    g.add_argument("--timeout", type=float, default=None, help="seconds per tool call / model request")
+    g.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds one tool call (default 60) and one model call, all in (default 180), may take",
+    )
     g = p.add_argument_group("embedded model (--backend local)")
     g.add_argument("--model-path", help="a GGUF file to run in-process (default: the shipped SmolLM2-135M-Instruct)")
     g.add_argument("--n-ctx", type=_positive_int, default=4096, help="context length in tokens (default 4096)")

@@ -18,6 +18,7 @@ from ..errors import LiteAgentError
 from ..events import ErrorEvent, FinalAnswer, TextDelta, TextReset, ThinkingDelta, ToolCallEvent, ToolResultEvent
 from .commands import build_executor
 from .logs import setup_logging
+from .term import clean
 
 HELP = "/reset  forget the conversation · /save FILE · /load FILE · /tools · /exit"
 STATUS_STYLE = {
@@ -102,10 +103,10 @@ def _ask(agent: Agent, question: str, console: Console, err: Console) -> None:
     streaming = False
     for ev in agent.stream(question):
         if isinstance(ev, TextDelta):
-            console.print(ev.text, end="", markup=False, highlight=False, soft_wrap=True)
+            console.print(clean(ev.text), end="", markup=False, highlight=False, soft_wrap=True)
             streaming = True
         elif isinstance(ev, ThinkingDelta):
-            console.print(Text(ev.text, style="dim italic"), end="")
+            console.print(Text(clean(ev.text), style="dim italic"), end="")
         elif isinstance(ev, TextReset):
             console.print(Text("\n(the text above was the model's thinking)", style="dim"))
             streaming = False
@@ -115,7 +116,8 @@ def _ask(agent: Agent, question: str, console: Console, err: Console) -> None:
                 streaming = False
             call = ev.call
             body = call.raw if call.error else json.dumps(call.arguments, ensure_ascii=False, indent=2)
-            console.print(Panel(Text(body), title=f"tool call · {call.name or '?'}", border_style="cyan", expand=False))
+            title = Text(f"tool call · {clean(call.name or '?')}")
+            console.print(Panel(Text(clean(body)), title=title, border_style="cyan", expand=False))
         elif isinstance(ev, ToolResultEvent):
             r = ev.result
             style = STATUS_STYLE.get(r.status.value, "white")
@@ -124,8 +126,8 @@ def _ask(agent: Agent, question: str, console: Console, err: Console) -> None:
                 body = body[:2000] + f"\n… ({len(body) - 2000} more characters)"
             console.print(
                 Panel(
-                    Text(body),
-                    title=f"{r.name} · {r.status.value} · {r.elapsed:.2f} s",
+                    Text(clean(body)),
+                    title=Text(f"{clean(r.name)} · {r.status.value} · {r.elapsed:.2f} s"),
                     border_style=style,
                     expand=False,
                 )
@@ -133,7 +135,9 @@ def _ask(agent: Agent, question: str, console: Console, err: Console) -> None:
         elif isinstance(ev, FinalAnswer):
             if streaming:
                 console.print()
+            if ev.result.status == "truncated":
+                err.print(Text(f"note: {ev.result.error}", style="yellow"))
         elif isinstance(ev, ErrorEvent):
             if streaming:
                 console.print()
-            err.print(Text(f"error: {ev.message}", style="red"))
+            err.print(Text(f"error: {clean(ev.message)}", style="red"))

@@ -8,6 +8,7 @@ import sys
 from ..agent_config import build_agent
 from .commands import build_executor, print_json
 from .logs import setup_logging
+from .term import clean
 
 
 def run_once(args: argparse.Namespace) -> int:
@@ -23,9 +24,12 @@ def run_once(args: argparse.Namespace) -> int:
         out["protocol"] = agent.protocol.name
         out["model"] = agent.llm.model
         print_json(out)
-    elif result.status == "ok":
-        sys.stdout.write(result.answer + "\n")
+    elif result.status in ("ok", "truncated"):
+        sys.stdout.write(clean(result.answer) + "\n")
+    if result.status == "truncated":
+        sys.stderr.write(f"liteagent: warning: {result.error}\n")
+        return 1
     if result.status != "ok":
-        sys.stderr.write(f"liteagent: error: {result.error or 'the run failed'}\n")
+        sys.stderr.write(f"liteagent: error: {clean(result.error or 'the run failed')}\n")
         return 1
     return 0

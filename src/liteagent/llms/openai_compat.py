@@ -23,6 +23,7 @@ from .base import LLM, Chunk, GenerationConfig, ToolCallDelta
 
 log = logging.getLogger("liteagent.llm")
 
+DEFAULT_TIMEOUT = 180.0  # one model call, all in: fits an interactive CLI, room for a 1k-token reply on CPU
 START_HINT = (
     "start one, e.g. `lmdeploy serve api_server internlm/internlm2_5-7b-chat --model-name internlm2_5-7b-chat` "
     "(then --base-url http://127.0.0.1:23333/v1), or drop --base-url to use the embedded model"
@@ -48,8 +49,11 @@ class OpenAICompatibleLLM(LLM):
     base_url: the server, e.g. ``http://127.0.0.1:23333/v1``; ``/v1`` is added to a bare host.
     model: the served model name; None asks the server (its first model).
     api_key: sent as a bearer token; default ``$LITEAGENT_API_KEY`` or ``$OPENAI_API_KEY``.
-    timeout: seconds to wait for the server between bytes.
-    max_retries: extra attempts on connection errors, 429 and 5xx (each one logged).
+    timeout: seconds one model call may take in all (connecting, retries, the whole reply): a
+        server that trickles bytes or stays silent fails at this deadline, not later.
+    read_timeout: seconds to wait for the next bytes of a reply (at most ``timeout``).
+    max_retries: extra attempts on connection errors, 429 and 5xx, and on a stream that broke off
+        before any of it was used (each one logged).
     stream: stream replies (server-sent events) or not.
     """
 
@@ -59,7 +63,8 @@ class OpenAICompatibleLLM(LLM):
         model: str | None = None,
         api_key: str | None = None,
         *,
-        timeout: float = 120.0,
+        timeout: float = DEFAULT_TIMEOUT,
+        read_timeout: float = 60.0,
         max_retries: int = 3,
         backoff: float = 0.5,
         stream: bool = True,
@@ -69,6 +74,7 @@ class OpenAICompatibleLLM(LLM):
         self.model = model or ""
         self.api_key = api_key if api_key is not None else api_key_from_env()
         self.timeout = timeout
+        self.read_timeout = min(read_timeout, timeout)
         self.max_retries = max_retries
         self.backoff = backoff
         self.stream = stream
@@ -91,7 +97,7 @@ class OpenAICompatibleLLM(LLM):
         session = self._sessions.get(loop_id)
         if session is None or session.closed:
             session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=self.timeout),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=self.read_timeout),
                 # plain-http servers (lmdeploy, vLLM on loopback) need no TLS context: building the
                 # default one reads the system's CA store (~40 ms)
                 connector=aiohttp.TCPConnector(
@@ -116,8 +122,10 @@ class OpenAICompatibleLLM(LLM):
     def _unreachable(self, exc: BaseException) -> LLMError:
         import aiohttp
 
-        if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-            reason = f"no answer within {self.timeout:g} s"
+        if isinstance(exc, _Deadline):
+            reason = f"the reply took longer than {self.timeout:g} s in all"
+        elif isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+            reason = f"nothing received for {self.read_timeout:g} s"
         elif isinstance(exc, aiohttp.ClientConnectorError):
             refused = getattr(exc.os_error, "errno", None) == errno.ECONNREFUSED or "refused" in str(exc).lower()
             reason = "connection refused" if refused else str(exc.os_error or exc)
@@ -213,6 +221,32 @@ class OpenAICompatibleLLM(LLM):
         return path, body
 
     async def astream(self, request: Request, config: GenerationConfig | None = None) -> AsyncIterator[Chunk]:
+        """The reply in chunks. The call has one deadline (``timeout``) for everything; a stream
+        must end with a ``finish_reason`` or ``[DONE]``, or it is an error, never a short reply."""
+        task = asyncio.current_task()
+        assert task is not None
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        timer = asyncio.get_running_loop().call_later(self.timeout, expire)
+        try:
+            async for chunk in self._astream(request, config):
+                yield chunk
+        except asyncio.CancelledError:
+            if not expired:
+                raise
+            uncancel = getattr(task, "uncancel", None)
+            if uncancel is not None:
+                uncancel()
+            raise self._unreachable(_Deadline()) from None
+        finally:
+            timer.cancel()
+
+    async def _astream(self, request: Request, config: GenerationConfig | None) -> AsyncIterator[Chunk]:
         import aiohttp
 
         if not self._model_checked:
@@ -226,12 +260,24 @@ class OpenAICompatibleLLM(LLM):
                 async with self._session().post(url, json=body) as r:
                     if r.status != 200:
                         raise _Status(r.status, await r.text(errors="replace"), r.headers.get("Retry-After"))
-                    if not self.stream:
-                        data = json.loads(await r.read())
+                    ctype = r.headers.get("Content-Type", "").split(";")[0].strip().lower()
+                    if ctype != "text/event-stream":  # a whole JSON reply (a server that does not stream)
+                        if ctype not in ("application/json", "") and not ctype.endswith("+json"):
+                            raise self._not_openai(ctype, await r.read())
+                        raw = await r.read()
+                        try:
+                            data = json.loads(raw)
+                        except ValueError:
+                            raise self._not_openai(ctype or "no content type", raw) from None
+                        if not isinstance(data, dict):
+                            raise self._not_openai(ctype, raw)
+                        if data.get("error"):
+                            raise self._http_error(500, json.dumps(data))
                         received = True
                         for chunk in parse_full(data):
                             yield chunk
                         return
+                    finished = False
                     async for data in _sse_data(r.content):
                         if data == "[DONE]":
                             return
@@ -241,36 +287,62 @@ class OpenAICompatibleLLM(LLM):
                             raise LLMError(
                                 f"the server at {self.base_url} sent a malformed stream event: {data[:120]!r}"
                             ) from None
-                        if isinstance(event, dict) and event.get("error"):
+                        if not isinstance(event, dict):
+                            raise LLMError(f"the server at {self.base_url} sent a stream event that is not an object")
+                        if event.get("error"):
                             raise self._http_error(500, json.dumps(event))
                         delta = parse_delta(event)
                         if delta is not None:
-                            received = True
+                            received = received or bool(delta.text or delta.thinking or delta.tool_calls)
+                            finished = finished or delta.finish_reason is not None
                             yield delta
-                return
+                    if finished:
+                        return  # a finish_reason, then the connection closed without [DONE]: complete
+                    raise _Incomplete()
+            except _Incomplete:
+                if attempt >= self.max_retries or received:
+                    raise LLMError(
+                        f"the reply from {self.base_url} broke off before it was complete (the stream ended "
+                        "without a finish_reason or [DONE]); the partial reply was not used"
+                    ) from None
+                delay = self.backoff * 2**attempt
+                reason = "the stream broke off before any text"
             except _Status as st:
                 retryable = st.status == 429 or st.status >= 500
                 if not retryable or attempt >= self.max_retries or received:
                     raise self._http_error(st.status, st.body) from None
                 delay = _retry_after(st.retry_after) or self.backoff * 2**attempt
                 reason = f"{st.status}"
+            except (asyncio.TimeoutError, TimeoutError) as exc:  # aiohttp's read timeout is one too
+                raise self._unreachable(exc) from None
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
                 if attempt >= self.max_retries or received:
                     raise self._unreachable(exc) from None
                 delay = self.backoff * 2**attempt
                 reason = type(exc).__name__
-            except (asyncio.TimeoutError, TimeoutError) as exc:
-                raise self._unreachable(exc) from None
             except aiohttp.ClientError as exc:
                 raise LLMError(f"request to {url} failed: {type(exc).__name__}: {exc}") from None
-            except json.JSONDecodeError:
-                raise LLMError(f"the server at {self.base_url} answered with something that is not JSON") from None
             attempt += 1
             delay *= 1 + random.random() * 0.1
             log.warning(
                 "model server %s: %s; retry %d/%d in %.1f s", self.base_url, reason, attempt, self.max_retries, delay
             )
             await asyncio.sleep(delay)
+
+    def _not_openai(self, ctype: str, raw: bytes) -> LLMError:
+        head = " ".join(raw[:120].decode("utf-8", "replace").split())
+        return LLMError(
+            f"the server at {self.base_url} answered 200 with {ctype or 'no content type'}, not an OpenAI "
+            f"JSON reply or event stream ({head!r}); is --base-url the API's address (…/v1)?"
+        )
+
+
+class _Incomplete(Exception):
+    pass
+
+
+class _Deadline(Exception):
+    pass
 
 
 async def _sse_data(content: aiohttp.StreamReader) -> AsyncIterator[str]:

@@ -287,6 +287,9 @@ def _stream(agent: Any, question: Any, lang: str) -> None:
             placeholder = st.empty()
         elif isinstance(ev, FinalAnswer):
             placeholder.markdown(safe_markdown(text or ev.answer))
+            if ev.result.status == "truncated":  # kept in the history as an error record too
+                s._error = ev.result.error
+                st.warning(plain(ev.result.error))
         elif isinstance(ev, ErrorEvent):
             if text:
                 placeholder.markdown(safe_markdown(text))

@@ -1,0 +1,24 @@
+"""Text from a model or a tool, made safe for a terminal: escape sequences (colours, cursor moves,
+window titles, OSC 52 clipboard writes, hyperlinks) and other control characters are removed."""
+
+from __future__ import annotations
+
+import re
+
+# CSI ... final byte; OSC ... BEL or ST; other ESC sequences (two-byte and nF/Fp/Fe/Fs forms);
+# then any lone C0/C1 control character except newline and tab
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
+    r"|\x1b[ -/]*[0-~]?"
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def clean(text: str) -> str:
+    """``text`` without terminal escape sequences or control characters (newlines and tabs stay)."""
+    if not text:
+        return text
+    return _ESCAPES.sub("", text.replace("\r\n", "\n"))
