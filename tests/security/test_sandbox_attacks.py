@@ -270,3 +270,41 @@ def test_call_leaves_no_folder_behind(tmp_path):
     assert json.loads(r.stdout)["status"] == "success"
     root = tmp_path / "liteagent-sandboxes"
     assert not root.exists() or list(root.iterdir()) == []
+
+
+@pytest.fixture
+def no_cgroups(monkeypatch):
+    """As on a machine where no cgroup can be made (not root, or cgroupfs read-only)."""
+    monkeypatch.setattr(sandbox.Cgroup, "create", classmethod(lambda cls, limits: None))
+
+
+def test_without_cgroups_the_watchdog_holds_the_memory_budget(no_cgroups):
+    interp, run = make(memory_mb=400)
+    try:
+        r = run(
+            "import os, time\n"
+            "for i in range(3):\n"
+            "    if os.fork() == 0:\n"
+            "        b = bytearray(250 * 2**20)\n"
+            "        for j in range(0, len(b), 4096): b[j] = 1\n"
+            "        time.sleep(30); os._exit(0)\n"
+            "time.sleep(20)",
+            timeout=60,
+        )
+        assert "memory cgroup" not in interp.kernel.confinement.memory
+        assert r.status is ActionStatus.API_ERROR and "more than 400 MB" in r.error, r.error
+        assert run("'back'").result[0].content == "Out: 'back'"
+    finally:
+        interp.close()
+
+
+def test_without_cgroups_a_fork_bomb_is_contained(no_cgroups):
+    interp, run = make(max_processes=32)
+    try:
+        r = run("import os\nwhile True:\n    os.fork()", timeout=15)
+        assert r.status in (ActionStatus.API_ERROR, ActionStatus.TIMEOUT)
+        assert "RLIMIT_NPROC" in interp.kernel.confinement.processes
+        assert subprocess.run(["true"]).returncode == 0
+        assert run("'after'").result[0].content == "Out: 'after'"
+    finally:
+        interp.close()
