@@ -400,11 +400,13 @@ def bwrap_argv(work: Path, limits: Limits, fds: list[int], as_root: bool) -> lis
     for name in etc:
         if os.path.exists(f"/etc/{name}"):
             argv += ["--ro-bind-fd", _path_fd(f"/etc/{name}", fds), f"/etc/{name}"]
+    # the private /tmp first: a virtual environment or work folder under the host's /tmp is
+    # mounted on top of it, not hidden by it
+    argv += ["--size", str(limits.tmp_mb * 2**20), "--tmpfs", "/tmp"]
     for d in python_dirs():
         argv += ["--ro-bind-fd", _path_fd(d, fds), d]
     argv += ["--ro-bind-data", _data_fd(KERNEL.read_bytes(), fds), KERNEL_INSIDE]
     argv += ["--proc", "/proc", "--dev", "/dev"]
-    argv += ["--size", str(limits.tmp_mb * 2**20), "--tmpfs", "/tmp"]
     wfd = os.open(work, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     fds.append(wfd)
     argv += ["--bind-fd", str(wfd), str(work)]  # the kernel enters it (HOME) once it is the folder's uid
