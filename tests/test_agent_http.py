@@ -12,6 +12,7 @@ import pytest
 from liteagent import BaseAction, tool_api
 from liteagent.agent import Agent
 from liteagent.llms import OpenAICompatibleLLM
+from liteagent.sessions import InMemorySession, load_items, save_items
 
 from .conftest import TESTS
 from .scripted_server import ScriptedServer
@@ -78,8 +79,9 @@ def test_internlm2_two_turns_byte_exact(server):
 def test_internlm2_conversation_continues_across_questions(server):
     server.replies = ["你好！", "再见！"]
     agent, _ = agent_for(server, "internlm2")
-    agent.run("你好")
-    agent.run("再见")
+    session = InMemorySession()
+    agent.run("你好", session=session)
+    agent.run("再见", session=session)
     prompt = post_bodies(server)[1]["prompt"]
     assert prompt.endswith(
         "<|im_start|>user\n你好<|im_end|>\n<|im_start|>assistant\n你好！<|im_end|>\n"
@@ -318,11 +320,11 @@ def test_history_save_and_load(server, tmp_path):
         "Nice: sun.",
     ]
     agent, _ = agent_for(server, "hermes")
-    agent.run("Nice?")
+    session = InMemorySession()
+    agent.run("Nice?", session=session)
     path = tmp_path / "chat.json"
-    agent.save(path)
+    save_items(session.items, path)
     saved = json.loads(path.read_text(encoding="utf-8"))
-    assert saved["messages"][1]["tool_calls"][0]["name"] == "Weather.forecast"
-    other, _ = agent_for(server, "hermes")
-    other.load(path)
-    assert [m.to_dict() for m in other.messages] == [m.to_dict() for m in agent.messages]
+    assert saved["items"][1]["tool_calls"][0]["name"] == "Weather.forecast"
+    assert saved["items"][2]["result"]["result"][0]["type"] == "json"  # the tool's JSON, kept
+    assert [m.to_dict() for m in load_items(path)] == [m.to_dict() for m in session.items]

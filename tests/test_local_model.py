@@ -16,6 +16,7 @@ from liteagent import BaseAction, tool_api
 from liteagent.agent import Agent
 from liteagent.llms.local import LocalLLM, q8_copy, shipped_model
 from liteagent.protocols.grammar import hermes_grammar
+from liteagent.sessions import InMemorySession
 
 from .conftest import run_cli
 
@@ -77,24 +78,26 @@ def test_grammar_compiles_for_many_schemas():
 
 def test_second_turn_reuses_the_prompt_prefix(llm):
     agent = Agent(llm, [Weather()], max_turns=2)
-    agent.run("Hello!")
+    session = InMemorySession()
+    agent.run("Hello!", session=session)
     first = dict(llm.last_stats)
-    agent.run("And how are you?")
+    agent.run("And how are you?", session=session)
     second = llm.last_stats
     assert second["reused_tokens"] >= first["prompt_tokens"] - 1  # the whole first exchange
     assert second["prompt_tokens"] > first["prompt_tokens"]
 
 
 def test_concurrent_conversations_share_one_model(llm):
-    a, b = Agent(llm, [], protocol="hermes"), Agent(llm, [], protocol="hermes")
+    agent = Agent(llm, [], protocol="hermes")  # one agent, two conversations at once
+    a, b = InMemorySession(), InMemorySession()
 
     async def both():
-        return await asyncio.gather(a.arun("Say hi."), b.arun("Name a color."))
+        return await asyncio.gather(agent.arun("Say hi.", a), agent.arun("Name a color.", b))
 
     ra, rb = asyncio.run(both())
     assert ra.status == rb.status == "ok"
-    assert [m.role for m in a.messages] == ["user", "assistant"] and a.messages[0].content == "Say hi."
-    assert b.messages[0].content == "Name a color."
+    assert [m.role for m in a.items] == ["user", "assistant"] and a.items[0].content == "Say hi."
+    assert b.items[0].content == "Name a color."
 
 
 def test_cli_run_required_call_then_answer():

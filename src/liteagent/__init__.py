@@ -7,6 +7,7 @@ from .events import ErrorEvent, FinalAnswer, TextDelta, ThinkingDelta, ToolCallE
 from .llms import LLM, OpenAICompatibleLLM, ScriptedLLM, ScriptedReply
 from .messages import ActionReturn, ActionStatus, Message, ResultItem, ToolCall
 from .protocols import get_protocol
+from .sessions import InMemorySession, Session, SQLiteSession
 
 __version__ = "0.1.0"
 
@@ -19,14 +20,17 @@ __all__ = [
     "BaseAction",
     "ErrorEvent",
     "FinalAnswer",
+    "InMemorySession",
     "LLMError",
     "LiteAgentError",
     "Message",
     "OpenAICompatibleLLM",
     "ResultItem",
     "RunResult",
+    "SQLiteSession",
     "ScriptedLLM",
     "ScriptedReply",
+    "Session",
     "Step",
     "TextDelta",
     "ThinkingDelta",

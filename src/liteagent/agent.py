@@ -1,24 +1,27 @@
-"""The agent loop: render -> generate -> parse -> execute -> append results -> repeat.
+"""The agent: configuration (LLM, tools, dialect, prompts, limits) and the loop
+render -> generate -> parse -> execute -> record, one small step each.
 
-Async at the core (``astream``/``arun``); ``run``/``stream`` are sync wrappers that also work where
-an event loop is already running (Jupyter). The conversation is kept across questions.
+An Agent holds no conversation, so one agent serves many at once: a conversation lives in a
+:class:`~liteagent.sessions.Session` passed as ``session=`` (without one, a call is a
+one-question conversation). Async at the core (``astream``/``arun``); ``run``/``stream`` reuse
+one event loop per thread, and so the LLM's connections, and work inside Jupyter too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import queue
-import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from . import sync_bridge
 from .actions.executor import ActionExecutor
+from .context import fit
 from .errors import LiteAgentError, LLMError, UsageError
 from .events import (
+    ContextTrimmed,
     ErrorEvent,
     Event,
     FinalAnswer,
@@ -30,13 +33,10 @@ from .events import (
 from .llms.base import LLM, GenerationConfig
 from .messages import ActionReturn, ActionStatus, Message, ResultItem, ToolCall
 from .protocols import Protocol, get_protocol
+from .protocols.base import ParsedReply, Request
+from .sessions import InMemorySession, Session
 
-CALL_FORMAT_HINT = {
-    "internlm2": '<|action_start|><|plugin|>\n{"name": "Tool.api", "parameters": {...}}<|action_end|>',
-    "hermes": '<tool_call>\n{"name": "Tool.api", "arguments": {...}}\n</tool_call>',
-    "react": 'Action: Tool.api\nAction Input: {"key": "value"}',
-    "openai": "a tool call whose arguments are a JSON object",
-}
+TOOL_CHOICES = ("auto", "required", "none")
 
 
 @dataclass(slots=True)
@@ -88,8 +88,50 @@ class RunResult:
         }
 
 
+@dataclass
+class _Run:
+    """One question's state while the loop runs; nothing of it outlives the run."""
+
+    session: Session
+    history: list[Message]  # the session's items, then this run's
+    first_new: int
+    start: float
+    steps: list[Step] = field(default_factory=list)
+    usage: dict[str, int] = field(default_factory=dict)
+    failures: int = 0
+    done: dict[str, ActionReturn] = field(default_factory=dict)  # calls that succeeded this question
+    must_answer: bool = False
+
+    async def record(self, *messages: Message) -> None:
+        self.history.extend(messages)
+        await self.session.add_items(list(messages))
+
+    def result(self, answer: str, status: str = "ok", error: str | None = None) -> RunResult:
+        return RunResult(
+            answer=answer,
+            steps=self.steps,
+            messages=self.history[self.first_new :],
+            status=status,
+            error=error,
+            turns=len(self.steps),
+            elapsed=time.perf_counter() - self.start,
+            usage=dict(self.usage),
+        )
+
+    def stop(self, kind: str, message: str, status: str) -> ErrorEvent:
+        return ErrorEvent(kind, message, self.result("", status, message))
+
+
+@dataclass(slots=True)
+class _Reply:
+    parsed: ParsedReply
+    finish: str | None
+    ttft: float | None
+
+
 class Agent:
-    """An LLM with plugins, speaking one dialect.
+    """An LLM with plugins, speaking one dialect. Configuration only: safe to share between
+    concurrent conversations.
 
     Args:
         llm: the backend (``OpenAICompatibleLLM``, ``ScriptedLLM``, the embedded model…).
@@ -99,9 +141,13 @@ class Agent:
         max_call_errors: turns in a row whose calls all failed (unreadable, unknown tool, bad
             arguments) before the agent gives up; each failure goes back to the model first.
         tool_choice: ``auto`` (may call), ``required`` (must call on the first turn), ``none``.
-        system_prompt / plugin_prompt: override the dialect's defaults.
-        constrain_calls: on backends that support it (the embedded model), decode under a
-            grammar that admits only a plain answer or a well-formed call to a real tool.
+        temperature / max_tokens: sampling settings for every model turn.
+        system_prompt / plugin_prompt: override the dialect's defaults (ignored when ``protocol``
+            is a Protocol instance, which carries its own: passing both is an error).
+        constrain_calls: on backends that support it (the embedded model), decode under the
+            dialect's grammar: a plain answer or a well-formed call to a real tool.
+        context_tokens: the model's context size; the oldest turns are left out of a prompt that
+            would not fit. Default: what the backend knows (the embedded model's ``n_ctx``).
     """
 
     def __init__(
@@ -117,9 +163,17 @@ class Agent:
         max_tokens: int | None = 1024,
         system_prompt: str | None = None,
         plugin_prompt: str | None = None,
-        history: list[Message] | None = None,
         constrain_calls: bool = True,
+        context_tokens: int | None = None,
     ) -> None:
+        if max_turns < 1:
+            raise UsageError("max_turns must be 1 or more")
+        if tool_choice not in TOOL_CHOICES:
+            raise UsageError(f"tool_choice must be auto, required or none, not {tool_choice!r}")
+        if isinstance(protocol, Protocol) and (system_prompt is not None or plugin_prompt is not None):
+            raise UsageError(
+                "system_prompt/plugin_prompt go to the Protocol when you pass one: Protocol(system_prompt=…)"
+            )
         self.llm = llm
         self.executor = plugins if isinstance(plugins, ActionExecutor) else ActionExecutor(plugins or [])
         self._protocol_arg = protocol
@@ -127,17 +181,12 @@ class Agent:
         self._protocol: Protocol | None = protocol if isinstance(protocol, Protocol) else None
         if self._protocol is None and (protocol != "auto" or llm.model):
             self._protocol = get_protocol(str(protocol), llm.model, system_prompt, plugin_prompt)
-        if max_turns < 1:
-            raise UsageError("max_turns must be 1 or more")
-        if tool_choice not in ("auto", "required", "none"):
-            raise UsageError(f"tool_choice must be auto, required or none, not {tool_choice!r}")
         self.max_turns = max_turns
         self.max_call_errors = max_call_errors
         self.tool_choice = tool_choice
         self.config = GenerationConfig(temperature=temperature, max_tokens=max_tokens)
-        self.messages: list[Message] = list(history or [])
-        self.last_request: Any = None
         self.constrain_calls = constrain_calls
+        self.context_tokens = context_tokens
         self._grammar_cache: tuple[Any, str | None] | None = None
 
     @property
@@ -153,282 +202,195 @@ class Agent:
             await self.llm.resolve_model()  # "auto" needs the served model's name
         return self.protocol
 
-    # -- conversation -------------------------------------------------------------------------
-    def reset(self) -> None:
-        self.messages.clear()
-
-    def save(self, path: str | Path) -> None:
-        data = {"version": 1, "protocol": self.protocol.name, "messages": [m.to_dict() for m in self.messages]}
-        Path(path).write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
-
-    def load(self, path: str | Path) -> None:
-        p = Path(path)
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-            messages = [Message.from_dict(m) for m in (data["messages"] if isinstance(data, dict) else data)]
-        except FileNotFoundError:
-            raise UsageError(f"no conversation file at {p}") from None
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise UsageError(f"{p} is not a saved liteagent conversation ({type(exc).__name__}: {exc})") from None
-        self.messages = messages
-
     # -- the loop -----------------------------------------------------------------------------
-    async def astream(self, query: str | Message) -> AsyncIterator[Event]:
-        """Answer ``query``, yielding events as they happen; the last is FinalAnswer or ErrorEvent."""
-        start = time.perf_counter()
-        first_new = len(self.messages)
-        self.messages.append(query if isinstance(query, Message) else Message("user", query))
-        steps: list[Step] = []
-        usage: dict[str, int] = {}
-        failures = 0
-        executor = self.executor
+    async def astream(self, query: str | Message, session: Session | None = None) -> AsyncIterator[Event]:
+        """Answer ``query`` in ``session`` (a new one-question conversation without it), yielding
+        events as they happen; the last is FinalAnswer or ErrorEvent, each carrying the result."""
+        session = session if session is not None else InMemorySession()
+        history = await session.get_items()
+        run = _Run(session, history, len(history), time.perf_counter())
+        await run.record(query if isinstance(query, Message) else Message("user", query))
         try:
             protocol = await self._ensure_protocol()
         except LiteAgentError as exc:
-            yield self._stop(ErrorEvent("llm", str(exc)), steps, first_new, start, usage, "error")
+            yield run.stop("llm", str(exc), "error")
             return
-        done: dict[str, ActionReturn] = {}  # calls that succeeded for this question
-        must_answer = False
         for turn in range(self.max_turns):
-            tool_choice = self.tool_choice
-            if tool_choice == "required" and turn > 0:
-                tool_choice = "auto"  # forced once; later turns may answer
-            request = protocol.render(self.messages, executor if tool_choice != "none" else None, tool_choice)
-            if self.llm.supports_grammar and self.constrain_calls:
-                request.grammar = self._grammar(protocol.name, "answer" if must_answer else tool_choice)
-            self.last_request = request
-            parser = protocol.new_parser(executor)
+            tool_choice = self.tool_choice if turn == 0 or self.tool_choice != "required" else "auto"
+            request, trimmed = self._render(protocol, run, tool_choice)
+            if trimmed is not None:
+                yield trimmed
             turn_start = time.perf_counter()
-            ttft: float | None = None
-            finish: str | None = None
+            parser = protocol.new_parser(self.executor)
+            reply: _Reply | None = None
             try:
-                async for chunk in self.llm.astream(request, self.config):
-                    if chunk.finish_reason:
-                        finish = chunk.finish_reason
-                    if chunk.text:
-                        if ttft is None:
-                            ttft = time.perf_counter() - turn_start
-                        for ev in parser.feed(chunk.text):
-                            yield ev
-                    if chunk.thinking:
-                        if ttft is None:
-                            ttft = time.perf_counter() - turn_start
-                        for ev in parser.feed_thinking(chunk.thinking):
-                            yield ev
-                    if chunk.tool_calls:
-                        if ttft is None:
-                            ttft = time.perf_counter() - turn_start
-                        for d in chunk.tool_calls:
-                            parser.feed_tool_delta(d.index, d.id, d.name, d.arguments)
-                    if chunk.usage:
-                        for k, v in chunk.usage.items():
-                            usage[k] = usage.get(k, 0) + v
-                for ev in parser.finish():
-                    yield ev
+                async for item in self._generate(request, parser, run, turn_start):
+                    if isinstance(item, _Reply):
+                        reply = item
+                    else:
+                        yield item
             except LLMError as exc:
-                yield self._stop(ErrorEvent("llm", str(exc)), steps, first_new, start, usage, "error")
+                yield run.stop("llm", str(exc), "error")
                 return
-            reply = parser.result()
-            calls = reply.calls if tool_choice != "none" else []
-            self.messages.append(Message("assistant", reply.text, tool_calls=calls, thinking=reply.thinking or None))
-            step = Step(reply.text, calls, [], reply.thinking, 0.0, ttft)
-            steps.append(step)
+            assert reply is not None
+            parsed = reply.parsed
+            calls = parsed.calls if tool_choice != "none" else []
+            await run.record(Message("assistant", parsed.text, tool_calls=calls, thinking=parsed.thinking or None))
+            step = Step(parsed.text, calls, [], parsed.thinking, 0.0, reply.ttft)
+            run.steps.append(step)
             if not calls:
                 step.elapsed = time.perf_counter() - turn_start
-                yield TurnEnd(turn + 1, step.elapsed, ttft, dict(usage))
-                if finish == "length":  # never a short answer reported as complete
+                yield TurnEnd(turn + 1, step.elapsed, reply.ttft, dict(run.usage), request)
+                if reply.finish == "length":  # never a short answer reported as complete
                     note = "the answer was cut off at the model's token limit (raise max_tokens)"
-                    result = self._result(reply.text, steps, first_new, start, usage, "truncated", note)
+                    yield FinalAnswer(parsed.text, run.result(parsed.text, "truncated", note))
                 else:
-                    result = self._result(reply.text, steps, first_new, start, usage, "ok", None)
-                yield FinalAnswer(reply.text, result)
+                    yield FinalAnswer(parsed.text, run.result(parsed.text))
                 return
-            # A model that repeats a call it already made (small models loop) is told so instead
-            # of running it again, and where decoding is constrained its next turn must answer.
-            keys = [_call_key(c) for c in calls]
-            repeats = [c.error is None and k in done for c, k in zip(calls, keys, strict=True)]
-            if len(calls) == 1:
-                results = [await self._execute(calls[0], keys[0], protocol, done)]
-            else:  # several calls in one reply run concurrently
-                results = list(
-                    await asyncio.gather(
-                        *(self._execute(c, k, protocol, done) for c, k in zip(calls, keys, strict=True))
-                    )
-                )
-            must_answer = all(repeats)
-            for call, ret in zip(calls, results, strict=False):
+            results = await self._execute_all(calls, protocol, run)
+            for call, ret in zip(calls, results, strict=True):
                 step.results.append(ret)
-                self.messages.append(
-                    Message("tool", executor.format_result(ret), name=ret.name or call.name, tool_call_id=call.id)
+                tool_msg = Message(
+                    "tool",
+                    self.executor.format_result(ret),
+                    name=ret.name or call.name,
+                    tool_call_id=call.id,
+                    result=ret,
                 )
+                await run.record(tool_msg)
                 yield ToolResultEvent(call, ret)
             step.elapsed = time.perf_counter() - turn_start
-            yield TurnEnd(turn + 1, step.elapsed, ttft, dict(usage))
-            if all(r.status in _CALLER_ERRORS for r in results):
-                failures += 1
-                if failures >= self.max_call_errors:
-                    msg = f"the model's calls failed {failures} turns in a row; last error: {results[-1].error}"
-                    yield self._stop(ErrorEvent("call_errors", msg), steps, first_new, start, usage, "call_errors")
-                    return
-            else:
-                failures = 0
+            yield TurnEnd(turn + 1, step.elapsed, reply.ttft, dict(run.usage), request)
+            stop = self._failure_budget(results, run)
+            if stop is not None:
+                yield stop
+                return
         msg = (
-            f"stopped after {self.max_turns} model turns without a final answer "
-            "(raise max_turns / --max-turns, or ask more narrowly)"
+            f"stopped after {self.max_turns} model turns without a final answer (raise max_turns, or ask more narrowly)"
         )
-        yield self._stop(ErrorEvent("max_turns", msg), steps, first_new, start, usage, "max_turns")
+        yield run.stop("max_turns", msg, "max_turns")
 
-    def _grammar(self, protocol: str, tool_choice: str) -> str | None:
-        key = (protocol, tool_choice, self.executor.uid, self.executor.version)
+    def _render(self, protocol: Protocol, run: _Run, tool_choice: str) -> tuple[Request, ContextTrimmed | None]:
+        """The request for this turn, fitted to the model's context; the grammar where decoding
+        is constrained."""
+        tools = self.executor if tool_choice != "none" else None
+        history, trimmed = run.history, None
+        budget = self.context_tokens or self.llm.context_tokens
+        if budget:
+            room = budget - (self.config.max_tokens or 0)
+
+            def count(items: list[Message]) -> int:
+                return self.llm.count_tokens(protocol.render(items, tools, tool_choice))
+
+            history, turns, items = fit(run.history, count, room)
+            if turns:
+                trimmed = ContextTrimmed(turns, items, budget)
+        request = protocol.render(history, tools, tool_choice)
+        if self.llm.supports_grammar and self.constrain_calls:
+            request.grammar = self._grammar(protocol, "answer" if run.must_answer else tool_choice)
+        return request, trimmed
+
+    async def _generate(
+        self, request: Request, parser: Any, run: _Run, turn_start: float
+    ) -> AsyncIterator[Event | _Reply]:
+        """Stream one model turn through the dialect's parser; the last item is the _Reply."""
+        ttft: float | None = None
+        finish: str | None = None
+        async for chunk in self.llm.astream(request, self.config):
+            if chunk.finish_reason:
+                finish = chunk.finish_reason
+            if ttft is None and (chunk.text or chunk.thinking or chunk.tool_calls):
+                ttft = time.perf_counter() - turn_start
+            if chunk.text:
+                for ev in parser.feed(chunk.text):
+                    yield ev
+            if chunk.thinking:
+                for ev in parser.feed_thinking(chunk.thinking):
+                    yield ev
+            if chunk.tool_calls:
+                for d in chunk.tool_calls:
+                    parser.feed_tool_delta(d.index, d.id, d.name, d.arguments)
+            if chunk.usage:
+                for k, v in chunk.usage.items():
+                    run.usage[k] = run.usage.get(k, 0) + v
+        for ev in parser.finish():
+            yield ev
+        yield _Reply(parser.result(), finish, ttft)
+
+    def _failure_budget(self, results: list[ActionReturn], run: _Run) -> ErrorEvent | None:
+        if not all(r.status in _CALLER_ERRORS for r in results):
+            run.failures = 0
+            return None
+        run.failures += 1
+        if run.failures < self.max_call_errors:
+            return None
+        msg = f"the model's calls failed {run.failures} turns in a row; last error: {results[-1].error}"
+        return run.stop("call_errors", msg, "call_errors")
+
+    def _grammar(self, protocol: Protocol, tool_choice: str) -> str | None:
+        key = (protocol.name, tool_choice, self.executor.uid, self.executor.version)
         if self._grammar_cache is None or self._grammar_cache[0] != key:
-            from .protocols.grammar import grammar_for
-
-            self._grammar_cache = (key, grammar_for(protocol, self.executor, tool_choice))
+            self._grammar_cache = (key, protocol.grammar(self.executor, tool_choice))
         return self._grammar_cache[1]
 
+    async def _execute_all(self, calls: list[ToolCall], protocol: Protocol, run: _Run) -> list[ActionReturn]:
+        """Run the reply's calls (several at once concurrently). A model that repeats a call it
+        already made (small models loop) is told so instead, and where decoding is constrained
+        its next turn must answer."""
+        keys = [_call_key(c) for c in calls]
+        run.must_answer = all(c.error is None and k in run.done for c, k in zip(calls, keys, strict=True))
+        if len(calls) == 1:
+            return [await self._execute(calls[0], keys[0], protocol, run.done, alone=True)]
+        return list(
+            await asyncio.gather(*(self._execute(c, k, protocol, run.done) for c, k in zip(calls, keys, strict=True)))
+        )
+
     async def _execute(
-        self, call: ToolCall, key: str, protocol: Protocol, done: dict[str, ActionReturn]
+        self, call: ToolCall, key: str, protocol: Protocol, done: dict[str, ActionReturn], alone: bool = False
     ) -> ActionReturn:
         if call.error is None and key in done:
             note = f"You already called {call.name} with these arguments; its result is above. Use it to answer now."
             return ActionReturn(
                 done[key].name, call.arguments, ActionStatus.SUCCESS, [ResultItem.text(note)], call_id=call.id
             )
-        ret = await self._execute_new(call, protocol)
+        if call.error is not None:
+            status = (
+                ActionStatus.ARGS_ERROR if call.name and call.name in self.executor else ActionStatus.INVALID_ACTION
+            )
+            error = f"your tool call could not be read: {call.error}. Write it exactly as: {protocol.call_format_hint}"
+            return ActionReturn(call.name, {}, status, error=error, call_id=call.id)
+        ret = await self.executor.aexecute(call.name, call.arguments, call_id=call.id, alone=alone)
         if ret.ok:
             done[key] = ret
         return ret
 
-    async def _execute_new(self, call: ToolCall, protocol: Protocol) -> ActionReturn:
-        if call.error is not None:
-            hint = CALL_FORMAT_HINT.get(protocol.name, "")
-            status = (
-                ActionStatus.ARGS_ERROR if call.name and call.name in self.executor else ActionStatus.INVALID_ACTION
-            )
-            return ActionReturn(
-                call.name,
-                {},
-                status,
-                error=f"your tool call could not be read: {call.error}. Write it exactly as: {hint}",
-                call_id=call.id,
-            )
-        return await self.executor.aexecute(call.name, call.arguments, call_id=call.id)
-
-    def _result(
-        self,
-        answer: str,
-        steps: list[Step],
-        first_new: int,
-        start: float,
-        usage: dict[str, int],
-        status: str,
-        error: str | None,
-    ) -> RunResult:
-        return RunResult(
-            answer=answer,
-            steps=steps,
-            messages=self.messages[first_new:],
-            status=status,
-            error=error,
-            turns=len(steps),
-            elapsed=time.perf_counter() - start,
-            usage=dict(usage),
-        )
-
-    def _stop(
-        self, ev: ErrorEvent, steps: list[Step], first_new: int, start: float, usage: dict[str, int], status: str
-    ) -> ErrorEvent:
-        self._last_result = self._result("", steps, first_new, start, usage, status, ev.message)
-        return ev
-
-    async def arun(self, query: str | Message) -> RunResult:
+    async def arun(self, query: str | Message, session: Session | None = None) -> RunResult:
         """Answer ``query``; the result carries the answer, steps, new messages, timing, usage."""
         result: RunResult | None = None
         # Drain the stream to its end: an abandoned async generator costs a finalizer round-trip.
-        async for ev in self.astream(query):
-            if isinstance(ev, FinalAnswer):
+        async for ev in self.astream(query, session):
+            if isinstance(ev, (FinalAnswer, ErrorEvent)):
                 result = ev.result
-            elif isinstance(ev, ErrorEvent):
-                result = self._last_result
         assert result is not None, "agent stream ended without a final event"
         return result
 
     # -- sync wrappers --------------------------------------------------------------------------
-    def run(self, query: str | Message) -> RunResult:
-        """Sync :meth:`arun`; inside a running event loop (Jupyter) it runs on a thread of its own."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self._arun_and_close(query))
-        box: list[Any] = []
-        t = threading.Thread(target=lambda: box.append(_capture(lambda: asyncio.run(self._arun_and_close(query)))))
-        t.start()
-        t.join()
-        return _unwrap(box[0])
+    def run(self, query: str | Message, session: Session | None = None) -> RunResult:
+        """Sync :meth:`arun`, on this thread's reused event loop (inside a running loop, such as
+        Jupyter's, on a background thread's)."""
+        return sync_bridge.run_sync(lambda: self.arun(query, session))
 
-    async def _arun_and_close(self, query: str | Message) -> RunResult:
-        try:
-            return await self.arun(query)
-        finally:
-            await self.llm.aclose()
-
-    def stream(self, query: str | Message) -> Iterator[Event]:
-        """Sync :meth:`astream`: events are produced on a worker thread and handed over in batches."""
-        q: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        done = object()
-
-        async def pump() -> None:
-            try:
-                async for ev in self.astream(query):
-                    q.put(ev)
-            finally:
-                await self.llm.aclose()
-
-        def work() -> None:
-            try:
-                asyncio.run(pump())
-            except BaseException as exc:  # handed to the consumer, raised there
-                q.put(_Failure(exc))
-            q.put(done)
-
-        t = threading.Thread(target=work, daemon=True)
-        t.start()
-        while True:
-            item = q.get()
-            if item is done:
-                break
-            if isinstance(item, _Failure):
-                raise item.exc
-            yield item
-        t.join()
+    def stream(self, query: str | Message, session: Session | None = None) -> Iterator[Event]:
+        """Sync :meth:`astream`: events come in batches from this thread's reused event loop."""
+        return sync_bridge.iterate_sync(lambda: self.astream(query, session))
 
 
 _CALLER_ERRORS = {ActionStatus.ARGS_ERROR, ActionStatus.INVALID_ACTION}
-
-
 _KEY_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
 
 
 def _call_key(call: ToolCall) -> str:
     return f"{call.name}\x00{_KEY_ENCODER.encode(call.arguments)}"
-
-
-class _Failure:
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-
-def _capture(fn: Any) -> Any:
-    try:
-        return fn()
-    except BaseException as exc:
-        return _Failure(exc)
-
-
-def _unwrap(value: Any) -> Any:
-    if isinstance(value, _Failure):
-        raise value.exc
-    return value
 
 
 __all__ = ["Agent", "RunResult", "Step", "TextDelta", "ToolCallEvent"]

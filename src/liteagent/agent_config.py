@@ -44,7 +44,7 @@ def build_llm(
     return llm
 
 
-def build_agent(args: Any, executor: ActionExecutor, progress: Any = None, history: Any = None) -> Agent:
+def build_agent(args: Any, executor: ActionExecutor, progress: Any = None) -> Agent:
     """An Agent from parsed CLI flags (see ``liteagent.cli.shared_flags``) or any object with
     the same attribute names (the web chat's settings)."""
     llm = build_llm(
@@ -68,5 +68,4 @@ def build_agent(args: Any, executor: ActionExecutor, progress: Any = None, histo
         temperature=args.temperature,
         system_prompt=args.system_prompt,
         plugin_prompt=args.plugin_prompt,
-        history=history,
     )

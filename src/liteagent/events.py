@@ -51,11 +51,26 @@ class ToolResultEvent:
 
 @dataclass(slots=True)
 class TurnEnd:
+    """One model turn is over; ``request`` is exactly what the model was sent."""
+
     turn: int
     elapsed: float
     ttft: float | None = None
     usage: dict[str, int] = field(default_factory=dict)
+    request: Any = None
     type: Literal["turn_end"] = "turn_end"
+
+
+@dataclass(slots=True)
+class ContextTrimmed:
+    """History plus tools would not fit the model's context: the oldest ``turns`` (whole
+    questions with their calls and results, ``messages`` items in all) were left out of the
+    prompt. The session still holds them."""
+
+    turns: int
+    messages: int
+    context_tokens: int
+    type: Literal["context_trimmed"] = "context_trimmed"
 
 
 @dataclass(slots=True)
@@ -67,14 +82,26 @@ class FinalAnswer:
 
 @dataclass(slots=True)
 class ErrorEvent:
-    """Something stopped the run: ``kind`` is max_turns, llm, call_errors or cancelled."""
+    """Something stopped the run: ``kind`` is max_turns, llm, call_errors or cancelled.
+    ``result`` is the run so far (status and error set), as ``FinalAnswer`` carries it on success."""
 
     kind: str
     message: str
+    result: RunResult | None = None
     type: Literal["error"] = "error"
 
 
-Event = TextDelta | ThinkingDelta | TextReset | ToolCallEvent | ToolResultEvent | TurnEnd | FinalAnswer | ErrorEvent
+Event = (
+    TextDelta
+    | ThinkingDelta
+    | TextReset
+    | ToolCallEvent
+    | ToolResultEvent
+    | TurnEnd
+    | ContextTrimmed
+    | FinalAnswer
+    | ErrorEvent
+)
 
 
 def event_to_dict(ev: Any) -> dict[str, Any]:
@@ -90,4 +117,6 @@ def event_to_dict(ev: Any) -> dict[str, Any]:
         return {"type": ev.type, "kind": ev.kind, "message": ev.message}
     if isinstance(ev, TextReset):
         return {"type": ev.type}
+    if isinstance(ev, ContextTrimmed):
+        return {"type": ev.type, "turns": ev.turns, "messages": ev.messages, "context_tokens": ev.context_tokens}
     return {"type": ev.type, "text": ev.text}

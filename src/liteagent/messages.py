@@ -174,6 +174,9 @@ class Message:
     name: str | None = None
     tool_call_id: str | None = None
     thinking: str | None = None
+    #: a tool turn's whole result (every item: text, JSON, images, files; status, error);
+    #: ``content`` is the text the model reads
+    result: ActionReturn | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"role": self.role, "content": self.content}
@@ -185,6 +188,8 @@ class Message:
             d["tool_call_id"] = self.tool_call_id
         if self.thinking:
             d["thinking"] = self.thinking
+        if self.result is not None:
+            d["result"] = {**self.result.to_dict(), "call_id": self.result.call_id}
         return d
 
     @classmethod
@@ -196,4 +201,5 @@ class Message:
             name=d.get("name"),
             tool_call_id=d.get("tool_call_id"),
             thinking=d.get("thinking"),
+            result=ActionReturn.from_dict(d["result"]) if d.get("result") else None,
         )

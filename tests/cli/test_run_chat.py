@@ -81,10 +81,10 @@ def test_chat_session(cli, server, tmp_path):
     assert "shout: Shout text." in r.out
     assert "tool call · shout" in r.out and "HEY" in r.out and "success" in r.out
     assert "Done: HEY" in r.out and "Second answer" in r.out
-    assert "saved 4 messages" in r.out and "loaded 4 messages" in r.out
+    assert "saved 4 items" in r.out and "loaded 4 items" in r.out
     assert "unknown command /bogus" in r.err
     saved = json.loads(save.read_text(encoding="utf-8"))
-    assert [m["role"] for m in saved["messages"]] == ["user", "assistant", "tool", "assistant"]
+    assert [m["role"] for m in saved["items"]] == ["user", "assistant", "tool", "assistant"]
     # the reloaded history was sent with the next question
     last = [x["body"] for x in server.requests if x["body"]][-1]
     assert [m["role"] for m in last["messages"]][-3:] == ["user", "assistant", "user"]

@@ -16,6 +16,7 @@ from ..agent import Agent
 from ..agent_config import build_agent
 from ..errors import LiteAgentError
 from ..events import ErrorEvent, FinalAnswer, TextDelta, TextReset, ThinkingDelta, ToolCallEvent, ToolResultEvent
+from ..sessions import InMemorySession, load_items, save_items
 from .commands import build_executor
 from .logs import setup_logging
 from .term import clean
@@ -36,6 +37,7 @@ def chat_loop(args: argparse.Namespace) -> int:
     err = Console(stderr=True, highlight=False)
     executor = build_executor(args)
     agent = build_agent(args, executor, progress=_progress_printer())
+    session = InMemorySession()
     names = ", ".join(executor.names()) or "none"
     console.print(Text(f"liteagent chat · tools: {names} · {HELP}", style="dim"))
     try:
@@ -48,10 +50,10 @@ def chat_loop(args: argparse.Namespace) -> int:
             if not line:
                 continue
             if line.startswith("/"):
-                if not _command(line, agent, console, err):
+                if not _command(line, agent, session, console, err):
                     break
                 continue
-            _ask(agent, line, console, err)
+            _ask(agent, session, line, console, err)
     finally:
         executor.close()
     return 0
@@ -70,13 +72,13 @@ def _progress_printer() -> Callable[[str, float], None] | None:
     return show
 
 
-def _command(line: str, agent: Agent, console: Console, err: Console) -> bool:
+def _command(line: str, agent: Agent, session: InMemorySession, console: Console, err: Console) -> bool:
     cmd, _, arg = line.partition(" ")
     arg = arg.strip()
     if cmd in ("/exit", "/quit"):
         return False
     if cmd == "/reset":
-        agent.reset()
+        session.items.clear()
         console.print(Text("conversation cleared", style="dim"))
     elif cmd in ("/save", "/load"):
         if not arg:
@@ -84,11 +86,11 @@ def _command(line: str, agent: Agent, console: Console, err: Console) -> bool:
         else:
             try:
                 if cmd == "/save":
-                    agent.save(arg)
-                    console.print(Text(f"saved {len(agent.messages)} messages to {arg}", style="dim"))
+                    save_items(session.items, arg)
+                    console.print(Text(f"saved {len(session.items)} items to {arg}", style="dim"))
                 else:
-                    agent.load(arg)
-                    console.print(Text(f"loaded {len(agent.messages)} messages from {arg}", style="dim"))
+                    session.items[:] = load_items(arg)
+                    console.print(Text(f"loaded {len(session.items)} items from {arg}", style="dim"))
             except (LiteAgentError, OSError) as exc:
                 err.print(Text(f"{cmd[1:]} failed: {exc}", style="red"))
     elif cmd == "/tools":
@@ -99,9 +101,9 @@ def _command(line: str, agent: Agent, console: Console, err: Console) -> bool:
     return True
 
 
-def _ask(agent: Agent, question: str, console: Console, err: Console) -> None:
+def _ask(agent: Agent, session: InMemorySession, question: str, console: Console, err: Console) -> None:
     streaming = False
-    for ev in agent.stream(question):
+    for ev in agent.stream(question, session):
         if isinstance(ev, TextDelta):
             console.print(clean(ev.text), end="", markup=False, highlight=False, soft_wrap=True)
             streaming = True

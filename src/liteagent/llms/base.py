@@ -3,6 +3,7 @@ beyond passing a native ``tools`` list through."""
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -48,6 +49,20 @@ class LLM(ABC):
     @abstractmethod
     def astream(self, request: Request, config: GenerationConfig | None = None) -> AsyncIterator[Chunk]:
         """Yield the reply in chunks. Raise :class:`liteagent.errors.LLMError` on failure."""
+
+    #: the model's context size in tokens, where the backend knows it (None: unknown)
+    context_tokens: int | None = None
+
+    def count_tokens(self, request: Request) -> int:
+        """Tokens ``request`` takes in the model's context. Backends without a tokenizer here
+        estimate on the safe side: one token per 3 bytes of the prompt or messages and tools."""
+        if request.prompt is not None:
+            size = len(request.prompt.encode("utf-8"))
+        else:
+            size = sum(len(str(m.get("content") or "").encode("utf-8")) + 8 for m in request.messages or [])
+            if request.tools:
+                size += len(json.dumps(request.tools, ensure_ascii=False).encode("utf-8"))
+        return size // 3 + 1
 
     async def aclose(self) -> None:
         """Release connections."""

@@ -214,6 +214,19 @@ class LocalLLM(LLM):
         return m
 
     # -- prompts ----------------------------------------------------------------------------
+    @property
+    def context_tokens(self) -> int:  # type: ignore[override]
+        return self.n_ctx
+
+    def count_tokens(self, request: Request) -> int:
+        """Exact: the prompt as this model's tokenizer reads it (its chat template applied)."""
+        loaded = self.loaded()
+        if request.prompt is not None:
+            prompt = request.prompt
+        else:
+            prompt, _stops = self.chat_prompt(loaded, request.messages or [])
+        return len(loaded.llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)) + 1
+
     def chat_prompt(self, loaded: _Loaded, messages: list[dict[str, Any]]) -> tuple[str, list[str]]:
         """Messages -> the model's own chat template (from the GGUF), plus its stop strings."""
         llama = loaded.llama
@@ -281,7 +294,8 @@ class LocalLLM(LLM):
             max_new = cfg.max_tokens or 1024
             if len(tokens) + 1 >= self.n_ctx:
                 raise LLMError(
-                    f"the prompt has {len(tokens)} tokens, more than the context of {self.n_ctx}; raise --n-ctx or /reset the chat"
+                    f"the prompt has {len(tokens)} tokens, more than the model's context of {self.n_ctx} "
+                    "(LocalLLM n_ctx); raise n_ctx or start a new conversation"
                 )
             max_new = min(max_new, self.n_ctx - len(tokens) - 1)
             t0 = time.perf_counter()

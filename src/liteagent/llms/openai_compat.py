@@ -5,15 +5,18 @@ not; retries (logged, never silent) on connection errors, 429 and 5xx."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import logging
 import os
 import random
+import weakref
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from .. import sync_bridge
 from ..errors import LLMError
 
 if TYPE_CHECKING:
@@ -22,6 +25,16 @@ from ..protocols.base import Request
 from .base import LLM, Chunk, GenerationConfig, ToolCallDelta
 
 log = logging.getLogger("liteagent.llm")
+_LIVE: weakref.WeakSet[OpenAICompatibleLLM] = weakref.WeakSet()
+
+
+async def _close_all() -> None:
+    """At exit, on each reused loop: close that loop's HTTP sessions (no 'unclosed' warnings)."""
+    for llm in list(_LIVE):
+        await llm.aclose()
+
+
+sync_bridge.on_exit(_close_all)
 
 DEFAULT_TIMEOUT = 180.0  # one model call, all in: fits an interactive CLI, room for a 1k-token reply on CPU
 START_HINT = (
@@ -81,6 +94,7 @@ class OpenAICompatibleLLM(LLM):
         self.config = config or GenerationConfig()
         self._sessions: dict[int, aiohttp.ClientSession] = {}
         self._model_checked = False
+        _LIVE.add(self)
 
     # -- plumbing ---------------------------------------------------------------------------
     def _headers(self) -> dict[str, str]:
@@ -118,6 +132,17 @@ class OpenAICompatibleLLM(LLM):
                 continue  # a session of a finished loop cannot be closed from this one
             await s.close()
         await asyncio.sleep(0)  # let transports finish closing before the loop ends
+
+    def __del__(self) -> None:
+        # a client dropped without aclose() (a function's local agent): close its connections
+        # here rather than let aiohttp warn about them at garbage collection
+        for session in list(getattr(self, "_sessions", {}).values()):
+            if not session.closed:
+                with contextlib.suppress(Exception):
+                    connector = session.connector
+                    session.detach()
+                    if connector is not None:
+                        connector._close()
 
     def _unreachable(self, exc: BaseException) -> LLMError:
         import aiohttp

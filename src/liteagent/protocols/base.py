@@ -285,6 +285,8 @@ class Protocol(ABC):
     name: str = ""
     default_system_prompt: str = ""
     default_plugin_prompt: str = ""
+    #: how a call must look, told to a model whose call could not be read
+    call_format_hint: str = "a tool call whose arguments are a JSON object"
 
     def __init__(self, system_prompt: str | None = None, plugin_prompt: str | None = None) -> None:
         self.system_prompt = self.default_system_prompt if system_prompt is None else system_prompt
@@ -301,6 +303,12 @@ class Protocol(ABC):
 
     @abstractmethod
     def new_parser(self, executor: ActionExecutor | None = None) -> StreamParser: ...
+
+    def grammar(self, executor: ActionExecutor | None, tool_choice: str) -> str | None:
+        """A GBNF grammar that constrains decoding to this dialect's answers and well-formed calls
+        (``tool_choice`` auto, required, none, or ``answer``: tools shown, calls barred), for
+        backends that support one; None where the dialect is not constrained."""
+        return None
 
     def parse(self, text: str, executor: ActionExecutor | None = None) -> ParsedReply:
         return self.new_parser(executor).parse(text)

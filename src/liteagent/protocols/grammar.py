@@ -62,12 +62,10 @@ def hermes_grammar(executor: ActionExecutor, required: bool) -> str:
     return "\n".join([root, call, _ANSWER, conv.format_grammar()])
 
 
-def grammar_for(protocol: str, executor: ActionExecutor | None, tool_choice: str) -> str | None:
-    """The grammar for ``protocol``'s calls, or None where the dialect is not constrained."""
+def hermes_grammar_for(executor: ActionExecutor | None, tool_choice: str) -> str | None:
+    """The hermes dialect's grammar: a plain answer, or (unless barred) a call to a real tool."""
     if executor is None or not len(executor) or tool_choice == "none":
         return None
-    if protocol == "hermes":
-        if tool_choice == "answer":  # tools stay in the prompt (its cache too), calls are barred
-            return "root ::= answer\n" + _ANSWER
-        return hermes_grammar(executor, tool_choice == "required")
-    return None
+    if tool_choice == "answer":  # tools stay in the prompt (its cache too), calls are barred
+        return "root ::= answer\n" + _ANSWER
+    return hermes_grammar(executor, tool_choice == "required")

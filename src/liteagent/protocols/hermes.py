@@ -31,6 +31,13 @@ def tool_schemas(executor: ActionExecutor) -> list[dict[str, Any]]:
 
 class HermesProtocol(Protocol):
     name = "hermes"
+    call_format_hint = '<tool_call>\n{"name": "Tool.api", "arguments": {...}}\n</tool_call>'
+
+    def grammar(self, executor: ActionExecutor | None, tool_choice: str) -> str | None:
+        from .grammar import hermes_grammar_for
+
+        return hermes_grammar_for(executor, tool_choice)
+
     default_system_prompt = SYSTEM_EN
     default_plugin_prompt = HERMES_TOOLS
 

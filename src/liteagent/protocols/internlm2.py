@@ -49,6 +49,7 @@ def turn(role: str, content: str, name: str | None = None) -> str:
 
 class InternLM2Protocol(Protocol):
     name = "internlm2"
+    call_format_hint = '<|action_start|><|plugin|>\n{"name": "Tool.api", "parameters": {...}}<|action_end|>'
     default_system_prompt = META_CN
     default_plugin_prompt = PLUGIN_CN
     default_interpreter_prompt = INTERPRETER_CN

@@ -22,6 +22,7 @@ _MARKER_START = re.compile("[TAOF]")  # the first letters of the markers
 
 class ReActProtocol(Protocol):
     name = "react"
+    call_format_hint = 'Action: Tool.api\nAction Input: {"key": "value"}'
     default_system_prompt = SYSTEM_EN
     default_plugin_prompt = REACT_TOOLS
 

@@ -14,8 +14,10 @@ from typing import Any
 
 import streamlit as st
 
+from liteagent import sync_bridge
 from liteagent.errors import LiteAgentError
 from liteagent.events import (
+    ContextTrimmed,
     ErrorEvent,
     FinalAnswer,
     TextDelta,
@@ -23,12 +25,13 @@ from liteagent.events import (
     ThinkingDelta,
     ToolCallEvent,
     ToolResultEvent,
+    TurnEnd,
 )
 from liteagent.messages import Message
 from liteagent.web import runtime
 from liteagent.web.i18n import t
 from liteagent.web.store import ConversationStore
-from liteagent.web.view import plain, render_records, render_tool, safe_markdown
+from liteagent.web.view import plain, render_conversation, render_tool, safe_markdown
 
 PROTOCOLS = ["auto", "internlm2", "hermes", "openai", "react"]
 PAGE = 20  # conversations listed at a time in the sidebar
@@ -65,8 +68,8 @@ def _init(defaults: runtime.Settings) -> None:
     s.max_turns = defaults.max_turns
     s.temperature = float(defaults.temperature)
     s.conversation = None
-    s.records = []
-    s.plugin_cache = {}
+    s.view = None
+    s.agent_cache = {}
     s.last_request = None
     s.prompt_dialect = None
     s.custom_system = defaults.system_prompt
@@ -193,17 +196,17 @@ def _sidebar(defaults: runtime.Settings, store: Any, owner: str) -> runtime.Sett
 
 def _open(conversation: str | None, store: Any = None, owner: str = "") -> None:
     s = st.session_state
-    for plugin in s.plugin_cache.values():  # kernels of the conversation we leave
+    for plugin in s.agent_cache.get("plugins", {}).values():  # kernels of the conversation we leave
         close = getattr(plugin, "close", None)
         if close:
             close()
-    s.plugin_cache = {}
+    s.agent_cache = {}
     s.conversation = conversation
-    s.records = []
+    s.view = None
     s.last_request = None
     if conversation and store is not None:
         try:
-            _title, _settings, s.records = store.load(owner, conversation)
+            s.view = store.load(owner, conversation)
         except KeyError:
             s.conversation = None
 
@@ -218,54 +221,44 @@ def _turn(settings: runtime.Settings, store: Any, owner: str, text: str, files: 
     if s.conversation is None:
         title = (text.strip() or (files[0].name if files else "New chat"))[:48]
         s.conversation = store.create(owner, title, settings.public())
-    folder = runtime.work_folder(owner, s.conversation)
-    new: list[dict[str, Any]] = []
+    cid = s.conversation
+    folder = runtime.work_folder(owner, cid)
+    session = store.session(owner, cid)
+    uploads: list[Message] = []
     with st.chat_message("user"):
         for f in files:
-            msg = runtime.save_upload(folder, f.name, f.getvalue())
-            new.append({"message": msg.to_dict()})
+            uploads.append(runtime.save_upload(folder, f.name, f.getvalue()))
             st.caption(t(lang, "uploaded", name=plain(f.name), size=f.size))
         if text:
             st.markdown(safe_markdown(text))
-    plugins, errors = runtime.build_plugins(settings, folder, s.plugin_cache)
+    if uploads:
+        sync_bridge.run_sync(lambda: session.add_items(uploads))
+    question = Message("user", text) if text else Message("user", "(see the uploaded file)")
+    s._error = None
+    try:
+        agent, errors = runtime.agent_for(settings, folder, s.agent_cache)
+    except LiteAgentError as exc:
+        errors, agent = [], None
+        s._error = str(exc)
+        st.error(f"{t(lang, 'error')}: {plain(exc)}")
     for e in errors:
         st.warning(t(lang, "plugin_error", error=plain(e)))
-    history = runtime.history_from(s.records) + [Message.from_dict(r["message"]) for r in new]
-    question = Message("user", text) if text else Message("user", "(see the uploaded file)")
-    try:
-        agent = runtime.build_agent(settings, plugins, history)
-    except LiteAgentError as exc:
-        st.error(f"{t(lang, 'error')}: {plain(exc)}")
-        store.append(owner, s.conversation, new)
-        s.records += new
-        return
-    start = len(agent.messages)
-    with st.chat_message("assistant"):
-        _stream(agent, question, lang)
-    s.last_request = runtime.request_view(agent.last_request)
-    results = {}
-    for m in agent.messages[start:]:
-        if m.role == "tool" and m.tool_call_id in s._results:
-            results[m.tool_call_id] = s._results[m.tool_call_id]
-    for m in agent.messages[start:]:
-        rec: dict[str, Any] = {"message": m.to_dict()}
-        if m.role == "tool" and m.tool_call_id in results:
-            rec["result"] = results[m.tool_call_id]
-        new.append(rec)
+    if agent is not None:
+        with st.chat_message("assistant"):
+            _stream(agent, question, session, lang)
+    store.touch(owner, cid, settings.public())
     if s._error:
-        new.append({"message": {"role": "system", "content": "", "name": "error"}, "error": s._error})
-    store.append(owner, s.conversation, new)
-    s.records += new
+        store.add_error(owner, cid, len(store.load(owner, cid).items), s._error)
+    s.view = store.load(owner, cid)
 
 
-def _stream(agent: Any, question: Any, lang: str) -> None:
+def _stream(agent: Any, question: Any, session: Any, lang: str) -> None:
     """Run the agent and show its events as they come: text, thinking, tool panels, errors."""
     s = st.session_state
-    s._results = {}
-    s._error = None
     placeholder = st.empty()
     text = ""
-    for ev in agent.stream(question):
+    events = sync_bridge.iterate_sync(lambda: agent.astream(question, session), background=True)
+    for ev in events:
         if isinstance(ev, TextDelta):
             text += ev.text
             placeholder.markdown(safe_markdown(text) + "▌")
@@ -282,9 +275,12 @@ def _stream(agent: Any, question: Any, lang: str) -> None:
             placeholder = st.empty()
             text = ""
         elif isinstance(ev, ToolResultEvent):
-            s._results[ev.call.id] = ev.result.to_dict()
             render_tool(ev.call.to_dict(), ev.result.to_dict(), lang)
             placeholder = st.empty()
+        elif isinstance(ev, TurnEnd):
+            s.last_request = runtime.request_view(ev.request)
+        elif isinstance(ev, ContextTrimmed):
+            st.caption(t(lang, "trimmed", n=ev.turns))
         elif isinstance(ev, FinalAnswer):
             placeholder.markdown(safe_markdown(text or ev.answer))
             if ev.result.status == "truncated":  # kept in the history as an error record too
@@ -330,9 +326,10 @@ def main() -> None:
     lang = settings.language
     st.title("liteagent")
     s = st.session_state
-    if not s.records:
+    if s.view is None or not s.view.items:
         st.caption(t(lang, "empty"))
-    render_records(s.records, lang)
+    if s.view is not None:
+        render_conversation(s.view.items, s.view.errors, lang)
     prompt = st.chat_input(t(lang, "ask"), accept_file="multiple", key="ask")
     if prompt:
         text = prompt.text if hasattr(prompt, "text") else str(prompt)

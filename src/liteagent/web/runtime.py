@@ -148,8 +148,16 @@ def build_plugins(settings: Settings, folder: Path, cache: dict[str, BaseAction]
     return out, errors
 
 
-def build_agent(settings: Settings, plugins: list[BaseAction], history: list[Message]) -> Agent:
-    return agent_config.build_agent(settings, ActionExecutor(plugins), history=history)
+def agent_for(settings: Settings, folder: Path, cache: dict[str, Any]) -> tuple[Agent, list[str]]:
+    """One agent per configuration (kept in ``cache``, with the plugins: the interpreter keeps
+    its state across turns), and the errors of plugins that failed to load."""
+    plugins, errors = build_plugins(settings, folder, cache.setdefault("plugins", {}))
+    key = json.dumps([asdict(settings), [id(p) for p in plugins]], sort_keys=True, default=str)
+    agents: dict[str, Agent] = cache.setdefault("agents", {})
+    if key not in agents:
+        agents.clear()  # an older configuration's agent is not used again
+        agents[key] = agent_config.build_agent(settings, ActionExecutor(plugins))
+    return agents[key], errors
 
 
 def save_upload(folder: Path, name: str, data: bytes) -> Message:
@@ -159,10 +167,6 @@ def save_upload(folder: Path, name: str, data: bytes) -> Message:
 
     target = sandbox.safe_write(folder, name, data, sandbox.sandbox_uid(folder))  # never follows a planted link
     return Message("user", json.dumps({"path": str(target), "size": len(data)}, ensure_ascii=False), name="file")
-
-
-def history_from(records: list[dict[str, Any]]) -> list[Message]:
-    return [Message.from_dict(r["message"]) for r in records]
 
 
 def request_view(request: Any) -> dict[str, Any] | None:

@@ -1,8 +1,10 @@
-"""Conversations of the web chat, in SQLite: listed, resumed after a restart, deleted, exported.
+"""Conversations of the web chat: listed, resumed after a restart, deleted, exported.
 
+The items of each conversation live in a :class:`~liteagent.SQLiteSession` in the same file (one
+history format for the whole library: typed items, tool results with every item); this store
+keeps only what the page adds beside them: owner, title, settings, and errors shown inline.
 Each conversation belongs to an owner (one browser's id), so two browsers never see each
-other's history. A record is one message plus, for tool messages, the full ActionReturn (what
-the page shows: images, JSON, status, time), not only the text the model read.
+other's history.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..messages import Message
+from ..sessions import SQLiteSession
+from ..sessions.sqlite import SCHEMA as SESSION_SCHEMA
+
 SCHEMA = """
 PRAGMA journal_mode=WAL;
 CREATE TABLE IF NOT EXISTS conversations (
@@ -28,11 +34,10 @@ CREATE TABLE IF NOT EXISTS conversations (
     settings TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS conversations_owner ON conversations(owner, updated);
-CREATE TABLE IF NOT EXISTS records (
-    conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
-    seq INTEGER NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (conversation_id, seq)
+CREATE TABLE IF NOT EXISTS errors (
+    conversation_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    message TEXT NOT NULL
 );
 """
 
@@ -45,6 +50,18 @@ class ConversationInfo:
     updated: float
 
 
+@dataclass
+class Conversation:
+    """One conversation as the page shows it: its items, and the errors after the item count
+    they followed."""
+
+    id: str
+    title: str
+    settings: dict[str, Any]
+    items: list[Message]
+    errors: list[tuple[int, str]]
+
+
 class ConversationStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
@@ -52,9 +69,8 @@ class ConversationStore:
         # every user's messages: readable by this user only (SQLite gives -wal/-shm the same mode)
         os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
         os.chmod(self.path, 0o600)
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(SCHEMA)
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.executescript(SCHEMA + SESSION_SCHEMA)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -93,83 +109,92 @@ class ConversationStore:
             raise KeyError(cid)
         return row[0], json.loads(row[1])
 
-    def load(self, owner: str, cid: str) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
-        """(title, settings, records) of one of ``owner``'s conversations (KeyError if not theirs)."""
-        with self._lock:
-            title, settings = self._check(owner, cid)
-            rows = self._db.execute(
-                "SELECT data FROM records WHERE conversation_id = ? ORDER BY seq", (cid,)
-            ).fetchall()
-        return title, settings, [json.loads(r[0]) for r in rows]
-
-    def append(
-        self,
-        owner: str,
-        cid: str,
-        records: list[dict[str, Any]],
-        title: str | None = None,
-        settings: dict[str, Any] | None = None,
-    ) -> None:
+    def session(self, owner: str, cid: str) -> SQLiteSession:
+        """The conversation's items, as the agent reads and writes them (KeyError if not ``owner``'s)."""
         with self._lock:
             self._check(owner, cid)
-            (n,) = self._db.execute("SELECT COUNT(*) FROM records WHERE conversation_id = ?", (cid,)).fetchone()
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany(
-                    "INSERT INTO records (conversation_id, seq, data) VALUES (?, ?, ?)",
-                    [(cid, n + i, json.dumps(r, ensure_ascii=False)) for i, r in enumerate(records)],
+        return SQLiteSession(cid, self.path)
+
+    def load(self, owner: str, cid: str) -> Conversation:
+        with self._lock:
+            title, settings = self._check(owner, cid)
+            rows = self._db.execute("SELECT data FROM items WHERE session_id = ? ORDER BY seq", (cid,)).fetchall()
+            errors = self._db.execute(
+                "SELECT position, message FROM errors WHERE conversation_id = ? ORDER BY rowid", (cid,)
+            ).fetchall()
+        items = [Message.from_dict(json.loads(r[0])) for r in rows]
+        return Conversation(cid, title, settings, items, [(int(p), m) for p, m in errors])
+
+    def add_error(self, owner: str, cid: str, position: int, message: str) -> None:
+        with self._lock:
+            self._check(owner, cid)
+            self._db.execute(
+                "INSERT INTO errors (conversation_id, position, message) VALUES (?, ?, ?)", (cid, position, message)
+            )
+
+    def touch(self, owner: str, cid: str, settings: dict[str, Any] | None = None) -> None:
+        """Mark the conversation updated (it moves to the top), with the settings its last turn used."""
+        with self._lock:
+            self._check(owner, cid)
+            if settings is None:
+                self._db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (time.time(), cid))
+            else:
+                self._db.execute(
+                    "UPDATE conversations SET updated = ?, settings = ? WHERE id = ?",
+                    (time.time(), json.dumps(settings, ensure_ascii=False), cid),
                 )
-                sets: list[str] = ["updated = ?"]
-                args: list[Any] = [time.time()]
-                if title is not None:
-                    sets.append("title = ?")
-                    args.append(title)
-                if settings is not None:
-                    sets.append("settings = ?")
-                    args.append(json.dumps(settings, ensure_ascii=False))
-                self._db.execute(f"UPDATE conversations SET {', '.join(sets)} WHERE id = ?", (*args, cid))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
 
     def delete(self, owner: str, cid: str) -> None:
         with self._lock:
-            self._db.execute("DELETE FROM conversations WHERE id = ? AND owner = ?", (cid, owner))
+            try:
+                self._check(owner, cid)
+            except KeyError:
+                return
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM items WHERE session_id = ?", (cid,))
+            self._db.execute("DELETE FROM sessions WHERE id = ?", (cid,))
+            self._db.execute("DELETE FROM errors WHERE conversation_id = ?", (cid,))
+            self._db.execute("DELETE FROM conversations WHERE id = ?", (cid,))
+            self._db.execute("COMMIT")
 
     def export_json(self, owner: str, cid: str) -> str:
-        title, settings, records = self.load(owner, cid)
+        c = self.load(owner, cid)
         return json.dumps(
-            {"title": title, "settings": _public(settings), "records": records}, ensure_ascii=False, indent=2
+            {
+                "title": c.title,
+                "settings": _public(c.settings),
+                "items": [m.to_dict() for m in c.items],
+                "errors": [{"after": p, "message": m} for p, m in c.errors],
+            },
+            ensure_ascii=False,
+            indent=2,
         )
 
     def export_markdown(self, owner: str, cid: str) -> str:
-        title, _settings, records = self.load(owner, cid)
-        out = [f"# {title}", ""]
-        for rec in records:
-            m = rec["message"]
-            if m["role"] == "user" and m.get("name") == "file":
-                out += [f"**User uploaded a file:** `{m['content']}`", ""]
-            elif m["role"] == "user":
-                out += ["**User:**", "", m["content"], ""]
-            elif m["role"] == "assistant":
-                if m.get("content"):
-                    out += ["**Assistant:**", "", m["content"], ""]
-                for c in m.get("tool_calls", []):
-                    out += [
-                        f"**Tool call:** `{c['name']}` `{json.dumps(c.get('arguments', {}), ensure_ascii=False)}`",
-                        "",
-                    ]
-            elif m["role"] == "tool":
-                r = rec.get("result") or {}
-                out += [
-                    f"**Result** ({r.get('status', '?')}, {r.get('elapsed', 0):.2f} s):",
-                    "",
-                    "```",
-                    m["content"],
-                    "```",
-                    "",
-                ]
+        c = self.load(owner, cid)
+        out = [f"# {c.title}", ""]
+        for m in c.items:
+            if m.role == "user" and m.name == "file":
+                try:
+                    info = json.loads(m.content)
+                    out += [f"**User uploaded a file:** `{Path(info['path']).name}` ({info['size']} bytes)", ""]
+                except (ValueError, KeyError, TypeError):
+                    out += [f"**User uploaded a file:** `{m.content}`", ""]
+            elif m.role == "user":
+                out += ["**User:**", "", m.content, ""]
+            elif m.role == "assistant":
+                if m.content:
+                    out += ["**Assistant:**", "", m.content, ""]
+                for call in m.tool_calls:
+                    args = json.dumps(call.arguments, ensure_ascii=False)
+                    out += [f"**Tool call:** `{call.name}` `{args}`", ""]
+            elif m.role == "tool":
+                r = m.result
+                status = r.status.value if r else "?"
+                elapsed = r.elapsed if r else 0.0
+                out += [f"**Result** ({status}, {elapsed:.2f} s):", "", "```", m.content, "```", ""]
+        for _, message in c.errors:
+            out += [f"**Error:** {message}", ""]
         return "\n".join(out)
 
 

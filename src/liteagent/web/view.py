@@ -10,6 +10,7 @@ from typing import Any
 
 import streamlit as st
 
+from ..messages import Message
 from .i18n import t
 
 STATUS_COLOR = {
@@ -70,39 +71,50 @@ def render_tool(call: dict[str, Any], result: dict[str, Any] | None, lang: str) 
                 st.code(json.dumps(item, ensure_ascii=False), language=None)
 
 
-def render_records(records: list[dict[str, Any]], lang: str) -> None:
-    """The saved conversation: user turns, assistant turns with their tool panels, errors."""
-    results = {r["message"].get("tool_call_id"): r.get("result") for r in records if r["message"]["role"] == "tool"}
-    block: list[dict[str, Any]] = []
+def render_conversation(items: list[Message], errors: list[tuple[int, str]], lang: str) -> None:
+    """The saved conversation: user turns, assistant turns with their tool panels (each call with
+    the result that answered it, in that turn), and errors where they happened."""
+    errors_at: dict[int, list[str]] = {}
+    for pos, msg in errors:
+        errors_at.setdefault(pos, []).append(msg)
+    block: list[tuple[Message, list[Message]]] = []  # assistant messages with the tool messages after them
+    pending: list[str] = []
 
     def flush() -> None:
-        if not block:
+        if not block and not pending:
             return
         with st.chat_message("assistant"):
-            for rec in block:
-                m = rec["message"]
-                if m.get("name") == "error":
-                    st.error(f"{t(lang, 'error')}: {plain(rec.get('error'))}")
-                    continue
-                if m.get("thinking"):
+            for m, tools in block:
+                if m.thinking:
                     with st.expander(t(lang, "thinking")):
-                        st.text(m["thinking"])
-                if m.get("content"):
-                    st.markdown(safe_markdown(m["content"]))
-                for call in m.get("tool_calls", []):
-                    render_tool(call, results.get(call.get("id")), lang)
+                        st.text(m.thinking)
+                if m.content:
+                    st.markdown(safe_markdown(m.content))
+                for i, call in enumerate(m.tool_calls):
+                    answer = next((x for x in tools if x.tool_call_id == call.id), tools[i] if i < len(tools) else None)
+                    result = answer.result.to_dict() if answer is not None and answer.result is not None else None
+                    render_tool(call.to_dict(), result, lang)
+            for e in pending:
+                st.error(f"{t(lang, 'error')}: {plain(e)}")
         block.clear()
+        pending.clear()
 
-    for rec in records:
-        m = rec["message"]
-        if m["role"] == "user":
+    for i, m in enumerate(items):
+        if m.role == "user":
             flush()
             with st.chat_message("user"):
-                if m.get("name") == "file":
-                    info = json.loads(m["content"])
-                    st.caption(t(lang, "uploaded", name=plain(Path(info["path"]).name), size=info["size"]))
+                if m.name == "file":
+                    try:
+                        info = json.loads(m.content)
+                        st.caption(t(lang, "uploaded", name=plain(Path(info["path"]).name), size=info["size"]))
+                    except (ValueError, KeyError, TypeError):
+                        st.caption(plain(m.content))
                 else:
-                    st.markdown(safe_markdown(m["content"]))
-        elif m["role"] in ("assistant",) or m.get("name") == "error":
-            block.append(rec)
+                    st.markdown(safe_markdown(m.content))
+        elif m.role == "assistant":
+            block.append((m, []))
+        elif m.role == "tool" and block:
+            block[-1][1].append(m)
+        pending.extend(errors_at.get(i + 1, []))
+    pending.extend(msg for pos, msg in errors if pos > len(items))
     flush()

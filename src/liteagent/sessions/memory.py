@@ -1,0 +1,30 @@
+"""A session kept in this process's memory."""
+
+from __future__ import annotations
+
+import uuid
+
+from ..messages import Message
+
+
+class InMemorySession:
+    """A conversation in memory. Items are stored as given (typed, nothing flattened)."""
+
+    def __init__(self, session_id: str | None = None, items: list[Message] | None = None) -> None:
+        self.session_id = session_id or uuid.uuid4().hex
+        self.items: list[Message] = list(items or [])
+
+    async def get_items(self, limit: int | None = None) -> list[Message]:
+        return list(self.items if limit is None else self.items[-limit:] if limit > 0 else [])
+
+    async def add_items(self, items: list[Message]) -> None:
+        self.items.extend(items)
+
+    async def pop_item(self) -> Message | None:
+        return self.items.pop() if self.items else None
+
+    async def clear(self) -> None:
+        self.items.clear()
+
+    def __repr__(self) -> str:
+        return f"InMemorySession({self.session_id!r}, {len(self.items)} items)"
