@@ -10,31 +10,24 @@ one event loop per thread, and so the LLM's connections, and work inside Jupyter
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import sync_bridge
+from . import engine, sync_bridge
 from .actions.executor import ActionExecutor
-from .context import fit
 from .errors import LiteAgentError, LLMError, UsageError
 from .events import (
-    ContextTrimmed,
     ErrorEvent,
     Event,
     FinalAnswer,
     TextDelta,
     ToolCallEvent,
-    ToolResultEvent,
-    TurnEnd,
 )
 from .llms.base import LLM, GenerationConfig
-from .messages import ActionReturn, ActionStatus, Message, ResultItem, ToolCall
+from .messages import ActionReturn, Message, ToolCall
 from .protocols import Protocol, get_protocol
-from .protocols.base import ParsedReply, Request
-from .sessions import InMemorySession, Session
+from .sessions import InMemorySession, Session, SQLiteSession
 
 TOOL_CHOICES = ("auto", "required", "none")
 
@@ -86,47 +79,6 @@ class RunResult:
             "elapsed": round(self.elapsed, 6),
             "usage": self.usage,
         }
-
-
-@dataclass
-class _Run:
-    """One question's state while the loop runs; nothing of it outlives the run."""
-
-    session: Session
-    history: list[Message]  # the session's items, then this run's
-    first_new: int
-    start: float
-    steps: list[Step] = field(default_factory=list)
-    usage: dict[str, int] = field(default_factory=dict)
-    failures: int = 0
-    done: dict[str, ActionReturn] = field(default_factory=dict)  # calls that succeeded this question
-    must_answer: bool = False
-
-    async def record(self, *messages: Message) -> None:
-        self.history.extend(messages)
-        await self.session.add_items(list(messages))
-
-    def result(self, answer: str, status: str = "ok", error: str | None = None) -> RunResult:
-        return RunResult(
-            answer=answer,
-            steps=self.steps,
-            messages=self.history[self.first_new :],
-            status=status,
-            error=error,
-            turns=len(self.steps),
-            elapsed=time.perf_counter() - self.start,
-            usage=dict(self.usage),
-        )
-
-    def stop(self, kind: str, message: str, status: str) -> ErrorEvent:
-        return ErrorEvent(kind, message, self.result("", status, message))
-
-
-@dataclass(slots=True)
-class _Reply:
-    parsed: ParsedReply
-    finish: str | None
-    ttft: float | None
 
 
 class Agent:
@@ -197,172 +149,109 @@ class Agent:
             )
         return self._protocol
 
-    async def _ensure_protocol(self) -> Protocol:
-        if self._protocol is None:
-            await self.llm.resolve_model()  # "auto" needs the served model's name
-        return self.protocol
-
-    # -- the loop -----------------------------------------------------------------------------
-    async def astream(self, query: str | Message, session: Session | None = None) -> AsyncIterator[Event]:
-        """Answer ``query`` in ``session`` (a new one-question conversation without it), yielding
-        events as they happen; the last is FinalAnswer or ErrorEvent, each carrying the result."""
-        session = session if session is not None else InMemorySession()
-        history = await session.get_items()
-        run = _Run(session, history, len(history), time.perf_counter())
-        await run.record(query if isinstance(query, Message) else Message("user", query))
-        try:
-            protocol = await self._ensure_protocol()
-        except LiteAgentError as exc:
-            yield run.stop("llm", str(exc), "error")
-            return
-        for turn in range(self.max_turns):
-            tool_choice = self.tool_choice if turn == 0 or self.tool_choice != "required" else "auto"
-            request, trimmed = self._render(protocol, run, tool_choice)
-            if trimmed is not None:
-                yield trimmed
-            turn_start = time.perf_counter()
-            parser = protocol.new_parser(self.executor)
-            reply: _Reply | None = None
-            try:
-                async for item in self._generate(request, parser, run, turn_start):
-                    if isinstance(item, _Reply):
-                        reply = item
-                    else:
-                        yield item
-            except LLMError as exc:
-                yield run.stop("llm", str(exc), "error")
-                return
-            assert reply is not None
-            parsed = reply.parsed
-            calls = parsed.calls if tool_choice != "none" else []
-            await run.record(Message("assistant", parsed.text, tool_calls=calls, thinking=parsed.thinking or None))
-            step = Step(parsed.text, calls, [], parsed.thinking, 0.0, reply.ttft)
-            run.steps.append(step)
-            if not calls:
-                step.elapsed = time.perf_counter() - turn_start
-                yield TurnEnd(turn + 1, step.elapsed, reply.ttft, dict(run.usage), request)
-                if reply.finish == "length":  # never a short answer reported as complete
-                    note = "the answer was cut off at the model's token limit (raise max_tokens)"
-                    yield FinalAnswer(parsed.text, run.result(parsed.text, "truncated", note))
-                else:
-                    yield FinalAnswer(parsed.text, run.result(parsed.text))
-                return
-            results = await self._execute_all(calls, protocol, run)
-            for call, ret in zip(calls, results, strict=True):
-                step.results.append(ret)
-                tool_msg = Message(
-                    "tool",
-                    self.executor.format_result(ret),
-                    name=ret.name or call.name,
-                    tool_call_id=call.id,
-                    result=ret,
-                )
-                await run.record(tool_msg)
-                yield ToolResultEvent(call, ret)
-            step.elapsed = time.perf_counter() - turn_start
-            yield TurnEnd(turn + 1, step.elapsed, reply.ttft, dict(run.usage), request)
-            stop = self._failure_budget(results, run)
-            if stop is not None:
-                yield stop
-                return
-        msg = (
-            f"stopped after {self.max_turns} model turns without a final answer (raise max_turns, or ask more narrowly)"
-        )
-        yield run.stop("max_turns", msg, "max_turns")
-
-    def _render(self, protocol: Protocol, run: _Run, tool_choice: str) -> tuple[Request, ContextTrimmed | None]:
-        """The request for this turn, fitted to the model's context; the grammar where decoding
-        is constrained."""
-        tools = self.executor if tool_choice != "none" else None
-        history, trimmed = run.history, None
-        budget = self.context_tokens or self.llm.context_tokens
-        if budget:
-            room = budget - (self.config.max_tokens or 0)
-
-            def count(items: list[Message]) -> int:
-                return self.llm.count_tokens(protocol.render(items, tools, tool_choice))
-
-            history, turns, items = fit(run.history, count, room)
-            if turns:
-                trimmed = ContextTrimmed(turns, items, budget)
-        request = protocol.render(history, tools, tool_choice)
-        if self.llm.supports_grammar and self.constrain_calls:
-            request.grammar = self._grammar(protocol, "answer" if run.must_answer else tool_choice)
-        return request, trimmed
-
-    async def _generate(
-        self, request: Request, parser: Any, run: _Run, turn_start: float
-    ) -> AsyncIterator[Event | _Reply]:
-        """Stream one model turn through the dialect's parser; the last item is the _Reply."""
-        ttft: float | None = None
-        finish: str | None = None
-        async for chunk in self.llm.astream(request, self.config):
-            if chunk.finish_reason:
-                finish = chunk.finish_reason
-            if ttft is None and (chunk.text or chunk.thinking or chunk.tool_calls):
-                ttft = time.perf_counter() - turn_start
-            if chunk.text:
-                for ev in parser.feed(chunk.text):
-                    yield ev
-            if chunk.thinking:
-                for ev in parser.feed_thinking(chunk.thinking):
-                    yield ev
-            if chunk.tool_calls:
-                for d in chunk.tool_calls:
-                    parser.feed_tool_delta(d.index, d.id, d.name, d.arguments)
-            if chunk.usage:
-                for k, v in chunk.usage.items():
-                    run.usage[k] = run.usage.get(k, 0) + v
-        for ev in parser.finish():
-            yield ev
-        yield _Reply(parser.result(), finish, ttft)
-
-    def _failure_budget(self, results: list[ActionReturn], run: _Run) -> ErrorEvent | None:
-        if not all(r.status in _CALLER_ERRORS for r in results):
-            run.failures = 0
-            return None
-        run.failures += 1
-        if run.failures < self.max_call_errors:
-            return None
-        msg = f"the model's calls failed {run.failures} turns in a row; last error: {results[-1].error}"
-        return run.stop("call_errors", msg, "call_errors")
-
-    def _grammar(self, protocol: Protocol, tool_choice: str) -> str | None:
+    def grammar(self, protocol: Protocol, tool_choice: str) -> str | None:
+        """The dialect's decoding grammar for these tools, built once per tool set."""
         key = (protocol.name, tool_choice, self.executor.uid, self.executor.version)
         if self._grammar_cache is None or self._grammar_cache[0] != key:
             self._grammar_cache = (key, protocol.grammar(self.executor, tool_choice))
         return self._grammar_cache[1]
 
-    async def _execute_all(self, calls: list[ToolCall], protocol: Protocol, run: _Run) -> list[ActionReturn]:
-        """Run the reply's calls (several at once concurrently). A model that repeats a call it
-        already made (small models loop) is told so instead, and where decoding is constrained
-        its next turn must answer."""
-        keys = [_call_key(c) for c in calls]
-        run.must_answer = all(c.error is None and k in run.done for c, k in zip(calls, keys, strict=True))
-        if len(calls) == 1:
-            return [await self._execute(calls[0], keys[0], protocol, run.done, alone=True)]
-        return list(
-            await asyncio.gather(*(self._execute(c, k, protocol, run.done) for c, k in zip(calls, keys, strict=True)))
-        )
+    async def _ensure_protocol(self) -> Protocol:
+        if self._protocol is None:
+            await self.llm.resolve_model()  # "auto" needs the served model's name
+        return self.protocol
 
-    async def _execute(
-        self, call: ToolCall, key: str, protocol: Protocol, done: dict[str, ActionReturn], alone: bool = False
-    ) -> ActionReturn:
-        if call.error is None and key in done:
-            note = f"You already called {call.name} with these arguments; its result is above. Use it to answer now."
-            return ActionReturn(
-                done[key].name, call.arguments, ActionStatus.SUCCESS, [ResultItem.text(note)], call_id=call.id
-            )
-        if call.error is not None:
-            status = (
-                ActionStatus.ARGS_ERROR if call.name and call.name in self.executor else ActionStatus.INVALID_ACTION
-            )
-            error = f"your tool call could not be read: {call.error}. Write it exactly as: {protocol.call_format_hint}"
-            return ActionReturn(call.name, {}, status, error=error, call_id=call.id)
-        ret = await self.executor.aexecute(call.name, call.arguments, call_id=call.id, alone=alone)
-        if ret.ok:
-            done[key] = ret
-        return ret
+    # -- the loop: engine.question, run by one of two drivers ---------------------------------
+    async def astream(self, query: str | Message, session: Session | None = None) -> AsyncIterator[Event]:
+        """Answer ``query`` in ``session`` (a new one-question conversation without it), yielding
+        events as they happen; the last is FinalAnswer or ErrorEvent, each carrying the result."""
+        session = session if session is not None else InMemorySession()
+        steps = engine.question(self, query)
+        value: Any = None
+        error: engine.StopRun | None = None
+        while True:
+            try:
+                item = steps.throw(error) if error is not None else steps.send(value)
+            except StopIteration:
+                return
+            value, error = None, None
+            if isinstance(item, engine.Generate):
+                try:
+                    async for chunk in self.llm.astream(item.request, self.config):
+                        for ev in item.turn.feed(chunk):
+                            yield ev
+                except LLMError as exc:
+                    error = engine.StopRun("llm", str(exc))
+            elif isinstance(item, engine.Record):
+                await session.add_items(item.items)
+            elif isinstance(item, engine.Execute):
+                value = await self._execute(item.calls)
+            elif isinstance(item, engine.Load):
+                value = await session.get_items()
+            elif isinstance(item, engine.ResolveProtocol):
+                try:
+                    value = await self._ensure_protocol()
+                except LiteAgentError as exc:
+                    error = engine.StopRun("llm", str(exc))
+            else:
+                yield item
+
+    async def _execute(self, calls: list[ToolCall]) -> list[ActionReturn]:
+        if len(calls) == 1:  # alone: a sync tool may run right here when nothing else waits
+            c = calls[0]
+            return [await self.executor.aexecute(c.name, c.arguments, call_id=c.id, alone=True)]
+        return list(await asyncio.gather(*(self.executor.aexecute(c.name, c.arguments, call_id=c.id) for c in calls)))
+
+    def _stream_sync(self, query: str | Message, session: Session) -> Iterator[Event]:
+        """The sync driver: no event loop, for parts that all answer at once (see ``_sync_capable``)."""
+        steps = engine.question(self, query)
+        send, throw = steps.send, steps.throw
+        value: Any = None
+        error: engine.StopRun | None = None
+        effects = engine.EFFECTS
+        item: Any
+        while True:
+            try:
+                item = throw(error) if error is not None else send(value)
+            except StopIteration:
+                return
+            value, error = None, None
+            kind = type(item)
+            if kind not in effects:
+                yield item
+            elif kind is engine.Generate:
+                try:
+                    for chunk in self.llm.stream_sync(item.request, self.config):
+                        yield from item.turn.feed(chunk)
+                except LLMError as exc:
+                    error = engine.StopRun("llm", str(exc))
+            elif kind is engine.Record:
+                _now(session.add_items(item.items))
+            elif kind is engine.Execute:
+                calls = item.calls
+                if len(calls) == 1 and not self.executor.is_async(calls[0].name):
+                    c = calls[0]
+                    value = [self.executor.execute(c.name, c.arguments, call_id=c.id)]
+                else:  # async tools, or several calls at once: on this thread's loop
+                    value = sync_bridge.thread_loop().run_until_complete(self._execute(calls))
+            elif kind is engine.Load:
+                value = _now(session.get_items())
+            else:  # ResolveProtocol
+                try:
+                    value = self.protocol if self._protocol is not None else sync_bridge.run_sync(self._ensure_protocol)
+                except LiteAgentError as exc:
+                    error = engine.StopRun("llm", str(exc))
+
+    def _sync_capable(self, session: Session | None) -> bool:
+        """Can ``run``/``stream`` go without an event loop? The model streams synchronously, the
+        session is in-process, and no event loop runs in this thread (Jupyter's would be busy)."""
+        if not self.llm.sync_streaming or not (session is None or isinstance(session, _SYNC_SESSIONS)):
+            return False
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return True
+        return False
 
     async def arun(self, query: str | Message, session: Session | None = None) -> RunResult:
         """Answer ``query``; the result carries the answer, steps, new messages, timing, usage."""
@@ -374,23 +263,38 @@ class Agent:
         assert result is not None, "agent stream ended without a final event"
         return result
 
-    # -- sync wrappers --------------------------------------------------------------------------
+    # -- sync API -------------------------------------------------------------------------------
     def run(self, query: str | Message, session: Session | None = None) -> RunResult:
-        """Sync :meth:`arun`, on this thread's reused event loop (inside a running loop, such as
-        Jupyter's, on a background thread's)."""
+        """Sync :meth:`arun`: without an event loop where every part answers at once, else on
+        this thread's reused loop (inside a running loop, such as Jupyter's, a background one)."""
+        if self._sync_capable(session):
+            result: RunResult | None = None
+            for ev in self._stream_sync(query, session if session is not None else InMemorySession()):
+                if isinstance(ev, (FinalAnswer, ErrorEvent)):
+                    result = ev.result
+            assert result is not None, "agent stream ended without a final event"
+            return result
         return sync_bridge.run_sync(lambda: self.arun(query, session))
 
     def stream(self, query: str | Message, session: Session | None = None) -> Iterator[Event]:
-        """Sync :meth:`astream`: events come in batches from this thread's reused event loop."""
+        """Sync :meth:`astream`: without an event loop where every part answers at once, else
+        in batches from this thread's reused event loop."""
+        if self._sync_capable(session):
+            return self._stream_sync(query, session if session is not None else InMemorySession())
         return sync_bridge.iterate_sync(lambda: self.astream(query, session))
 
 
-_CALLER_ERRORS = {ActionStatus.ARGS_ERROR, ActionStatus.INVALID_ACTION}
-_KEY_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
+_SYNC_SESSIONS = (InMemorySession, SQLiteSession)  # their coroutines finish without suspending
 
 
-def _call_key(call: ToolCall) -> str:
-    return f"{call.name}\x00{_KEY_ENCODER.encode(call.arguments)}"
+def _now(coro: Any) -> Any:
+    """The value of a coroutine that finishes without suspending (an in-process session's)."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError("a session method suspended in the sync driver")
 
 
 __all__ = ["Agent", "RunResult", "Step", "TextDelta", "ToolCallEvent"]

@@ -159,6 +159,11 @@ class ActionExecutor:
         full = self._aliases.get(name) or self._aliases.get(name.strip().lower())
         return self._apis.get(full) if full else None
 
+    def is_async(self, name: str) -> bool:
+        """Is ``name`` an ``async def`` API? (False for names that resolve to nothing)"""
+        api = self._apis.get(name) or self.resolve(name)
+        return api is not None and api.spec.is_async
+
     # -- descriptions -----------------------------------------------------------------------
     def lagent_descriptions(self) -> list[dict[str, Any]]:
         """One Lagent-style dict per plugin (toolkits nest their ``api_list``)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,10 +45,16 @@ class LLM(ABC):
     model: str = ""
     #: whether ``Request.grammar`` (GBNF) constrains decoding here
     supports_grammar: bool = False
+    #: whether ``stream_sync`` answers without an event loop (then ``Agent.run`` needs none)
+    sync_streaming: bool = False
 
     @abstractmethod
     def astream(self, request: Request, config: GenerationConfig | None = None) -> AsyncIterator[Chunk]:
         """Yield the reply in chunks. Raise :class:`liteagent.errors.LLMError` on failure."""
+
+    def stream_sync(self, request: Request, config: GenerationConfig | None = None) -> Iterator[Chunk]:
+        """The reply in chunks, from sync code; only where ``sync_streaming`` is true."""
+        raise NotImplementedError(f"{type(self).__name__} streams asynchronously only")
 
     #: the model's context size in tokens, where the backend knows it (None: unknown)
     context_tokens: int | None = None

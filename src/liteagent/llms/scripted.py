@@ -10,7 +10,7 @@ Users test their own agents with it, as we do::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +56,13 @@ class ScriptedLLM(LLM):
         self._next = 0
         self.requests.clear()
 
+    sync_streaming = True
+
     async def astream(self, request: Request, config: GenerationConfig | None = None) -> AsyncIterator[Chunk]:
+        for chunk in self.stream_sync(request, config):
+            yield chunk
+
+    def stream_sync(self, request: Request, config: GenerationConfig | None = None) -> Iterator[Chunk]:
         self.requests.append(request)
         if self._next >= len(self.outputs):
             raise LLMError(f"ScriptedLLM has no reply left: {len(self.outputs)} were given and all are used")

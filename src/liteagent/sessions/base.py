@@ -12,7 +12,10 @@ from ..messages import Message
 class Session(Protocol):
     """One conversation's items, oldest first."""
 
-    session_id: str
+    @property
+    def session_id(self) -> str:
+        """The conversation's id."""
+        ...
 
     async def get_items(self, limit: int | None = None) -> list[Message]:
         """The items, oldest first; with ``limit``, only the latest ``limit`` of them."""

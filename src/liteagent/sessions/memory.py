@@ -11,8 +11,14 @@ class InMemorySession:
     """A conversation in memory. Items are stored as given (typed, nothing flattened)."""
 
     def __init__(self, session_id: str | None = None, items: list[Message] | None = None) -> None:
-        self.session_id = session_id or uuid.uuid4().hex
+        self._id = session_id
         self.items: list[Message] = list(items or [])
+
+    @property
+    def session_id(self) -> str:
+        if self._id is None:  # made on first use: a one-question run never asks
+            self._id = uuid.uuid4().hex
+        return self._id
 
     async def get_items(self, limit: int | None = None) -> list[Message]:
         return list(self.items if limit is None else self.items[-limit:] if limit > 0 else [])

@@ -1,0 +1,281 @@
+"""One question's loop, written once, without I/O: render -> generate -> parse -> execute ->
+record, as a plain generator that yields events for the caller and *effects* for its driver
+(load the session, record items, generate a model turn, run tool calls).
+
+Two drivers run it (``agent.py``): an async one (``astream``/``arun``: the LLM streams over
+the network, tools run concurrently) and a sync one for ``run``/``stream`` when every part can
+answer at once (a scripted or other sync-capable model, an in-process session, sync tools), which
+needs no event loop at all. Both give the same events, the same session items, the same result.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .context import fit
+from .events import ContextTrimmed, ErrorEvent, Event, FinalAnswer, ToolResultEvent, TurnEnd
+from .llms.base import Chunk
+from .messages import ActionReturn, ActionStatus, Message, ResultItem, ToolCall
+from .protocols.base import ParsedReply, Request
+
+if TYPE_CHECKING:
+    from .agent import Agent, RunResult, Step
+    from .protocols import Protocol
+
+
+# -- effects: what the engine asks its driver to do -------------------------------------------
+@dataclass(slots=True)
+class Load:
+    """The session's items (the driver sends back a list of Message)."""
+
+
+@dataclass(slots=True)
+class ResolveProtocol:
+    """The dialect (``auto`` may need the served model's name); sends back a Protocol."""
+
+
+@dataclass(slots=True)
+class Record:
+    """Append these items to the session."""
+
+    items: list[Message]
+
+
+@dataclass(slots=True)
+class Generate:
+    """One model turn: stream ``request``, feed each chunk to ``turn.feed`` and pass on the
+    events it returns; send back nothing (the turn holds the reply)."""
+
+    request: Request
+    turn: TurnState
+
+
+@dataclass(slots=True)
+class Execute:
+    """Run these calls (well-formed, not repeats) and send back their ActionReturns in order."""
+
+    calls: list[ToolCall]
+
+
+Effect = Load | ResolveProtocol | Record | Generate | Execute
+EFFECTS = frozenset({Load, ResolveProtocol, Record, Generate, Execute})
+Steps = Generator["Event | Effect", Any, None]
+
+
+@dataclass
+class TurnState:
+    """One model turn as it streams: the parser, when the first token came, the finish reason."""
+
+    parser: Any
+    start: float
+    usage: dict[str, int]
+    ttft: float | None = None
+    finish: str | None = None
+
+    def feed(self, chunk: Chunk) -> list[Any]:
+        """The parser's events for one chunk of the model's reply."""
+        if chunk.finish_reason:
+            self.finish = chunk.finish_reason
+        if self.ttft is None and (chunk.text or chunk.thinking or chunk.tool_calls):
+            self.ttft = time.perf_counter() - self.start
+        events: list[Any] = []
+        if chunk.text:
+            events += self.parser.feed(chunk.text)
+        if chunk.thinking:
+            events += self.parser.feed_thinking(chunk.thinking)
+        if chunk.tool_calls:
+            for d in chunk.tool_calls:
+                self.parser.feed_tool_delta(d.index, d.id, d.name, d.arguments)
+        if chunk.usage:
+            for k, v in chunk.usage.items():
+                self.usage[k] = self.usage.get(k, 0) + v
+        return events
+
+    def finish_events(self) -> list[Any]:
+        return list(self.parser.finish())
+
+    def reply(self) -> ParsedReply:
+        result: ParsedReply = self.parser.result()
+        return result
+
+
+@dataclass
+class RunState:
+    history: list[Message]  # the session's items, then this run's
+    first_new: int
+    start: float
+    steps: list[Step] = field(default_factory=list)
+    usage: dict[str, int] = field(default_factory=dict)
+    failures: int = 0
+    done: dict[str, ActionReturn] = field(default_factory=dict)  # calls that succeeded this question
+    must_answer: bool = False
+
+    def result(self, answer: str, status: str = "ok", error: str | None = None) -> RunResult:
+        from .agent import RunResult
+
+        return RunResult(
+            answer=answer,
+            steps=self.steps,
+            messages=self.history[self.first_new :],
+            status=status,
+            error=error,
+            turns=len(self.steps),
+            elapsed=time.perf_counter() - self.start,
+            usage=dict(self.usage),
+        )
+
+    def stop(self, kind: str, message: str, status: str) -> ErrorEvent:
+        return ErrorEvent(kind, message, self.result("", status, message))
+
+
+class StopRun(Exception):
+    """A driver's effect failed in a way that ends the run (the model server, say)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind, self.message = kind, message
+
+
+def question(agent: Agent, query: str | Message) -> Steps:
+    """The loop for one question. Drivers send back each effect's value, or throw StopRun."""
+    from .agent import Step
+
+    start = time.perf_counter()
+    history: list[Message] = yield Load()
+    run = RunState(list(history), len(history), start)
+    q = query if isinstance(query, Message) else Message("user", query)
+    run.history.append(q)
+    yield Record([q])
+    try:
+        protocol: Protocol = yield ResolveProtocol()
+    except StopRun as stop:
+        yield run.stop(stop.kind, stop.message, "error")
+        return
+    for turn in range(agent.max_turns):
+        tool_choice = agent.tool_choice if turn == 0 or agent.tool_choice != "required" else "auto"
+        request, trimmed = render(agent, protocol, run, tool_choice)
+        if trimmed is not None:
+            yield trimmed
+        state = TurnState(protocol.new_parser(agent.executor), time.perf_counter(), run.usage)
+        try:
+            yield Generate(request, state)
+        except StopRun as stop:
+            yield run.stop(stop.kind, stop.message, "error")
+            return
+        yield from state.finish_events()
+        parsed = state.reply()
+        calls = parsed.calls if tool_choice != "none" else []
+        said = Message("assistant", parsed.text, tool_calls=calls, thinking=parsed.thinking or None)
+        run.history.append(said)
+        yield Record([said])
+        step = Step(parsed.text, calls, [], parsed.thinking, 0.0, state.ttft)
+        run.steps.append(step)
+        if not calls:
+            step.elapsed = time.perf_counter() - state.start
+            yield TurnEnd(turn + 1, step.elapsed, state.ttft, dict(run.usage), request)
+            if state.finish == "length":  # never a short answer reported as complete
+                note = "the answer was cut off at the model's token limit (raise max_tokens)"
+                yield FinalAnswer(parsed.text, run.result(parsed.text, "truncated", note))
+            else:
+                yield FinalAnswer(parsed.text, run.result(parsed.text))
+            return
+        results = yield from execute(agent, protocol, run, calls)
+        tool_msgs = [
+            Message("tool", agent.executor.format_result(r), name=r.name or c.name, tool_call_id=c.id, result=r)
+            for c, r in zip(calls, results, strict=True)
+        ]
+        step.results.extend(results)
+        run.history.extend(tool_msgs)
+        yield Record(tool_msgs)
+        for call, ret in zip(calls, results, strict=True):
+            yield ToolResultEvent(call, ret)
+        step.elapsed = time.perf_counter() - state.start
+        yield TurnEnd(turn + 1, step.elapsed, state.ttft, dict(run.usage), request)
+        stop_ev = failure_budget(agent, results, run)
+        if stop_ev is not None:
+            yield stop_ev
+            return
+    msg = f"stopped after {agent.max_turns} model turns without a final answer (raise max_turns, or ask more narrowly)"
+    yield run.stop("max_turns", msg, "max_turns")
+
+
+def render(agent: Agent, protocol: Protocol, run: RunState, tool_choice: str) -> tuple[Request, ContextTrimmed | None]:
+    """The request for this turn, fitted to the model's context; the grammar where decoding is
+    constrained."""
+    tools = agent.executor if tool_choice != "none" else None
+    history, trimmed = run.history, None
+    budget = agent.context_tokens or agent.llm.context_tokens
+    if budget:
+        room = budget - (agent.config.max_tokens or 0)
+
+        def count(items: list[Message]) -> int:
+            return agent.llm.count_tokens(protocol.render(items, tools, tool_choice))
+
+        history, turns, items = fit(run.history, count, room)
+        if turns:
+            trimmed = ContextTrimmed(turns, items, budget)
+    request = protocol.render(history, tools, tool_choice)
+    if agent.llm.supports_grammar and agent.constrain_calls:
+        request.grammar = agent.grammar(protocol, "answer" if run.must_answer else tool_choice)
+    return request, trimmed
+
+
+def execute(
+    agent: Agent, protocol: Protocol, run: RunState, calls: list[ToolCall]
+) -> Generator[Any, Any, list[ActionReturn]]:
+    """Results for the reply's calls. Unreadable calls and repeats are answered here (a model
+    that repeats a call it already made is told so, and where decoding is constrained its next
+    turn must answer); the rest go to the driver, which runs several at once concurrently."""
+    keys = [call_key(c) for c in calls]
+    run.must_answer = all(c.error is None and k in run.done for c, k in zip(calls, keys, strict=True))
+    results: list[ActionReturn | None] = []
+    todo: list[ToolCall] = []
+    for call, key in zip(calls, keys, strict=True):
+        if call.error is not None:
+            status = (
+                ActionStatus.ARGS_ERROR if call.name and call.name in agent.executor else ActionStatus.INVALID_ACTION
+            )
+            error = f"your tool call could not be read: {call.error}. Write it exactly as: {protocol.call_format_hint}"
+            results.append(ActionReturn(call.name, {}, status, error=error, call_id=call.id))
+        elif key in run.done:
+            note = f"You already called {call.name} with these arguments; its result is above. Use it to answer now."
+            done = run.done[key]
+            results.append(
+                ActionReturn(done.name, call.arguments, ActionStatus.SUCCESS, [ResultItem.text(note)], call_id=call.id)
+            )
+        else:
+            results.append(None)
+            todo.append(call)
+    ran: list[ActionReturn] = (yield Execute(todo)) if todo else []
+    it = iter(ran)
+    out: list[ActionReturn] = []
+    for key, r in zip(keys, results, strict=True):
+        if r is None:
+            r = next(it)
+            if r.ok:
+                run.done[key] = r
+        out.append(r)
+    return out
+
+
+def failure_budget(agent: Agent, results: list[ActionReturn], run: RunState) -> ErrorEvent | None:
+    if not all(r.status in CALLER_ERRORS for r in results):
+        run.failures = 0
+        return None
+    run.failures += 1
+    if run.failures < agent.max_call_errors:
+        return None
+    msg = f"the model's calls failed {run.failures} turns in a row; last error: {results[-1].error}"
+    return run.stop("call_errors", msg, "call_errors")
+
+
+CALLER_ERRORS = {ActionStatus.ARGS_ERROR, ActionStatus.INVALID_ACTION}
+_KEY_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
+
+
+def call_key(call: ToolCall) -> str:
+    return f"{call.name}\x00{_KEY_ENCODER.encode(call.arguments)}"
