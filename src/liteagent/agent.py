@@ -21,8 +21,6 @@ from .events import (
     ErrorEvent,
     Event,
     FinalAnswer,
-    TextDelta,
-    ToolCallEvent,
 )
 from .llms.base import LLM, GenerationConfig
 from .messages import ActionReturn, Message, ToolCall
@@ -226,7 +224,7 @@ class Agent:
                 except LLMError as exc:
                     error = engine.StopRun("llm", str(exc))
             elif kind is engine.Record:
-                _now(session.add_items(item.items))
+                session.add_items_now(item.items)  # type: ignore[attr-defined]
             elif kind is engine.Execute:
                 calls = item.calls
                 if len(calls) == 1 and not self.executor.is_async(calls[0].name):
@@ -235,7 +233,7 @@ class Agent:
                 else:  # async tools, or several calls at once: on this thread's loop
                     value = sync_bridge.thread_loop().run_until_complete(self._execute(calls))
             elif kind is engine.Load:
-                value = _now(session.get_items())
+                value = session.get_items_now()  # type: ignore[attr-defined]
             else:  # ResolveProtocol
                 try:
                     value = self.protocol if self._protocol is not None else sync_bridge.run_sync(self._ensure_protocol)
@@ -284,17 +282,7 @@ class Agent:
         return sync_bridge.iterate_sync(lambda: self.astream(query, session))
 
 
-_SYNC_SESSIONS = (InMemorySession, SQLiteSession)  # their coroutines finish without suspending
+_SYNC_SESSIONS = (InMemorySession, SQLiteSession)  # answer at once: *_now methods
 
 
-def _now(coro: Any) -> Any:
-    """The value of a coroutine that finishes without suspending (an in-process session's)."""
-    try:
-        coro.send(None)
-    except StopIteration as done:
-        return done.value
-    coro.close()
-    raise RuntimeError("a session method suspended in the sync driver")
-
-
-__all__ = ["Agent", "RunResult", "Step", "TextDelta", "ToolCallEvent"]
+__all__ = ["Agent", "RunResult", "Step"]

@@ -21,9 +21,16 @@ class InMemorySession:
         return self._id
 
     async def get_items(self, limit: int | None = None) -> list[Message]:
-        return list(self.items if limit is None else self.items[-limit:] if limit > 0 else [])
+        return self.get_items_now(limit)
 
     async def add_items(self, items: list[Message]) -> None:
+        self.items.extend(items)
+
+    # the sync driver (Agent.run without an event loop) calls these directly
+    def get_items_now(self, limit: int | None = None) -> list[Message]:
+        return list(self.items if limit is None else self.items[-limit:] if limit > 0 else [])
+
+    def add_items_now(self, items: list[Message]) -> None:
         self.items.extend(items)
 
     async def pop_item(self) -> Message | None:

@@ -62,6 +62,13 @@ class SQLiteSession:
         return db
 
     async def get_items(self, limit: int | None = None) -> list[Message]:
+        return self.get_items_now(limit)
+
+    async def add_items(self, items: list[Message]) -> None:
+        self.add_items_now(items)
+
+    # SQLite answers at once: the sync driver (Agent.run without an event loop) calls these directly
+    def get_items_now(self, limit: int | None = None) -> list[Message]:
         db = self._db()
         if limit is None:
             rows = db.execute("SELECT data FROM items WHERE session_id = ? ORDER BY seq", (self.session_id,))
@@ -73,7 +80,7 @@ class SQLiteSession:
             )
         return [Message.from_dict(json.loads(r[0])) for r in rows.fetchall()]
 
-    async def add_items(self, items: list[Message]) -> None:
+    def add_items_now(self, items: list[Message]) -> None:
         if not items:
             return
         db = self._db()
