@@ -6,6 +6,8 @@
 (e) LLM calls spent per malformed reply, for the malformed-call cases of the parser tests
     followed by a corrected reply: target no extra call where the reply is repairable, exactly
     one where it is not (Lagent resends the identical prompt until max_turn and never recovers).
+(f) 10 000 sequential sync ``Agent.run`` calls against the server (no delay): resident memory
+    and open files after each thousand must stay flat (the reused loop keeps one connection).
 Run: python bench/agent_concurrency.py
 """
 
@@ -22,6 +24,7 @@ TESTS = Path(__file__).resolve().parent.parent / "tests"
 from liteagent import ActionExecutor, BaseAction, tool_api  # noqa: E402
 from liteagent.agent import Agent  # noqa: E402
 from liteagent.llms import OpenAICompatibleLLM, ScriptedLLM  # noqa: E402
+from liteagent.sessions import InMemorySession  # noqa: E402
 
 
 class Weather(BaseAction):
@@ -64,10 +67,10 @@ def bench_concurrent(n: int = 256, delay: float = 0.5) -> None:
     executor = ActionExecutor([Weather()])
 
     async def main() -> float:
-        agents = [Agent(llm, executor, protocol="hermes") for _ in range(n)]
+        agent = Agent(llm, executor, protocol="hermes")  # one agent, n conversations
         await llm.resolve_model()
         t = time.perf_counter()
-        results = await asyncio.gather(*(a.arun("Weather in Paris?") for a in agents))
+        results = await asyncio.gather(*(agent.arun("Weather in Paris?", InMemorySession()) for _ in range(n)))
         wall = time.perf_counter() - t
         assert all(r.answer == "Paris is sunny." for r in results), {r.status for r in results}
         await llm.aclose()
@@ -157,7 +160,36 @@ def bench_malformed() -> None:
     print(f"    all at target: {ok}")
 
 
+def bench_sequential_sync(n: int = 10_000) -> None:
+    import os
+    import resource
+
+    script = json.dumps({"2": CALL, "*": "Paris is sunny."})
+    proc = subprocess.Popen(
+        [sys.executable, str(TESTS / "scripted_server.py"), "--by-messages", script], stdout=subprocess.PIPE, text=True
+    )
+    url = proc.stdout.readline().strip()  # type: ignore[union-attr]
+    agent = Agent(OpenAICompatibleLLM(url, "scripted-model"), [Weather()], protocol="hermes")
+    marks = []
+    t = time.perf_counter()
+    for i in range(1, n + 1):
+        r = agent.run("Weather in Paris?")
+        assert r.answer == "Paris is sunny.", r.error
+        if i % 1000 == 0:
+            rss = int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+            marks.append((i, rss, len(os.listdir("/proc/self/fd"))))
+    wall = time.perf_counter() - t
+    proc.terminate()
+    proc.wait()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"(f) {n} sequential sync runs (2 HTTP turns each) in {wall:.1f} s ({wall / n * 1e3:.2f} ms/run):")
+    print("    after run:  " + "  ".join(f"{i // 1000:>2}k" for i, _, _ in marks))
+    print("    RSS MB:     " + "  ".join(f"{m:3.0f}" for _, m, _ in marks) + f"   (peak {peak:.0f})")
+    print("    open files: " + "  ".join(f"{f:3d}" for _, _, f in marks))
+
+
 if __name__ == "__main__":
+    bench_sequential_sync()
     bench_concurrent()
     bench_parallel_calls()
     bench_malformed()
