@@ -34,7 +34,7 @@ def build_llm(
     backend = backend or ("openai" if base_url else "local")
     if backend == "openai":
         if not base_url:
-            raise UsageError("--backend openai needs --base-url, e.g. --base-url http://127.0.0.1:23333/v1")
+            raise UsageError("`backend=` openai needs `base_url=`, e.g. `base_url=` http://127.0.0.1:23333/v1")
         return OpenAICompatibleLLM(base_url, model, api_key, timeout=timeout or DEFAULT_TIMEOUT)
     from .llms.local import LocalLLM
 

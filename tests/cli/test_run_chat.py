@@ -94,3 +94,13 @@ def test_chat_survives_server_errors(cli, free_port):
     r = cli("chat", "--base-url", f"http://127.0.0.1:{free_port}/v1", stdin="hello\n/exit\n")
     assert r.code == 0
     assert "cannot reach the model server" in r.err and "Traceback" not in r.err
+
+
+def test_library_errors_name_arguments_and_the_cli_names_flags(cli, free_port):
+    from liteagent import Agent, OpenAICompatibleLLM
+
+    url = f"http://127.0.0.1:{free_port}/v1"
+    r = Agent(OpenAICompatibleLLM(url, "m", max_retries=0), [], protocol="hermes").run("hi")
+    assert r.status == "error" and "`base_url=`" in r.error and "--base-url" not in r.error
+    res = cli("run", "--base-url", url, "--model", "m", "hi")
+    assert res.code == 1 and "--base-url" in res.err and "base_url=" not in res.err

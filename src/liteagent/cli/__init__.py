@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from ..errors import LiteAgentError
-
-PROTOCOLS = ["auto", "internlm2", "hermes", "openai", "react"]
+from ..protocols import DIALECTS
+from .errors import cli_words
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,7 +56,7 @@ def shared_flags() -> _Parser:
     g.add_argument("--model", help="model name the server serves (default: the server's first model)")
     g.add_argument("--api-key", help="API key (default: $LITEAGENT_API_KEY or $OPENAI_API_KEY)")
     g.add_argument(
-        "--protocol", choices=PROTOCOLS, default="auto", help="tool-call dialect (default: from the model name)"
+        "--protocol", choices=DIALECTS, default="auto", help="tool-call dialect (default: from the model name)"
     )
     g.add_argument(
         "--plugin",
@@ -166,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = args.func(args)
     except LiteAgentError as exc:
-        sys.stderr.write(f"liteagent: error: {exc}\n")
+        sys.stderr.write(f"liteagent: error: {cli_words(str(exc))}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("liteagent: interrupted\n")

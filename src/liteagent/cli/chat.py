@@ -18,6 +18,7 @@ from ..errors import LiteAgentError
 from ..events import ErrorEvent, FinalAnswer, TextDelta, TextReset, ThinkingDelta, ToolCallEvent, ToolResultEvent
 from ..sessions import InMemorySession, load_items, save_items
 from .commands import build_executor
+from .errors import cli_words
 from .logs import setup_logging
 from .term import clean
 
@@ -142,4 +143,4 @@ def _ask(agent: Agent, session: InMemorySession, question: str, console: Console
         elif isinstance(ev, ErrorEvent):
             if streaming:
                 console.print()
-            err.print(Text(f"error: {clean(ev.message)}", style="red"))
+            err.print(Text(f"error: {cli_words(clean(ev.message))}", style="red"))

@@ -8,7 +8,9 @@ import sys
 from typing import Any
 
 from ..actions import ActionExecutor, default_plugins, load_plugins
+from ..actions.builtin import DEFAULT_BUILTINS
 from ..errors import LiteAgentError, UsageError
+from ..llms.base import DEFAULT_MODEL_NAME
 
 
 def print_json(value: Any) -> None:
@@ -43,7 +45,7 @@ def _default_model_name(args: argparse.Namespace) -> str:
     # Without --model: the embedded model when no server is named, else unknown (hermes).
     if args.base_url or args.backend == "openai":
         return ""
-    return "smollm2-135m-instruct"
+    return DEFAULT_MODEL_NAME
 
 
 def cmd_call(args: argparse.Namespace) -> int:
@@ -102,7 +104,7 @@ def cmd_web(args: argparse.Namespace) -> int:
         "tool_choice": args.tool_choice,
         "db": args.db or "",
         "language": args.language,
-        "plugins": [p for p in args.plugin if p != "PythonInterpreter"] or ["EnvChecker", "ArxivSearch"],
+        "plugins": [p for p in args.plugin if p != "PythonInterpreter"] or list(DEFAULT_BUILTINS),
         "interpreter": "PythonInterpreter" in args.plugin,
         "extra_specs": [p for p in args.plugin if p not in BUILTINS],
         "allow_url_change": args.allow_url_change,

@@ -7,6 +7,7 @@ import sys
 
 from ..agent_config import build_agent
 from .commands import build_executor, print_json
+from .errors import cli_words
 from .logs import setup_logging
 from .term import clean
 
@@ -30,6 +31,6 @@ def run_once(args: argparse.Namespace) -> int:
         sys.stderr.write(f"liteagent: warning: {result.error}\n")
         return 1
     if result.status != "ok":
-        sys.stderr.write(f"liteagent: error: {clean(result.error or 'the run failed')}\n")
+        sys.stderr.write(f"liteagent: error: {cli_words(clean(result.error or 'the run failed'))}\n")
         return 1
     return 0

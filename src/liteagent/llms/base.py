@@ -11,6 +11,8 @@ from typing import Any
 
 from ..protocols.base import Request
 
+DEFAULT_MODEL_NAME = "smollm2-135m-instruct"  # the embedded model's name (it picks the dialect)
+
 
 @dataclass(slots=True)
 class ToolCallDelta:

