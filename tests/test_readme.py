@@ -1,0 +1,45 @@
+"""The README's Python snippets run, in order, in one namespace, so the README cannot drift.
+The model server they name (127.0.0.1:23333, lmdeploy's port) is the scripted one here."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import pytest
+from scripted_server import ScriptedServer
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_readme_has_python_snippets():
+    assert len(BLOCKS) >= 3
+
+
+@pytest.mark.skipif(not _port_free(23333), reason="something already listens on 127.0.0.1:23333")
+def test_readme_python_snippets_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    call = '<tool_call>{"name": "Weather.forecast", "arguments": {"city": "Shanghai", "days": 2}}</tool_call>'
+    server = ScriptedServer(
+        replies=[call, "Sunny for two days.", call, "Sunny.", "Cloudy tomorrow."], port=23333
+    ).start()
+    try:
+        namespace: dict = {"__name__": "readme"}
+        for block in BLOCKS:
+            exec(compile(block, str(README), "exec"), namespace)
+    finally:
+        server.stop()
+    out = capsys.readouterr().out
+    assert "Sunny for two days." in out and "final" in out
+    # the lasting conversation really lasted: the second question saw the first
+    last = [r["body"] for r in server.requests if r["body"]][-1]
+    users = [m["content"] for m in last["messages"] if m["role"] == "user" and "<tool_response>" not in m["content"]]
+    assert users == ["Weather in Shanghai?", "And tomorrow?"]
+    assert (tmp_path / "conversations.sqlite3").exists()
