@@ -154,3 +154,21 @@ def test_plugin_selection_and_max_turns_reach_the_agent(web_env, app_test, serve
     assert '"name": "ArxivSearch.get_paper"' in system and "EnvChecker" not in system
     assert len(posts(server)) == 2  # max turns 2
     assert any("stopped after 2 model turns" in e.value for e in at.error)
+
+
+def test_tool_panels_show_their_own_turns_result_on_resume(web_env, app_test, server):
+    web_env(plugins=["EnvChecker", "ArxivSearch"])
+    call = '<tool_call>{"name": "ArxivSearch.get_paper", "arguments": {"arxiv_id": "ID"}}</tool_call>'
+    server.replies = [call.replace("ID", "bad id one"), "first done", call.replace("ID", "bad id two"), "second done"]
+    at = app_test("hana")
+    at.run()
+    ask(at, "paper one?")
+    ask(at, "paper two?")
+    again = app_test("hana")  # a new server process, the conversation reopened
+    again.run()
+    [b for b in again.sidebar.button if b.label.endswith("paper one?")][0].click().run()
+    panels = [e for e in again.expander if "ArxivSearch" in e.label.replace("\\", "")]
+    assert len(panels) == 2
+    errors = [[x.value for x in p.error] for p in panels]  # both calls had the id call_0
+    assert "one" in " ".join(errors[0]) and "two" not in " ".join(errors[0])
+    assert "two" in " ".join(errors[1])
