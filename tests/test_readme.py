@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 
 import pytest
+
 from scripted_server import ScriptedServer
 
 README = Path(__file__).resolve().parents[1] / "README.md"

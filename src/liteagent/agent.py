@@ -151,7 +151,7 @@ class Agent:
         """The dialect's decoding grammar for these tools, built once per tool set."""
         key = (protocol.name, tool_choice, self.executor.uid, self.executor.version)
         if self._grammar_cache is None or self._grammar_cache[0] != key:
-            self._grammar_cache = (key, protocol.grammar(self.executor, tool_choice))
+            self._grammar_cache = (key, protocol.grammar(self.executor.tool_set(), tool_choice))
         return self._grammar_cache[1]
 
     async def _ensure_protocol(self) -> Protocol:

@@ -160,7 +160,7 @@ def question(agent: Agent, query: str | Message) -> Steps:
         request, trimmed = render(agent, protocol, run, tool_choice)
         if trimmed is not None:
             yield trimmed
-        state = TurnState(protocol.new_parser(agent.executor), time.perf_counter(), run.usage)
+        state = TurnState(protocol.new_parser(agent.executor.tool_set()), time.perf_counter(), run.usage)
         try:
             yield Generate(request, state)
         except StopRun as stop:
@@ -206,7 +206,7 @@ def question(agent: Agent, query: str | Message) -> Steps:
 def render(agent: Agent, protocol: Protocol, run: RunState, tool_choice: str) -> tuple[Request, ContextTrimmed | None]:
     """The request for this turn, fitted to the model's context; the grammar where decoding is
     constrained."""
-    tools = agent.executor if tool_choice != "none" else None
+    tools = agent.executor.tool_set() if tool_choice != "none" else None  # the dialect sees definitions only
     history, trimmed = run.history, None
     budget = agent.context_tokens or agent.llm.context_tokens
     if budget:

@@ -8,6 +8,7 @@ form), validated against the API's schema, run (sync or async) under a timeout, 
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import itertools
 import json
@@ -21,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from functools import partial
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -29,6 +31,7 @@ from ..errors import ToolError, ToolTimeout
 from ..messages import ActionReturn, ActionStatus, ResultItem
 from .base import BaseAction, as_action
 from .schema import ApiSpec, lagent_api_dict
+from .tooldefs import ToolDef, ToolSet
 from .validation import describe_validation_error
 
 _WIRE_OK = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -57,6 +60,10 @@ class BoundApi:
     spec: ApiSpec
     func: Callable[..., Any]
     plugin: BaseAction
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return self.spec.parameters
 
 
 class _ToolTimeout(BaseException):
@@ -89,6 +96,7 @@ class ActionExecutor:
         self._apis: dict[str, BoundApi] = {}
         self._aliases: dict[str, str] = {}
         self._pool: ThreadPoolExecutor | None = None
+        self._tool_set: ToolSet | None = None
         self.version = 0
         self.uid = next(_UIDS)  # with ``version``: a cache key for rendered tool prompts
         for action in actions:
@@ -159,6 +167,16 @@ class ActionExecutor:
         full = self._aliases.get(name) or self._aliases.get(name.strip().lower())
         return self._apis.get(full) if full else None
 
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """Identifies this tool set's state (a cache key for rendered tool prompts)."""
+        return (self.uid, self.version)
+
+    @property
+    def interpreter(self) -> str | None:
+        """The API that InternLM2's ``<|interpreter|>`` calls run: a plugin marked ``interpreter``."""
+        return next((n for n, a in self._apis.items() if getattr(a.plugin, "interpreter", False)), None)
+
     def is_async(self, name: str) -> bool:
         """Is ``name`` an ``async def`` API? (False for names that resolve to nothing)"""
         api = self._apis.get(name) or self.resolve(name)
@@ -178,6 +196,27 @@ class ActionExecutor:
                 desc = api.plugin.description
             out.append(lagent_api_dict(api.spec, api.name, desc))
         return out
+
+    def tool_set(self) -> ToolSet:
+        """The tools' definitions as an immutable snapshot for dialects, made once per version."""
+        cached = self._tool_set
+        if cached is not None and cached.key == (self.uid, self.version):
+            return cached
+        descs = self.api_descriptions()
+        tools = self.openai_tools()
+        defs = tuple(
+            ToolDef(
+                api.name,
+                api.wire,
+                tool["function"]["description"],
+                MappingProxyType(copy.deepcopy(api.spec.parameters)),
+                "interpreter" if getattr(api.plugin, "interpreter", False) else "plugin",
+                MappingProxyType(desc),
+            )
+            for api, desc, tool in zip(self._apis.values(), descs, tools, strict=True)
+        )
+        self._tool_set = ToolSet(defs, dict(self._aliases), (self.uid, self.version))
+        return self._tool_set
 
     def openai_tools(self) -> list[dict[str, Any]]:
         """The OpenAI ``tools`` list (names in their wire spelling)."""

@@ -12,7 +12,7 @@ from ..events import TextDelta, TextReset, ThinkingDelta, ToolCallEvent
 from ..messages import Message, ToolCall
 
 if TYPE_CHECKING:
-    from ..actions.executor import ActionExecutor
+    from ..actions.tooldefs import ToolsView
 
 
 @dataclass(slots=True)
@@ -293,36 +293,34 @@ class Protocol(ABC):
         self.plugin_prompt = self.default_plugin_prompt if plugin_prompt is None else plugin_prompt
 
     @abstractmethod
-    def render(
-        self, messages: list[Message], executor: ActionExecutor | None, tool_choice: str = "auto"
-    ) -> Request: ...
+    def render(self, messages: list[Message], toolset: ToolsView | None, tool_choice: str = "auto") -> Request: ...
 
     @abstractmethod
-    def tools_prompt(self, executor: ActionExecutor, plugin_prompt: str | None = None) -> str:
+    def tools_prompt(self, toolset: ToolsView, plugin_prompt: str | None = None) -> str:
         """The text that tells the model its tools (empty where tools travel natively)."""
 
     @abstractmethod
-    def new_parser(self, executor: ActionExecutor | None = None) -> StreamParser: ...
+    def new_parser(self, toolset: ToolsView | None = None) -> StreamParser: ...
 
-    def grammar(self, executor: ActionExecutor | None, tool_choice: str) -> str | None:
+    def grammar(self, toolset: ToolsView | None, tool_choice: str) -> str | None:
         """A GBNF grammar that constrains decoding to this dialect's answers and well-formed calls
         (``tool_choice`` auto, required, none, or ``answer``: tools shown, calls barred), for
         backends that support one; None where the dialect is not constrained."""
         return None
 
-    def parse(self, text: str, executor: ActionExecutor | None = None) -> ParsedReply:
-        return self.new_parser(executor).parse(text)
+    def parse(self, text: str, toolset: ToolsView | None = None) -> ParsedReply:
+        return self.new_parser(toolset).parse(text)
 
-    def system_messages(self, executor: ActionExecutor | None, tool_choice: str) -> list[dict[str, Any]]:
+    def system_messages(self, toolset: ToolsView | None, tool_choice: str) -> list[dict[str, Any]]:
         """The chat dialects' system turn: the system prompt, then the tools prompt."""
         system = self.system_prompt
-        if executor is not None and len(executor) and tool_choice != "none" and self.plugin_prompt:
-            tools = self.cached_tools_prompt(executor)
+        if toolset is not None and len(toolset) and tool_choice != "none" and self.plugin_prompt:
+            tools = self.cached_tools_prompt(toolset)
             system = f"{system}\n\n{tools}" if system else tools
         return [{"role": "system", "content": system}] if system else []
 
-    def cached_tools_prompt(self, executor: ActionExecutor) -> str:
-        """``tools_prompt`` rendered once per (dialect, prompt, executor state) in this process:
+    def cached_tools_prompt(self, toolset: ToolsView) -> str:
+        """``tools_prompt`` rendered once per (dialect, prompt, toolset state) in this process:
         a byte-stable prompt prefix, and no JSON encoding on the hot path."""
-        key = (type(self), executor.uid, executor.version, self.plugin_prompt)
-        return render_cache(key, lambda: self.tools_prompt(executor))
+        key = (type(self), toolset.key, self.plugin_prompt)
+        return render_cache(key, lambda: self.tools_prompt(toolset))

@@ -11,7 +11,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..actions.executor import ActionExecutor
+    from ..actions.tooldefs import ToolsView
 
 
 def _strict(schema: dict[str, Any]) -> dict[str, Any]:
@@ -41,18 +41,18 @@ def _literal(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def hermes_grammar(executor: ActionExecutor, required: bool) -> str:
+def hermes_grammar(toolset: ToolsView, required: bool) -> str:
     """``<tool_call>\\n{"name": "Tool.api", "arguments": {...}}\\n</tool_call>`` or plain text."""
     from llama_cpp.llama_grammar import SchemaConverter  # the local backend's own dependency
 
     conv = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
     alternatives = []
     args_key = _literal(', "arguments": ')
-    for i, name in enumerate(executor.names()):
-        api = executor.resolve(name)
+    for i, name in enumerate(toolset.names()):
+        api = toolset.resolve(name)
         assert api is not None
         rule = f"tool{i}-args"
-        schema = conv.resolve_refs(_strict(api.spec.parameters), name)
+        schema = conv.resolve_refs(_strict(copy.deepcopy(dict(api.parameters))), name)
         conv.visit(schema, rule)
         alternatives.append(" ".join([_literal(json.dumps(name)), args_key, rule]))
     head = " ".join([_literal("<tool_call>"), '"\\n"', _literal('{"name": ')])
@@ -62,10 +62,10 @@ def hermes_grammar(executor: ActionExecutor, required: bool) -> str:
     return "\n".join([root, call, _ANSWER, conv.format_grammar()])
 
 
-def hermes_grammar_for(executor: ActionExecutor | None, tool_choice: str) -> str | None:
+def hermes_grammar_for(toolset: ToolsView | None, tool_choice: str) -> str | None:
     """The hermes dialect's grammar: a plain answer, or (unless barred) a call to a real tool."""
-    if executor is None or not len(executor) or tool_choice == "none":
+    if toolset is None or not len(toolset) or tool_choice == "none":
         return None
     if tool_choice == "answer":  # tools stay in the prompt (its cache too), calls are barred
         return "root ::= answer\n" + _ANSWER
-    return hermes_grammar(executor, tool_choice == "required")
+    return hermes_grammar(toolset, tool_choice == "required")

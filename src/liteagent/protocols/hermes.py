@@ -13,17 +13,18 @@ from .base import ParseEvent, Protocol, Request, ScanningParser, TextReset, fill
 from .calljson import parse_calls
 
 if TYPE_CHECKING:
-    from ..actions.executor import ActionExecutor
+    from ..actions.tooldefs import ToolsView
+
 
 CALL_OPEN, CALL_CLOSE, THINK_OPEN, THINK_CLOSE = "<tool_call>", "</tool_call>", "<think>", "</think>"
 _TEXT_MARKERS = (CALL_OPEN, CALL_CLOSE, THINK_OPEN, THINK_CLOSE, "<|im_end|>")
 _BODY_MARKERS = (CALL_CLOSE, CALL_OPEN, "<|im_end|>")
 
 
-def tool_schemas(executor: ActionExecutor) -> list[dict[str, Any]]:
+def tool_schemas(toolset: ToolsView) -> list[dict[str, Any]]:
     """OpenAI-style function descriptions named as the model should call them (``Tool.api``)."""
     out = []
-    for api_tool, name in zip(executor.openai_tools(), executor.names(), strict=False):
+    for api_tool, name in zip(toolset.openai_tools(), toolset.names(), strict=False):
         fn = dict(api_tool["function"], name=name)
         out.append({"type": "function", "function": fn})
     return out
@@ -33,21 +34,21 @@ class HermesProtocol(Protocol):
     name = "hermes"
     call_format_hint = '<tool_call>\n{"name": "Tool.api", "arguments": {...}}\n</tool_call>'
 
-    def grammar(self, executor: ActionExecutor | None, tool_choice: str) -> str | None:
+    def grammar(self, toolset: ToolsView | None, tool_choice: str) -> str | None:
         from .grammar import hermes_grammar_for
 
-        return hermes_grammar_for(executor, tool_choice)
+        return hermes_grammar_for(toolset, tool_choice)
 
     default_system_prompt = SYSTEM_EN
     default_plugin_prompt = HERMES_TOOLS
 
-    def tools_prompt(self, executor: ActionExecutor, plugin_prompt: str | None = None) -> str:
+    def tools_prompt(self, toolset: ToolsView, plugin_prompt: str | None = None) -> str:
         template = self.plugin_prompt if plugin_prompt is None else plugin_prompt
-        listing = "\n".join(json.dumps(t, ensure_ascii=False) for t in tool_schemas(executor))
+        listing = "\n".join(json.dumps(t, ensure_ascii=False) for t in tool_schemas(toolset))
         return fill_template(template, listing)
 
-    def render(self, messages: list[Message], executor: ActionExecutor | None, tool_choice: str = "auto") -> Request:
-        out = self.system_messages(executor, tool_choice)
+    def render(self, messages: list[Message], toolset: ToolsView | None, tool_choice: str = "auto") -> Request:
+        out = self.system_messages(toolset, tool_choice)
         for m in messages:
             if m.role == "assistant":
                 body = m.content
@@ -66,7 +67,7 @@ class HermesProtocol(Protocol):
                 out.append({"role": m.role, "content": m.content})
         return Request(messages=out)
 
-    def new_parser(self, executor: ActionExecutor | None = None) -> HermesParser:
+    def new_parser(self, toolset: ToolsView | None = None) -> HermesParser:
         return HermesParser()
 
 

@@ -17,7 +17,8 @@ from .base import ParseEvent, Protocol, Request, ScanningParser, fill_template, 
 from .calljson import parse_calls
 
 if TYPE_CHECKING:
-    from ..actions.executor import ActionExecutor
+    from ..actions.tooldefs import ToolsView
+
 
 START, END, IM_END, IM_START = "<|action_start|>", "<|action_end|>", "<|im_end|>", "<|im_start|>"
 PLUGIN, INTERP = "<|plugin|>", "<|interpreter|>"
@@ -31,15 +32,9 @@ _TEXT_MARKERS = (START, PLUGIN, INTERP, IM_END, END, IM_START)
 _BODY_MARKERS = (END, IM_END, START, IM_START)
 
 
-def interpreter_api(executor: ActionExecutor | None) -> str | None:
+def interpreter_api(toolset: ToolsView | None) -> str | None:
     """The API that ``<|interpreter|>`` calls run: a plugin marked ``interpreter = True``."""
-    if executor is None:
-        return None
-    for name in executor.names():
-        api = executor.resolve(name)
-        if api is not None and getattr(api.plugin, "interpreter", False):
-            return name
-    return None
+    return toolset.interpreter if toolset is not None else None
 
 
 def turn(role: str, content: str, name: str | None = None) -> str:
@@ -63,10 +58,10 @@ class InternLM2Protocol(Protocol):
         super().__init__(system_prompt, plugin_prompt)
         self.interpreter_prompt = self.default_interpreter_prompt if interpreter_prompt is None else interpreter_prompt
 
-    def tool_list(self, executor: ActionExecutor) -> list[dict]:
-        interp = interpreter_api(executor)
+    def tool_list(self, toolset: ToolsView) -> list[dict]:
+        interp = interpreter_api(toolset)
         out = []
-        for desc in executor.api_descriptions():
+        for desc in toolset.api_descriptions():
             if desc["name"] == interp:
                 continue
             desc["description"] = API_PREFIX.format(
@@ -75,41 +70,40 @@ class InternLM2Protocol(Protocol):
             out.append(desc)
         return out
 
-    def tools_prompt(self, executor: ActionExecutor, plugin_prompt: str | None = None) -> str:
+    def tools_prompt(self, toolset: ToolsView, plugin_prompt: str | None = None) -> str:
         template = self.plugin_prompt if plugin_prompt is None else plugin_prompt
-        listing = json.dumps(self.tool_list(executor), ensure_ascii=False, indent=4)
+        listing = json.dumps(self.tool_list(toolset), ensure_ascii=False, indent=4)
         return fill_template(template, listing)
 
-    def render(self, messages: list[Message], executor: ActionExecutor | None, tool_choice: str = "auto") -> Request:
-        use_tools = executor is not None and len(executor) > 0 and tool_choice != "none"
-        prefix, interp = self._prefix(executor if use_tools else None)
+    def render(self, messages: list[Message], toolset: ToolsView | None, tool_choice: str = "auto") -> Request:
+        use_tools = toolset is not None and len(toolset) > 0 and tool_choice != "none"
+        prefix, interp = self._prefix(toolset if use_tools else None)
         parts = [prefix]
         for m in messages:
             parts.append(self.render_message(m, interp))
         parts.append(f"{IM_START}assistant\n")
         return Request(prompt="".join(parts), stop=list(STOP_WORDS), extra={"skip_special_tokens": False})
 
-    def _prefix(self, executor: ActionExecutor | None) -> tuple[str, str | None]:
+    def _prefix(self, toolset: ToolsView | None) -> tuple[str, str | None]:
         """The system turns, rendered once per (prompts, tools): byte-stable across turns."""
         key = (
             "internlm2-prefix",
-            executor.uid if executor else -1,
-            executor.version if executor else -1,
+            toolset.key if toolset else None,
             self.system_prompt,
             self.plugin_prompt,
             self.interpreter_prompt,
         )
-        return render_cache(key, lambda: self._render_prefix(executor))  # type: ignore[no-any-return]
+        return render_cache(key, lambda: self._render_prefix(toolset))  # type: ignore[no-any-return]
 
-    def _render_prefix(self, executor: ActionExecutor | None) -> tuple[str, str | None]:
+    def _render_prefix(self, toolset: ToolsView | None) -> tuple[str, str | None]:
         parts: list[str] = []
         if self.system_prompt:
             parts.append(turn("system", self.system_prompt))
-        interp = interpreter_api(executor)
+        interp = interpreter_api(toolset)
         if interp and self.interpreter_prompt:
             parts.append(turn("system", self.interpreter_prompt, INTERP))
-        if executor is not None and self.plugin_prompt and self.tool_list(executor):
-            parts.append(turn("system", self.tools_prompt(executor), PLUGIN))
+        if toolset is not None and self.plugin_prompt and self.tool_list(toolset):
+            parts.append(turn("system", self.tools_prompt(toolset), PLUGIN))
         return "".join(parts), interp
 
     def render_message(self, m: Message, interp: str | None) -> str:
@@ -125,8 +119,8 @@ class InternLM2Protocol(Protocol):
             return turn("user", m.content, "file")
         return turn(m.role, m.content, m.name if m.role == "system" and m.name else None)
 
-    def new_parser(self, executor: ActionExecutor | None = None) -> InternLM2Parser:
-        return InternLM2Parser(interpreter_api(executor) or "PythonInterpreter")
+    def new_parser(self, toolset: ToolsView | None = None) -> InternLM2Parser:
+        return InternLM2Parser(interpreter_api(toolset) or "PythonInterpreter")
 
 
 _JSON = json.JSONEncoder(ensure_ascii=False)

@@ -12,7 +12,7 @@ from .base import ParseEvent, Protocol, Request, StreamParser
 from .calljson import load_json_value
 
 if TYPE_CHECKING:
-    from ..actions.executor import ActionExecutor
+    from ..actions.tooldefs import ToolsView
 
 
 class OpenAIProtocol(Protocol):
@@ -20,18 +20,18 @@ class OpenAIProtocol(Protocol):
     default_system_prompt = SYSTEM_EN
     default_plugin_prompt = ""
 
-    def tools_prompt(self, executor: ActionExecutor, plugin_prompt: str | None = None) -> str:
+    def tools_prompt(self, toolset: ToolsView, plugin_prompt: str | None = None) -> str:
         # Tools travel in the request's "tools" field; show that JSON.
-        return json.dumps(executor.openai_tools(), ensure_ascii=False, indent=2)
+        return json.dumps(toolset.openai_tools(), ensure_ascii=False, indent=2)
 
-    def render(self, messages: list[Message], executor: ActionExecutor | None, tool_choice: str = "auto") -> Request:
+    def render(self, messages: list[Message], toolset: ToolsView | None, tool_choice: str = "auto") -> Request:
         out: list[dict[str, Any]] = []
         system = self.system_prompt
-        if self.plugin_prompt and executor is not None and len(executor):
+        if self.plugin_prompt and toolset is not None and len(toolset):
             system = f"{system}\n\n{self.plugin_prompt}" if system else self.plugin_prompt
         if system:
             out.append({"role": "system", "content": system})
-        wire = {n: executor.resolve(n).wire for n in executor.names()} if executor else {}  # type: ignore[union-attr]
+        wire = {n: toolset.resolve(n).wire for n in toolset.names()} if toolset else {}  # type: ignore[union-attr]
         for m in messages:
             if m.role == "assistant":
                 msg: dict[str, Any] = {"role": "assistant", "content": m.content or None}
@@ -56,10 +56,10 @@ class OpenAIProtocol(Protocol):
                 out.append({"role": "user", "content": f"[uploaded file] {m.content}"})
             else:
                 out.append({"role": m.role, "content": m.content})
-        tools = executor.openai_tools() if executor is not None and len(executor) else None
+        tools = toolset.openai_tools() if toolset is not None and len(toolset) else None
         return Request(messages=out, tools=tools, tool_choice=tool_choice if tools else None)
 
-    def new_parser(self, executor: ActionExecutor | None = None) -> OpenAIParser:
+    def new_parser(self, toolset: ToolsView | None = None) -> OpenAIParser:
         return OpenAIParser()
 
 

@@ -13,7 +13,8 @@ from .base import ParseEvent, Protocol, Request, ScanningParser, fill_template
 from .calljson import load_json_value
 
 if TYPE_CHECKING:
-    from ..actions.executor import ActionExecutor
+    from ..actions.tooldefs import ToolsView
+
 
 THOUGHT, ACTION, INPUT, OBS, FINAL = "Thought:", "Action:", "Action Input:", "Observation:", "Final Answer:"
 _MARKERS = (THOUGHT, ACTION, INPUT, OBS, FINAL)
@@ -26,19 +27,19 @@ class ReActProtocol(Protocol):
     default_system_prompt = SYSTEM_EN
     default_plugin_prompt = REACT_TOOLS
 
-    def tools_prompt(self, executor: ActionExecutor, plugin_prompt: str | None = None) -> str:
+    def tools_prompt(self, toolset: ToolsView, plugin_prompt: str | None = None) -> str:
         template = self.plugin_prompt if plugin_prompt is None else plugin_prompt
         lines = []
-        for desc in executor.api_descriptions():
-            api = executor.resolve(desc["name"])
-            params = json.dumps(api.spec.parameters if api else {}, ensure_ascii=False)
+        for desc in toolset.api_descriptions():
+            api = toolset.resolve(desc["name"])
+            params = json.dumps(dict(api.parameters) if api else {}, ensure_ascii=False)
             lines.append(f"{desc['name']}: {desc['description']} Arguments (JSON Schema): {params}")
         listing = "\n".join(lines)
         text = fill_template(template, listing)
-        return text.replace("{tool_names}", ", ".join(executor.names()))
+        return text.replace("{tool_names}", ", ".join(toolset.names()))
 
-    def render(self, messages: list[Message], executor: ActionExecutor | None, tool_choice: str = "auto") -> Request:
-        out = self.system_messages(executor, tool_choice)
+    def render(self, messages: list[Message], toolset: ToolsView | None, tool_choice: str = "auto") -> Request:
+        out = self.system_messages(toolset, tool_choice)
         for m in messages:
             if m.role == "assistant":
                 out.append({"role": "assistant", "content": render_assistant(m)})
@@ -48,7 +49,7 @@ class ReActProtocol(Protocol):
                 out.append({"role": m.role, "content": m.content})
         return Request(messages=out, stop=[OBS])
 
-    def new_parser(self, executor: ActionExecutor | None = None) -> ReActParser:
+    def new_parser(self, toolset: ToolsView | None = None) -> ReActParser:
         return ReActParser()
 
 
