@@ -179,3 +179,20 @@ def test_llama_cpp_server_end_to_end(free_port):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_a_long_conversation_at_n_ctx_2048_keeps_answering():
+    from liteagent.events import ContextTrimmed
+
+    llm = LocalLLM(n_ctx=2048)
+    agent = Agent(llm, [], protocol="hermes", max_tokens=24)
+    session = InMemorySession()
+    trimmed = 0
+    for i in range(7):
+        question = f"Note {i}: " + " ".join(f"item{i}-{k}" for k in range(110)) + ". Reply with one word."
+        events = list(agent.stream(question, session=session))
+        trimmed += sum(isinstance(e, ContextTrimmed) for e in events)
+        final = events[-1]
+        assert final.type == "final", getattr(final, "message", final)
+    assert trimmed >= 1  # the conversation outgrew 2048 tokens and went on
+    assert len(session.items) == 14

@@ -68,4 +68,5 @@ def build_agent(args: Any, executor: ActionExecutor, progress: Any = None) -> Ag
         temperature=args.temperature,
         system_prompt=args.system_prompt,
         plugin_prompt=args.plugin_prompt,
+        context_tokens=getattr(args, "context_tokens", None),
     )

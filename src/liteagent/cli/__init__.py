@@ -80,6 +80,13 @@ def shared_flags() -> _Parser:
         default=None,
         help="seconds one tool call (default 60) and one model call, all in (default 180), may take",
     )
+    p.add_argument(
+        "--context-tokens",
+        type=_positive_int,
+        default=None,
+        help="the server model's context size: older turns are left out of prompts that would not fit "
+        "(default: unknown, nothing is left out; the embedded model uses --n-ctx)",
+    )
     g = p.add_argument_group("embedded model (--backend local)")
     g.add_argument("--model-path", help="a GGUF file to run in-process (default: the shipped SmolLM2-135M-Instruct)")
     g.add_argument("--n-ctx", type=_positive_int, default=4096, help="context length in tokens (default 4096)")

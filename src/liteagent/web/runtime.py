@@ -49,6 +49,7 @@ class Settings:
     timeout: float | None = None
     model_path: str | None = None
     n_ctx: int = 4096
+    context_tokens: int | None = None
     threads: int | None = None
     gpu_layers: int = 0
     # operator-only: may visitors point the page at another server? (the key never follows them)
