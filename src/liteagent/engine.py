@@ -169,6 +169,8 @@ def question(agent: Agent, query: str | Message) -> Steps:
         yield from state.finish_events()
         parsed = state.reply()
         calls = parsed.calls if tool_choice != "none" else []
+        if calls and state.finish == "length" and parsed.open_call:
+            calls = [*calls[:-1], cut_off(calls[-1])]  # never run a call the token limit cut
         said = Message("assistant", parsed.text, tool_calls=calls, thinking=parsed.thinking or None)
         run.history.append(said)
         yield Record([said])
@@ -260,6 +262,12 @@ def execute(
                 run.done[key] = r
         out.append(r)
     return out
+
+
+def cut_off(call: ToolCall) -> ToolCall:
+    """The call the token limit cut, as one that could not be read: the model is told to retry."""
+    why = "the reply was cut off at the token limit before this call was complete; write it again, shorter"
+    return ToolCall(call.name, {}, id=call.id, raw=call.raw, kind=call.kind, error=why)
 
 
 def failure_budget(agent: Agent, results: list[ActionReturn], run: RunState) -> ErrorEvent | None:

@@ -26,6 +26,9 @@ class ScriptedReply:
     text: str = ""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     thinking: str = ""
+    #: the finish reason to report (default: "tool_calls" with native calls, else "stop");
+    #: "length" plays a reply cut off at the token limit
+    finish_reason: str | None = None
 
 
 class ScriptedLLM(LLM):
@@ -95,4 +98,4 @@ class ScriptedLLM(LLM):
                 for i, c in enumerate(reply.tool_calls)
             ]
             yield Chunk(tool_calls=deltas)
-        yield Chunk(finish_reason="tool_calls" if reply.tool_calls else "stop")
+        yield Chunk(finish_reason=reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop"))

@@ -54,6 +54,9 @@ class ParsedReply:
     text: str
     calls: list[ToolCall]
     thinking: str = ""
+    #: the last call was closed only by the end of the reply (no end marker): if the reply was
+    #: cut off at the token limit, that call is incomplete
+    open_call: bool = False
 
     @property
     def valid_calls(self) -> list[ToolCall]:
@@ -72,6 +75,7 @@ class StreamParser(ABC):
         self._thinking: list[str] = []
         self._calls: list[ToolCall] = []
         self._finished = False
+        self._open_from = -1  # index of the first call closed only by the end of the reply
 
     @abstractmethod
     def feed(self, chunk: str) -> list[ParseEvent]: ...
@@ -108,6 +112,7 @@ class StreamParser(ABC):
             text="".join(self._text).strip(),
             calls=list(self._calls),
             thinking="".join(self._thinking).strip(),
+            open_call=0 <= self._open_from < len(self._calls),
         )
 
     def parse(self, text: str) -> ParsedReply:
@@ -256,7 +261,10 @@ class ScanningParser(StreamParser):
             return out
         if self._scan.buf:
             self._run(out, True)
+        n = len(self._calls)
         self._flush(out)
+        if len(self._calls) > n:  # the reply ended inside a call: no end marker closed it
+            self._open_from = n
         self._finished, self._state = True, "done"
         return out
 

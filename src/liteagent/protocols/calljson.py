@@ -1,8 +1,10 @@
 """Reading the JSON of a call the way models really write it.
 
-Tried in order: strict JSON; Python literal syntax (single quotes, True/None); then the
-json-repair library (trailing commas, raw newlines in strings, unclosed brackets). Text with no
-JSON object in it is never "repaired" into a call.
+Tried in order: JSON (raw control characters inside strings allowed: models write code and
+e-mails with literal newlines and tabs); Python literal syntax (single quotes, True/None); then
+the json-repair library (trailing commas, unclosed brackets). Text with no JSON object in it is
+never "repaired" into a call. Junk after the first complete object (a brace too many, prose
+before the end marker) is dropped only when that object names a real tool.
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import json_repair
+
+_LENIENT = json.JSONDecoder(strict=False)  # literal newlines and tabs inside strings are fine
 
 _FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n?(.*?)\n?```\s*$", re.S)
 _OPEN_FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n")
@@ -35,7 +40,7 @@ def load_json_value(text: str) -> tuple[Any, str | None]:
     t = text.strip()
     if t[:1] == "{":  # the common case: plain JSON
         try:
-            return json.loads(t), None
+            return _LENIENT.decode(t), None
         except json.JSONDecodeError:
             pass
     t = strip_fences(t).strip()
@@ -46,7 +51,7 @@ def load_json_value(text: str) -> tuple[Any, str | None]:
         return None, "no JSON object found"
     t = t[start:]
     try:
-        return json.loads(t), None
+        return _LENIENT.decode(t), None
     except json.JSONDecodeError as exc:
         first_error = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
     try:
@@ -96,9 +101,29 @@ def call_from_value(value: Any) -> tuple[str, dict[str, Any]] | str:
     return name.strip(), args
 
 
-def parse_calls(text: str) -> list[tuple[str, dict[str, Any]] | str]:
-    """Every call in one block: an object, or a list of objects (several calls)."""
+def first_json_value(text: str) -> tuple[Any, str] | None:
+    """The first complete JSON value in ``text`` (after any code fence) and what follows it."""
+    t = strip_fences(text.strip()).strip()
+    start = min((i for i in (t.find("{"), t.find("[")) if i >= 0), default=-1)
+    if start < 0:
+        return None
+    try:
+        value, end = _LENIENT.raw_decode(t, start)
+    except json.JSONDecodeError:
+        return None
+    return value, t[end:]
+
+
+def parse_calls(text: str, known: Callable[[str], bool] | None = None) -> list[tuple[str, dict[str, Any]] | str]:
+    """Every call in one block: an object, or a list of objects (several calls). ``known`` says
+    whether a name is a real tool: then junk after the first complete object is dropped."""
     value, err = load_json_value(text)
+    if err is not None and known is not None:
+        first = first_json_value(text)
+        if first is not None and isinstance(first[0], dict):
+            call = call_from_value(first[0])
+            if not isinstance(call, str) and known(call[0]):
+                return [call]
     if err is not None:
         return [err]
     if isinstance(value, list):
@@ -106,3 +131,14 @@ def parse_calls(text: str) -> list[tuple[str, dict[str, Any]] | str]:
             return ["the call list is empty"]
         return [call_from_value(v) for v in value]
     return [call_from_value(value)]
+
+
+def known_tools(toolset: Any) -> Callable[[str], bool] | None:
+    """``name -> is it a real tool`` for a tool set (None without one)."""
+    if toolset is None:
+        return None
+
+    def known(name: str) -> bool:
+        return toolset.resolve(name) is not None
+
+    return known

@@ -5,12 +5,13 @@ as ``<tool_response>`` in a user turn. ``<think>`` blocks are kept apart from th
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..messages import Message, ToolCall
 from ..prompts import HERMES_TOOLS, SYSTEM_EN
 from .base import ParseEvent, Protocol, Request, ScanningParser, TextReset, fill_template
-from .calljson import parse_calls
+from .calljson import call_from_value, known_tools, load_json_value, parse_calls
 
 if TYPE_CHECKING:
     from ..actions.tooldefs import ToolsView
@@ -68,7 +69,7 @@ class HermesProtocol(Protocol):
         return Request(messages=out)
 
     def new_parser(self, toolset: ToolsView | None = None) -> HermesParser:
-        return HermesParser()
+        return HermesParser(known_tools(toolset))
 
 
 _JSON = json.JSONEncoder(ensure_ascii=False)
@@ -82,8 +83,48 @@ def render_call(call: ToolCall) -> str:
 
 
 class HermesParser(ScanningParser):
-    def __init__(self) -> None:
+    """Calls in ``<tool_call>`` tags; and, as Qwen2.5 at times writes them, a whole reply that is
+    one ``{"name": ..., "arguments": ...}`` object naming an offered tool. A reply that starts
+    with ``{`` is held (never flashed as text) until it is known which it is."""
+
+    def __init__(self, known: Callable[[str], bool] | None = None) -> None:
         super().__init__("text")  # text | think | call | done
+        self._known = known
+        self._lead: str | None = "" if known is not None else None  # the reply so far, while undecided
+
+    def feed(self, chunk: str) -> list[ParseEvent]:
+        if self._lead is None:
+            return super().feed(chunk)
+        self._lead += chunk
+        head = self._lead.lstrip()
+        if not head or head[0] == "{":
+            return []  # maybe a bare JSON call: hold
+        held, self._lead = self._lead, None
+        return super().feed(held)
+
+    def finish(self) -> list[ParseEvent]:
+        if self._lead is None:
+            return super().finish()
+        held, self._lead = self._lead, None
+        out: list[ParseEvent] = []
+        call = self._bare_call(held)
+        if call is not None:
+            self._emit_call(call, out)
+        else:
+            out += super().feed(held)
+        return out + super().finish()
+
+    def _bare_call(self, text: str) -> ToolCall | None:
+        t = text.strip()
+        if not (t.startswith("{") and t.endswith("}")) or self._known is None:
+            return None
+        value, err = load_json_value(t)
+        if err is not None or not isinstance(value, dict):
+            return None
+        got = call_from_value(value)
+        if isinstance(got, str) or not self._known(got[0]):
+            return None
+        return ToolCall(got[0], got[1], raw=t)
 
     def _plain(self, chunk: str) -> bool:
         return "<" not in chunk
@@ -134,7 +175,7 @@ class HermesParser(ScanningParser):
 
     def _close_call(self, body: str, out: list[ParseEvent]) -> None:
         raw = f"{CALL_OPEN}{body}{CALL_CLOSE}"
-        for item in parse_calls(body):
+        for item in parse_calls(body, self._known):
             if isinstance(item, str):
                 self._emit_call(ToolCall("", {}, raw=raw, error=item), out)
             else:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..messages import Message, ToolCall
 from ..prompts import INTERPRETER_CN, META_CN, PLUGIN_CN
 from .base import ParseEvent, Protocol, Request, ScanningParser, fill_template, render_cache
-from .calljson import parse_calls
+from .calljson import known_tools, parse_calls
 
 if TYPE_CHECKING:
     from ..actions.tooldefs import ToolsView
@@ -120,7 +121,7 @@ class InternLM2Protocol(Protocol):
         return turn(m.role, m.content, m.name if m.role == "system" and m.name else None)
 
     def new_parser(self, toolset: ToolsView | None = None) -> InternLM2Parser:
-        return InternLM2Parser(interpreter_api(toolset) or "PythonInterpreter")
+        return InternLM2Parser(interpreter_api(toolset) or "PythonInterpreter", known_tools(toolset))
 
 
 _JSON = json.JSONEncoder(ensure_ascii=False)
@@ -143,7 +144,8 @@ _CODE_FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n(.*?)(?:\n?```\s*)?$", re.S)
 class InternLM2Parser(ScanningParser):
     """States: text -> (after <|action_start|>) -> body (plugin | interpreter) -> text ..."""
 
-    def __init__(self, interpreter_name: str = "PythonInterpreter") -> None:
+    def __init__(self, interpreter_name: str = "PythonInterpreter", known: Callable[[str], bool] | None = None) -> None:
+        self._known = known
         super().__init__("text")  # text | start | body | done
         self.interpreter_name = interpreter_name
         self._kind = "plugin"
@@ -234,7 +236,7 @@ class InternLM2Parser(ScanningParser):
             else:
                 self._emit_call(ToolCall(self.interpreter_name, {"command": code}, raw=raw, kind="interpreter"), out)
             return
-        for item in parse_calls(body):
+        for item in parse_calls(body, self._known):
             if isinstance(item, str):
                 self._emit_call(ToolCall("", {}, raw=raw, error=item), out)
             else:

@@ -108,5 +108,7 @@ class OpenAIParser(StreamParser):
                 )
             else:
                 self._emit_call(ToolCall(name, value, id=slot["id"], raw=args_text), out)
+        if self._calls:  # native calls have no end marker: the last may be cut by a token limit
+            self._open_from = len(self._calls) - 1
         self._finished = True
         return out

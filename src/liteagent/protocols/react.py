@@ -1,5 +1,8 @@
 """The ReAct dialect: Thought / Action / Action Input / Observation / Final Answer, for any chat
-model. A hallucinated ``Observation:`` ends the reply (it is also a stop word)."""
+model. One action per reply: after its input (the first complete JSON value) everything the
+model went on to invent (``Observation:``, ``Response:``, even a ``Final Answer``) is dropped.
+Once ``Final Answer:`` has begun, the rest is answer text, call syntax included. Code fences
+around the whole block (copied from the prompt's format block) are ignored."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from typing import TYPE_CHECKING
 from ..messages import Message, ToolCall
 from ..prompts import REACT_TOOLS, SYSTEM_EN
 from .base import ParseEvent, Protocol, Request, ScanningParser, fill_template
-from .calljson import load_json_value
+from .calljson import first_json_value, load_json_value
 
 if TYPE_CHECKING:
     from ..actions.tooldefs import ToolsView
@@ -19,6 +22,7 @@ if TYPE_CHECKING:
 THOUGHT, ACTION, INPUT, OBS, FINAL = "Thought:", "Action:", "Action Input:", "Observation:", "Final Answer:"
 _MARKERS = (THOUGHT, ACTION, INPUT, OBS, FINAL)
 _MARKER_START = re.compile("[TAOF]")  # the first letters of the markers
+_FENCE_LINE = re.compile(r"^[ \t]*```[\w+-]*[ \t]*$\n?", re.M)
 
 
 class ReActProtocol(Protocol):
@@ -89,17 +93,22 @@ class ReActParser(ScanningParser):
 
     def _run(self, out: list[ParseEvent], final: bool) -> None:
         while self._state != "done":
+            if self._state == "final":  # the answer: markers after it are its text
+                self._emit_text(self._scan.take_all(), out)
+                return
             text, marker = self._scan.scan(_MARKERS, hold=True)
             self._consume(text, out)
             if marker is None:
                 return
-            self._end_section(out, marker)
-            if marker == OBS:  # the model imagined the tool's answer: stop reading
+            called = self._end_section(out, marker)
+            if marker == OBS or called:  # the action is complete: what follows is invented
                 self._state = "done"
                 self._scan.take_all()
                 return
             if self._state == "pre" and self._pre:
-                self._emit_thinking("".join(self._pre), out)
+                thought = _FENCE_LINE.sub("", "".join(self._pre))
+                if thought.strip():
+                    self._emit_thinking(thought, out)
                 self._pre.clear()
             self._state = {THOUGHT: "thought", ACTION: "action", INPUT: "input", FINAL: "final"}[marker]
 
@@ -109,38 +118,49 @@ class ReActParser(ScanningParser):
         if self._state == "pre":
             self._pre.append(text)
         elif self._state == "thought":
-            self._emit_thinking(text, out)
+            text = _FENCE_LINE.sub("", text)
+            if text:
+                self._emit_thinking(text, out)
         elif self._state == "final":
             self._emit_text(text, out)
         elif self._state in ("action", "input"):
             self._field.append(text)
 
-    def _end_section(self, out: list[ParseEvent], next_marker: str | None = None) -> None:
+    def _end_section(self, out: list[ParseEvent], next_marker: str | None = None) -> bool:
+        """Close the open section; True when it completed the reply's action."""
         if self._state == "action":
-            lines = "".join(self._field).strip().splitlines()
+            lines = _FENCE_LINE.sub("", "".join(self._field)).strip().splitlines()
             name = lines[0].strip().strip("`") if lines else ""
             self._field.clear()
             if next_marker == INPUT:
                 self._action = name
-            elif name:  # an Action with no Action Input: no arguments
+                return False
+            if name:  # an Action with no Action Input: no arguments
                 self._emit_call(ToolCall(name, {}, raw=f"{ACTION} {name}"), out)
             else:
                 self._emit_call(ToolCall("", {}, raw=ACTION, error="Action names no tool"), out)
-        elif self._state == "input":
+            return True
+        if self._state == "input":
             body = "".join(self._field).strip()
             self._field.clear()
             name, self._action = self._action, ""
             raw = f"{ACTION} {name}\n{INPUT} {body}"
             if not name:
                 self._emit_call(ToolCall("", {}, raw=raw, error="Action Input without an Action naming the tool"), out)
-                return
-            if not body:
+                return True
+            if not _FENCE_LINE.sub("", body).strip():  # "Action Input:" alone: no arguments
                 self._emit_call(ToolCall(name, {}, raw=raw), out)
-                return
-            value, err = load_json_value(body)
+                return True
+            first = first_json_value(body)  # what the model wrote after it is not the tool's
+            if first is not None:
+                value, err = first[0], None
+            else:
+                value, err = load_json_value(body)
             if err is None and not isinstance(value, dict):
                 err = f"got {type(value).__name__}"
             if err is not None:
                 self._emit_call(ToolCall(name, {}, raw=raw, error=f"Action Input is not a JSON object ({err})"), out)
             else:
                 self._emit_call(ToolCall(name, value, raw=raw), out)
+            return True
+        return False
