@@ -6,7 +6,24 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from liteagent import ActionExecutor, BaseAction, tool_api
 from liteagent.protocols import PROTOCOLS, get_protocol
+
+
+class A(BaseAction):
+    """A."""
+
+    @tool_api
+    def b(self, q: int = 0) -> int:
+        """B.
+
+        Args:
+            q: q
+        """
+        return q
+
+
+TOOLS = ActionExecutor([A()]).tool_set()  # parsers with tools read bare JSON and junk after calls
 
 PIECES = [
     "<|action_start|>",
@@ -26,6 +43,7 @@ PIECES = [
     "Final Answer:",
     '{"name": "A.b", "parameters": {"q": 1}}',
     '{"name": "x", "arguments": {',
+    '{"name": "A.b", "arguments": {"q": 2}}',
     "```json\n",
     "```",
     "\n",
@@ -50,8 +68,8 @@ def summary(reply):
     return (reply.text, reply.thinking, [(c.name, c.arguments, c.error, c.kind) for c in reply.calls])
 
 
-def chunked(protocol, text, cuts):
-    parser = protocol.new_parser()
+def chunked(protocol, text, cuts, tools=None):
+    parser = protocol.new_parser(tools)
     points = sorted({c % (len(text) + 1) for c in cuts})
     prev = 0
     for p in [*points, len(text)]:
@@ -66,19 +84,20 @@ def chunked(protocol, text, cuts):
     text=texts,
     cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=30),
     name=st.sampled_from(sorted(PROTOCOLS)),
+    tools=st.sampled_from([None, TOOLS]),
 )
-def test_chunked_equals_whole(text, cuts, name):
+def test_chunked_equals_whole(text, cuts, name, tools):
     protocol = get_protocol(name)
-    whole = protocol.parse(text)
-    assert summary(chunked(protocol, text, cuts)) == summary(whole)
+    whole = protocol.parse(text, tools)
+    assert summary(chunked(protocol, text, cuts, tools)) == summary(whole)
 
 
 @settings(max_examples=200, deadline=None)
-@given(text=texts, name=st.sampled_from(sorted(PROTOCOLS)))
-def test_one_char_chunks(text, name):
+@given(text=texts, name=st.sampled_from(sorted(PROTOCOLS)), tools=st.sampled_from([None, TOOLS]))
+def test_one_char_chunks(text, name, tools):
     protocol = get_protocol(name)
-    parser = protocol.new_parser()
+    parser = protocol.new_parser(tools)
     for ch in text:
         parser.feed(ch)
     parser.finish()
-    assert summary(parser.result()) == summary(protocol.parse(text))
+    assert summary(parser.result()) == summary(protocol.parse(text, tools))
