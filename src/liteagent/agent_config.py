@@ -45,7 +45,7 @@ def build_llm(
 
 
 def build_agent(args: Any, executor: ActionExecutor, progress: Any = None) -> Agent:
-    """An Agent from parsed CLI flags (see ``liteagent.cli.shared_flags``) or any object with
+    """An Agent from parsed CLI flags (see ``liteagent.cli.model_flags``) or any object with
     the same attribute names (the web chat's settings)."""
     llm = build_llm(
         args.backend,

@@ -112,7 +112,10 @@ class RunState:
     usage: dict[str, int] = field(default_factory=dict)
     failures: int = 0
     done: dict[str, ActionReturn] = field(default_factory=dict)  # calls that succeeded this question
+    failed: set[str] = field(default_factory=set)  # calls that failed this question
     must_answer: bool = False
+    call_pending: bool = False  # tool_choice "required" and no call has run yet
+    repeated: list[bool] = field(default_factory=list)  # per result of the last turn: a failed call again
 
     def result(self, answer: str, status: str = "ok", error: str | None = None) -> RunResult:
         from .agent import RunResult
@@ -147,6 +150,7 @@ def question(agent: Agent, query: str | Message) -> Steps:
     start = time.perf_counter()
     history: list[Message] = yield Load()
     run = RunState(list(history), len(history), start)
+    run.call_pending = agent.tool_choice == "required"
     q = query if isinstance(query, Message) else Message("user", query)
     run.history.append(q)
     yield Record([q])
@@ -156,7 +160,10 @@ def question(agent: Agent, query: str | Message) -> Steps:
         yield run.stop(stop.kind, stop.message, "error")
         return
     for turn in range(agent.max_turns):
-        tool_choice = agent.tool_choice if turn == 0 or agent.tool_choice != "required" else "auto"
+        # "required" holds until a call has run; then the model may answer
+        tool_choice = (
+            "required" if run.call_pending else "auto" if agent.tool_choice == "required" else agent.tool_choice
+        )
         request, trimmed = render(agent, protocol, run, tool_choice)
         if trimmed is not None:
             yield trimmed
@@ -171,6 +178,9 @@ def question(agent: Agent, query: str | Message) -> Steps:
         calls = parsed.calls if tool_choice != "none" else []
         if calls and state.finish == "length" and parsed.open_call:
             calls = [*calls[:-1], cut_off(calls[-1])]  # never run a call the token limit cut
+        if not calls and tool_choice == "required" and len(agent.executor):
+            # the server did not enforce it: the reply goes back to the model as a missing call
+            calls = [ToolCall("", {}, raw="", error="a tool call is required here and the reply made none")]
         said = Message("assistant", parsed.text, tool_calls=calls, thinking=parsed.thinking or None)
         run.history.append(said)
         yield Record([said])
@@ -255,12 +265,20 @@ def execute(
     ran: list[ActionReturn] = (yield Execute(todo)) if todo else []
     it = iter(ran)
     out: list[ActionReturn] = []
+    run.repeated = []
     for key, r in zip(keys, results, strict=True):
+        again = False
         if r is None:
             r = next(it)
             if r.ok:
                 run.done[key] = r
+                run.call_pending = False
+            elif key in run.failed:
+                again = True
+            else:
+                run.failed.add(key)
         out.append(r)
+        run.repeated.append(again)
     return out
 
 
@@ -271,13 +289,20 @@ def cut_off(call: ToolCall) -> ToolCall:
 
 
 def failure_budget(agent: Agent, results: list[ActionReturn], run: RunState) -> ErrorEvent | None:
-    if not all(r.status in CALLER_ERRORS for r in results):
+    """Turns whose calls all failed, in a row: calls the model got wrong, and calls it repeats
+    though they already failed (a tool that keeps failing). At the budget the run ends with the
+    last error, the tool's own."""
+    if not all(r.status in CALLER_ERRORS or again for r, again in zip(results, run.repeated, strict=True)):
         run.failures = 0
         return None
     run.failures += 1
     if run.failures < agent.max_call_errors:
         return None
-    msg = f"the model's calls failed {run.failures} turns in a row; last error: {results[-1].error}"
+    last = results[-1]
+    if last.status in CALLER_ERRORS:
+        msg = f"the model's calls failed {run.failures} turns in a row; last error: {last.error}"
+    else:
+        msg = f"{last.name} kept failing ({run.failures} turns in a row, the same call): {last.error}"
     return run.stop("call_errors", msg, "call_errors")
 
 

@@ -44,35 +44,59 @@ def _temperature(text: str) -> float:
     return value
 
 
-def shared_flags() -> _Parser:
+def plugin_flags() -> _Parser:
     p = _Parser(add_help=False)
-    g = p.add_argument_group("model and plugins")
-    g.add_argument(
-        "--backend",
-        choices=["local", "openai"],
-        help="local: the embedded model; openai: any OpenAI-compatible server (default: openai when --base-url is given, else local)",
-    )
-    g.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:23333/v1 (lmdeploy api_server)")
-    g.add_argument("--model", help="model name the server serves (default: the server's first model)")
-    g.add_argument("--api-key", help="API key (default: $LITEAGENT_API_KEY or $OPENAI_API_KEY)")
-    g.add_argument(
-        "--protocol", choices=DIALECTS, default="auto", help="tool-call dialect (default: from the model name)"
-    )
+    g = p.add_argument_group("plugins")
     g.add_argument(
         "--plugin",
         action="append",
         default=[],
         metavar="SPEC",
-        help="enable a plugin: a built-in name, pkg.module:Class or path/file.py:Class (repeatable)",
+        help="enable a plugin: a built-in name, pkg.module:Class or path/file.py:Class (repeatable; "
+        "default: EnvChecker and ArxivSearch)",
     )
+    return p
+
+
+def dialect_flags() -> _Parser:
+    p = _Parser(add_help=False)
+    g = p.add_argument_group("dialect")
+    g.add_argument(
+        "--protocol",
+        choices=DIALECTS,
+        default="auto",
+        help="tool-call dialect (default: auto, from the model name: internlm -> internlm2, gpt -> openai, else hermes)",
+    )
+    g.add_argument("--model", help="model name (default: the server's first model, or the embedded model)")
+    g.add_argument("--system-prompt", help="system (meta) prompt (default: the dialect's)")
+    g.add_argument(
+        "--plugin-prompt", help="plugin prompt template, {prompt} for the tool list (default: the dialect's)"
+    )
+    return p
+
+
+def model_flags() -> _Parser:
+    p = _Parser(add_help=False)
+    g = p.add_argument_group("model")
+    g.add_argument(
+        "--backend",
+        choices=["local", "openai"],
+        help="local: the embedded model; openai: any OpenAI-compatible server (default: openai when --base-url is given, else local)",
+    )
+    g.add_argument(
+        "--base-url",
+        help="OpenAI-compatible server, e.g. http://127.0.0.1:23333/v1 (lmdeploy api_server; default: none)",
+    )
+    g.add_argument("--api-key", help="API key (default: $LITEAGENT_API_KEY or $OPENAI_API_KEY)")
     g.add_argument("--max-turns", type=_positive_int, default=8, help="model turns per question (default 8)")
-    g.add_argument("--system-prompt", help="system (meta) prompt; default: the dialect's")
     g.add_argument(
-        "--plugin-prompt", help="plugin prompt template with {prompt} for the tool list; default: the dialect's"
+        "--temperature", type=_temperature, default=None, help="sampling temperature, 0-2 (default: the server's)"
     )
-    g.add_argument("--temperature", type=_temperature, default=None, help="sampling temperature (0-2)")
     g.add_argument(
-        "--tool-choice", choices=["auto", "required", "none"], default="auto", help="may, must, or must not call a tool"
+        "--tool-choice",
+        choices=["auto", "required", "none"],
+        default="auto",
+        help="may, must, or must not call a tool (default auto; required: a first reply without a call is sent back)",
     )
     g.add_argument(
         "--timeout",
@@ -80,7 +104,7 @@ def shared_flags() -> _Parser:
         default=None,
         help="seconds one tool call (default 60) and one model call, all in (default 180), may take",
     )
-    p.add_argument(
+    g.add_argument(
         "--context-tokens",
         type=_positive_int,
         default=None,
@@ -94,7 +118,10 @@ def shared_flags() -> _Parser:
         "--threads", type=_positive_int, default=None, help="CPU threads (default: half the cores, at most 8)"
     )
     g.add_argument(
-        "--gpu-layers", type=int, default=0, help="layers to offload to a GPU (GPU builds of llama-cpp-python)"
+        "--gpu-layers",
+        type=int,
+        default=0,
+        help="layers to offload to a GPU (GPU builds of llama-cpp-python; default 0)",
     )
     return p
 
@@ -102,39 +129,45 @@ def shared_flags() -> _Parser:
 def build_parser() -> argparse.ArgumentParser:
     from . import commands
 
-    shared = shared_flags()
+    plugins, dialect, model = plugin_flags(), dialect_flags(), model_flags()
+    shared = [plugins, dialect, model]
     parser = _Parser(prog="liteagent", description="Lightweight LLM agents with plugins.")
     parser.add_argument("--version", action="version", version=f"liteagent {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    p = sub.add_parser("tools", parents=[shared], help="list the enabled plugins' descriptions")
+    p = sub.add_parser("tools", parents=[plugins, dialect], help="list the enabled plugins' descriptions")
     p.add_argument(
         "--format",
         choices=["lagent", "openai", "prompt"],
         default="lagent",
-        help="lagent/openai: a JSON list; prompt: the plugin prompt the model sees",
+        help="lagent/openai: a JSON list; prompt: the plugin prompt the model sees (default lagent)",
     )
+    p.set_defaults(backend=None, base_url=None, timeout=None)
     p.set_defaults(func=commands.cmd_tools)
 
-    p = sub.add_parser("call", parents=[shared], help="run one tool API and print its result as JSON")
+    p = sub.add_parser("call", parents=[plugins], help="run one tool API and print its result as JSON")
     p.add_argument("name", help="Tool.api, or Tool for a single tool")
-    p.add_argument("--args", default="{}", help="arguments as a JSON object")
+    p.add_argument("--args", default="{}", help="arguments as a JSON object (default {})")
+    p.add_argument("--timeout", type=float, default=None, help="seconds the tool may take (default 60)")
     p.set_defaults(func=commands.cmd_call)
 
-    p = sub.add_parser("run", parents=[shared], help="answer one question and exit")
+    p = sub.add_parser("run", parents=shared, help="answer one question and exit")
     p.add_argument("question")
-    p.add_argument("--json", action="store_true", help="print the whole trace as JSON")
+    p.add_argument("--json", action="store_true", help="print the whole trace as JSON on stdout")
+    p.add_argument("--quiet", action="store_true", help="no tool-call lines on stderr (shown on a terminal by default)")
     p.set_defaults(func=commands.cmd_run)
 
-    p = sub.add_parser("chat", parents=[shared], help="interactive chat in the terminal")
+    p = sub.add_parser("chat", parents=shared, help="interactive chat in the terminal")
     p.set_defaults(func=commands.cmd_chat)
 
-    p = sub.add_parser("web", parents=[shared], help="start the web chat")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8501)
-    p.add_argument("--db", help="SQLite file for conversations (default: in the user data directory)")
-    p.add_argument("--language", choices=["en", "zh"], default="en", help="label language (switchable on the page)")
+    p = sub.add_parser("web", parents=shared, help="start the web chat")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    p.add_argument("--db", help="SQLite file for conversations (default: web.sqlite3 in the user data directory)")
+    p.add_argument(
+        "--language", choices=["en", "zh"], default="en", help="label language, switchable on the page (default en)"
+    )
     p.add_argument(
         "--password",
         help="ask visitors for this password before anything shows (or set LITEAGENT_WEB_PASSWORD; default: none)",

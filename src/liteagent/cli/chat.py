@@ -22,7 +22,15 @@ from .errors import cli_words
 from .logs import setup_logging
 from .term import clean
 
-HELP = "/reset  forget the conversation · /save FILE · /load FILE · /tools · /exit"
+HELP = "/help · /reset  forget the conversation · /save FILE · /load FILE · /tools · /exit"
+HELP_LONG = """commands:
+  /help         this list
+  /reset        forget the conversation
+  /save FILE    save the conversation (JSON of its items)
+  /load FILE    continue a saved conversation
+  /tools        the enabled tools
+  /exit         leave (or Ctrl-D; Ctrl-C twice at the prompt)
+Ctrl-C while an answer streams stops that answer; the conversation is kept."""
 STATUS_STYLE = {
     "success": "green",
     "args_error": "yellow",
@@ -41,12 +49,21 @@ def chat_loop(args: argparse.Namespace) -> int:
     session = InMemorySession()
     names = ", ".join(executor.names()) or "none"
     console.print(Text(f"liteagent chat · tools: {names} · {HELP}", style="dim"))
+    interrupted = False  # Ctrl-C at the prompt once: a second one exits
     try:
         while True:
             try:
                 line = input("> " if sys.stdin.isatty() else "")
             except EOFError:
                 break
+            except KeyboardInterrupt:
+                if interrupted:
+                    console.print()
+                    break
+                interrupted = True
+                console.print(Text("\n(Ctrl-C again to exit, or /exit)", style="dim"))
+                continue
+            interrupted = False
             line = line.strip()
             if not line:
                 continue
@@ -54,7 +71,10 @@ def chat_loop(args: argparse.Namespace) -> int:
                 if not _command(line, agent, session, console, err):
                     break
                 continue
-            _ask(agent, session, line, console, err)
+            try:
+                _ask(agent, session, line, console, err)
+            except KeyboardInterrupt:
+                console.print(Text("\n(answer stopped; the conversation is kept)", style="dim"))
     finally:
         executor.close()
     return 0
@@ -78,6 +98,9 @@ def _command(line: str, agent: Agent, session: InMemorySession, console: Console
     arg = arg.strip()
     if cmd in ("/exit", "/quit"):
         return False
+    if cmd in ("/help", "/?"):
+        console.print(Text(HELP_LONG))
+        return True
     if cmd == "/reset":
         session.items.clear()
         console.print(Text("conversation cleared", style="dim"))

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
+from ..agent import RunResult
 from ..agent_config import build_agent
+from ..events import ErrorEvent, FinalAnswer, ToolResultEvent
+from ..messages import ActionReturn
 from .commands import build_executor, print_json
 from .errors import cli_words
 from .logs import setup_logging
@@ -16,10 +20,18 @@ def run_once(args: argparse.Namespace) -> int:
     setup_logging()
     executor = build_executor(args)
     agent = build_agent(args, executor)
+    show = not args.json and not args.quiet and sys.stderr.isatty()
+    result: RunResult | None = None
     try:
-        result = agent.run(args.question)
+        for ev in agent.stream(args.question):
+            if isinstance(ev, (FinalAnswer, ErrorEvent)):
+                result = ev.result
+            elif show and isinstance(ev, ToolResultEvent):
+                sys.stderr.write(tool_line(ev.result) + "\n")
+                sys.stderr.flush()
     finally:
         executor.close()
+    assert result is not None
     if args.json:  # the whole trace on stdout, also when the run failed
         out = result.to_dict()
         out["protocol"] = agent.protocol.name
@@ -34,3 +46,15 @@ def run_once(args: argparse.Namespace) -> int:
         sys.stderr.write(f"liteagent: error: {cli_words(clean(result.error or 'the run failed'))}\n")
         return 1
     return 0
+
+
+def tool_line(r: ActionReturn) -> str:
+    """One line per tool call, as chat shows it: name, arguments, status, time, the error."""
+    args = json.dumps(r.arguments, ensure_ascii=False)
+    if len(args) > 80:
+        args = args[:77] + "..."
+    line = f"· {clean(r.name)} {clean(args)} -> {r.status.value} ({r.elapsed:.2f} s)"
+    if r.error:
+        first = clean(r.error).splitlines()[0] if r.error.strip() else ""
+        line += f": {first[:160]}"
+    return line
