@@ -196,3 +196,23 @@ def test_a_long_conversation_at_n_ctx_2048_keeps_answering():
         assert final.type == "final", getattr(final, "message", final)
     assert trimmed >= 1  # the conversation outgrew 2048 tokens and went on
     assert len(session.items) == 14
+
+
+def test_grammar_bounds_every_string_argument():
+    from liteagent.protocols.grammar import DEFAULT_MAX_STRING, _strict
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "query": {"type": "string"},
+            "code": {"type": "string", "maxLength": 4000},
+            "unit": {"type": "string", "enum": ["c", "f"]},
+            "tags": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+    s = _strict(schema)
+    assert s["properties"]["query"]["maxLength"] == DEFAULT_MAX_STRING
+    assert s["properties"]["code"]["maxLength"] == 4000  # a declared bound is kept
+    assert "maxLength" not in s["properties"]["unit"]
+    assert s["properties"]["tags"]["items"]["maxLength"] == DEFAULT_MAX_STRING
+    assert "maxLength" not in schema["properties"]["query"]  # the tool's own schema is untouched

@@ -14,14 +14,26 @@ if TYPE_CHECKING:
     from ..actions.tooldefs import ToolsView
 
 
+# A string argument without its own maxLength gets this one: unbounded, a small model can loop
+# inside a string (one query grew to ~1 000 tokens of "arXiv:arXiv:…" and was cut off).
+DEFAULT_MAX_STRING = 400
+
+
 def _strict(schema: dict[str, Any]) -> dict[str, Any]:
-    """A copy where objects admit only their declared properties (JSON Schema allows extras)."""
+    """A copy where objects admit only their declared properties (JSON Schema allows extras) and
+    every string has a length bound (its ``maxLength``, else DEFAULT_MAX_STRING)."""
     s = copy.deepcopy(schema)
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
             if node.get("type") == "object" and "properties" in node and "additionalProperties" not in node:
                 node["additionalProperties"] = False
+            if (
+                node.get("type") == "string"
+                and "maxLength" not in node
+                and not {"enum", "const", "pattern", "format"} & set(node)
+            ):
+                node["maxLength"] = DEFAULT_MAX_STRING
             for v in node.values():
                 walk(v)
         elif isinstance(node, list):
