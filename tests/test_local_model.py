@@ -216,3 +216,61 @@ def test_grammar_bounds_every_string_argument():
     assert "maxLength" not in s["properties"]["unit"]
     assert s["properties"]["tags"]["items"]["maxLength"] == DEFAULT_MAX_STRING
     assert "maxLength" not in schema["properties"]["query"]  # the tool's own schema is untouched
+
+
+PREFIX_CHILD = r"""
+import json
+from liteagent import Agent
+from liteagent.actions import default_plugins
+from liteagent.llms.local import LocalLLM
+llm = LocalLLM()
+r = Agent(llm, default_plugins(), max_tokens=12).run("Say hello.")
+print(json.dumps({"answer": r.answer, "reused": llm.stats[0]["reused_tokens"], "prompt": llm.stats[0]["prompt_tokens"]}))
+"""
+
+
+def test_the_fixed_prompt_prefix_is_read_once_across_processes(tmp_path):
+    from liteagent.llms.local import data_dir
+
+    models = data_dir() / "models"
+    if models.is_dir():
+        import shutil
+
+        shutil.copytree(models, tmp_path / "models")
+    env = {**os.environ, "LITEAGENT_DATA_DIR": str(tmp_path)}
+
+    def once():
+        out = subprocess.run([sys.executable, "-c", PREFIX_CHILD], capture_output=True, text=True, env=env, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    first, second = once(), once()
+    assert first["reused"] == 0 and second["reused"] >= 200  # the system prompt and tools, from disk
+    assert second["answer"] == first["answer"]  # the same state: the same reply
+    cache = list((tmp_path / "kv-cache").glob("*.kv"))
+    assert len(cache) == 1
+    cache[0].write_bytes(b"garbage")  # a damaged entry is dropped and read again, never trusted
+    third = once()
+    assert third["answer"] == first["answer"] and third["reused"] == 0
+
+
+def test_prefix_cache_keeps_to_its_cap(tmp_path):
+    from liteagent.llms.prefix_cache import MAGIC, PrefixCache
+
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"x")
+    os.utime(model, (500, 500))  # older than every entry: they are all of this very file
+    cache = PrefixCache(tmp_path / "kv", max_bytes=2500)
+    (tmp_path / "kv").mkdir()
+    for i in range(5):
+        head = json.dumps({"tokens": [i], "state_size": 1000, "model": str(model)})
+        p = tmp_path / "kv" / f"k{i}.kv"
+        p.write_bytes(MAGIC + head.encode() + b"\n" + b"\0" * 1000)
+        os.utime(p, (1000 + i, 1000 + i))
+    gone = tmp_path / "kv" / "old-model.kv"
+    gone.write_bytes(
+        MAGIC + json.dumps({"tokens": [9], "state_size": 1, "model": str(tmp_path / "nope")}).encode() + b"\n\0"
+    )
+    cache.prune()
+    left = sorted(p.name for p in (tmp_path / "kv").glob("*.kv"))
+    assert left == ["k3.kv", "k4.kv"]  # the most recently used that fit; the stale model's entry gone

@@ -14,6 +14,7 @@ import atexit
 import codecs
 import contextlib
 import os
+import re
 import threading
 import time
 from collections import deque
@@ -25,6 +26,7 @@ from typing import Any
 from ..errors import LLMError, UsageError
 from ..protocols.base import Request
 from .base import DEFAULT_MODEL_NAME, LLM, Chunk, GenerationConfig
+from .prefix_cache import PrefixCache
 
 SHIPPED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -164,6 +166,8 @@ class LocalLLM(LLM):
         n_gpu_layers: layers to offload to a GPU (needs a GPU build of llama-cpp-python).
         repeat_penalty: discourages the repetition loops small models fall into.
         progress: called with (stage, fraction) while loading and reading long prompts.
+        prefix_cache: keep the model's state after the fixed prompt prefix (system prompt and
+            tools) on disk, in the data directory, so the next process need not read it again.
     """
 
     supports_grammar = True
@@ -179,6 +183,7 @@ class LocalLLM(LLM):
         repeat_penalty: float = 1.1,
         progress: Progress | None = None,
         config: GenerationConfig | None = None,
+        prefix_cache: bool = True,
     ) -> None:
         if model_path is None:
             self.model_path: Path | None = None
@@ -197,6 +202,7 @@ class LocalLLM(LLM):
         self.config = config or GenerationConfig(temperature=0.2)
         self.last_stats: dict[str, float] = {}
         self.stats: deque[dict[str, float]] = deque(maxlen=256)  # one entry per generation
+        self.prefix_cache = PrefixCache(data_dir() / "kv-cache") if prefix_cache else None
 
     def _resolve_path(self) -> Path:
         if self.model_path is not None:
@@ -298,7 +304,8 @@ class LocalLLM(LLM):
                 )
             max_new = min(max_new, self.n_ctx - len(tokens) - 1)
             t0 = time.perf_counter()
-            reused = self._prefill(llama, tokens)
+            fixed = self._fixed_prefix(loaded, request, tokens)
+            reused = self._prefill(llama, tokens, fixed, loaded.path)
             t_prompt = time.perf_counter() - t0
             grammar = None
             if request.grammar:
@@ -367,9 +374,35 @@ class LocalLLM(LLM):
             self.stats.append(self.last_stats)
             put(Chunk(finish_reason=finish, usage={"prompt_tokens": len(tokens), "completion_tokens": n_out}))
 
-    def _prefill(self, llama: Any, tokens: list[int]) -> int:
-        """Read the prompt, reusing the KV cache of the longest common prefix; report progress.
-        Returns how many prompt tokens were reused."""
+    def _fixed_prefix(self, loaded: _Loaded, request: Request, tokens: list[int]) -> int:
+        """How many leading tokens are the fixed part of every prompt (the system turns: system
+        prompt and tools), worth keeping on disk; 0 when too short to matter."""
+        if self.prefix_cache is None:
+            return 0
+        if request.prompt is not None:
+            m = _SYSTEM_TURNS.match(request.prompt)
+            text = m.group(0) if m else ""
+        else:
+            msgs = request.messages or []
+            head = [
+                mm for mm in msgs[: next((i for i, mm in enumerate(msgs) if mm.get("role") != "system"), len(msgs))]
+            ]
+            text = self.chat_prompt(loaded, head)[0] if head else ""
+        if not text:
+            return 0
+        part = loaded.llama.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+        n = 0
+        for a, b in zip(part, tokens, strict=False):
+            if a != b:
+                break
+            n += 1
+        n = min(n, len(tokens) - 1)
+        return n if n >= MIN_CACHED_PREFIX else 0
+
+    def _prefill(self, llama: Any, tokens: list[int], fixed: int = 0, model: Path | None = None) -> int:
+        """Read the prompt, reusing the KV cache of the longest common prefix (in memory, else
+        the fixed prefix's state from disk); report progress. Returns how many prompt tokens were
+        reused."""
         cached = llama._input_ids
         prefix = 0
         for a, b in zip(cached, tokens, strict=False):
@@ -377,19 +410,46 @@ class LocalLLM(LLM):
                 break
             prefix += 1
         prefix = min(prefix, len(tokens) - 1)  # the last token is re-read for fresh logits
+        save_key = None
+        if fixed and prefix < fixed and self.prefix_cache is not None and model is not None:
+            settings = (self.n_ctx, self.n_gpu_layers, _llama_version())
+            key = self.prefix_cache.key(model, settings, tokens[:fixed])
+            if self.prefix_cache.load(llama, key, tokens[:fixed]):
+                prefix = fixed
+            else:
+                save_key = key
         if prefix < llama.n_tokens:
             if not llama._ctx.kv_cache_seq_rm(-1, prefix, -1):
                 llama.reset()
                 prefix = 0
             llama.n_tokens = prefix
-        rest = tokens[prefix:]
+        reused = prefix
         step = 64
-        show = self.progress is not None and len(rest) > 256
-        for i in range(0, len(rest), step):
-            llama.eval(rest[i : i + step])
+        total = len(tokens) - prefix
+        show = self.progress is not None and total > 256
+        pos = prefix
+        while pos < len(tokens):
+            end = min(pos + step, len(tokens))
+            if save_key is not None and pos < fixed < end:
+                end = fixed  # stop at the fixed prefix's end to save its state
+            llama.eval(tokens[pos:end])
+            pos = end
+            if save_key is not None and pos == fixed and self.prefix_cache is not None and model is not None:
+                self.prefix_cache.save(llama, save_key, tokens[:fixed], model)
+                save_key = None
             if show and self.progress:
-                self.progress("reading prompt", min(1.0, (i + step) / len(rest)))
-        return prefix
+                self.progress("reading prompt", min(1.0, (pos - prefix) / total))
+        return reused
+
+
+MIN_CACHED_PREFIX = 64  # tokens: shorter prefixes are read faster than a state file is loaded
+_SYSTEM_TURNS = re.compile(r"(?:<\|im_start\|>system[^\n]*\n.*?<\|im_end\|>\n)+", re.S)
+
+
+def _llama_version() -> str:
+    import llama_cpp
+
+    return str(getattr(llama_cpp, "__version__", "?"))
 
 
 def _find_stop(text: str, stops: list[str]) -> int | None:
