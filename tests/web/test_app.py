@@ -172,3 +172,82 @@ def test_tool_panels_show_their_own_turns_result_on_resume(web_env, app_test, se
     errors = [[x.value for x in p.error] for p in panels]  # both calls had the id call_0
     assert "one" in " ".join(errors[0]) and "two" not in " ".join(errors[0])
     assert "two" in " ".join(errors[1])
+
+
+def test_export_right_after_an_answer_holds_it(web_env, app_test, server, tmp_path):
+    from streamlit.runtime.memory_media_file_storage import _calculate_file_id
+
+    from liteagent.web.store import ConversationStore
+
+    server.replies = ["The answer to export."]
+    at = app_test("ivy")
+    at.run()
+    ask(at, "Export me")
+    store = ConversationStore(tmp_path / "web.sqlite3")
+    cid = store.conversations("ivy")[0].id
+    exported = store.export_json("ivy", cid)
+    assert "The answer to export." in exported
+    urls = [b.proto.url for b in at.sidebar.get("download_button")]
+    want = _calculate_file_id(exported.encode(), "application/json", "conversation.json")
+    assert any(want in u for u in urls), urls  # the button serves the conversation with its answer
+
+
+def test_reopening_restores_settings_and_language_survives_reload(web_env, app_test, server):
+    web_env(plugins=["EnvChecker", "ArxivSearch"])
+    server.replies = ["first", "second"]
+    at = app_test("jo")
+    at.run()
+    at.sidebar.selectbox(key="protocol").set_value("react")
+    at.sidebar.multiselect(key="plugins_sel").set_value(["ArxivSearch"])
+    at.sidebar.selectbox(key="tool_choice").set_value("none")
+    at.sidebar.radio(key="lang").set_value("zh")
+    at.run()
+    ask(at, "remember my settings")
+    assert at.query_params["lang"] == ["zh"] or at.query_params["lang"] == "zh"
+    again = app_test("jo")  # a reload: a new session of the page, the same address
+    again.query_params["lang"] = "zh"
+    again.run()
+    assert again.sidebar.radio(key="lang").value == "zh"
+    assert again.sidebar.selectbox(key="protocol").value == "auto"  # a new chat starts from the defaults
+    [b for b in again.sidebar.button if b.label.endswith("remember my settings")][0].click().run()
+    assert again.sidebar.selectbox(key="protocol").value == "react"
+    assert again.sidebar.multiselect(key="plugins_sel").value == ["ArxivSearch"]
+    assert again.sidebar.selectbox(key="tool_choice").value == "none"
+
+
+def test_tool_choice_from_the_sidebar_reaches_the_request(web_env, app_test, server):
+    web_env(protocol="openai")
+    server.replies = ["no tools used"]
+    at = app_test("kim")
+    at.run()
+    at.sidebar.selectbox(key="tool_choice").set_value("none").run()
+    ask(at, "hi")
+    body = posts(server)[-1]
+    assert "tools" not in body  # none: the tools are not offered
+
+
+def test_embedded_backend_shows_no_server_model_and_advice_names_the_fields(web_env, app_test, free_port):
+    web_env(backend="local", model="some-server-model")
+    at = app_test("lou")
+    at.run()
+    field = at.sidebar.text_input(key="model")
+    assert field.disabled
+    web_env(base_url=f"http://127.0.0.1:{free_port}/v1")
+    at = app_test("max")
+    at.run()
+    ask(at, "hello?")
+    errors = " ".join(e.value for e in at.error)
+    assert "--base-url" not in errors and "base_url=" not in errors and "Server URL" in errors
+
+
+def test_the_same_plugin_twice_is_used_once(web_env, app_test, server, tmp_path):
+    from pathlib import Path
+
+    seed = Path(__file__).resolve().parents[1] / "data" / "seed_env_checker.py"
+    web_env(plugins=["EnvChecker", f"{seed}:EnvChecker"], extra_specs=[f"{seed}:EnvChecker"])
+    server.replies = ["fine"]
+    at = app_test("ned")
+    at.run()
+    ask(at, "hi")
+    assert any("enabled twice" in w.value for w in at.warning)
+    assert "fine" in [m.value for m in at.markdown]

@@ -15,6 +15,7 @@ from typing import Any
 import streamlit as st
 
 from liteagent import sync_bridge
+from liteagent.agent import TOOL_CHOICES
 from liteagent.errors import LiteAgentError
 from liteagent.events import (
     ContextTrimmed,
@@ -30,7 +31,7 @@ from liteagent.events import (
 from liteagent.messages import Message
 from liteagent.protocols import DIALECTS
 from liteagent.web import runtime
-from liteagent.web.i18n import t
+from liteagent.web.i18n import t, web_words
 from liteagent.web.store import ConversationStore
 from liteagent.web.view import plain, render_conversation, render_tool, safe_markdown
 
@@ -56,7 +57,8 @@ def _init(defaults: runtime.Settings) -> None:
     if "initialized" in s:
         return
     s.initialized = True
-    s.lang = defaults.language
+    lang = st.query_params.get("lang")
+    s.lang = lang if lang in ("en", "zh") else defaults.language
     s.backend = defaults.backend
     s.model = defaults.model
     s.base_url = defaults.base_url
@@ -67,6 +69,8 @@ def _init(defaults: runtime.Settings) -> None:
     s.interpreter = defaults.interpreter
     s.max_turns = defaults.max_turns
     s.temperature = float(defaults.temperature)
+    s.tool_choice = defaults.tool_choice if defaults.tool_choice in TOOL_CHOICES else "auto"
+    s.pending_settings = None
     s.conversation = None
     s.view = None
     s.agent_cache = {}
@@ -74,6 +78,39 @@ def _init(defaults: runtime.Settings) -> None:
     s.prompt_dialect = None
     s.custom_system = defaults.system_prompt
     s.custom_plugin = defaults.plugin_prompt
+
+
+RESTORED = ("backend", "model", "protocol", "plugins_sel", "interpreter", "max_turns", "temperature", "tool_choice")
+
+
+def _apply_pending(defaults: runtime.Settings) -> None:
+    """A reopened conversation's settings, put into the sidebar before its widgets exist."""
+    s = st.session_state
+    saved = s.get("pending_settings")
+    if not saved:
+        return
+    s.pending_settings = None
+    values = {
+        "backend": saved.get("backend"),
+        "model": saved.get("model"),
+        "protocol": saved.get("protocol"),
+        "plugins_sel": saved.get("plugins"),
+        "interpreter": saved.get("interpreter"),
+        "max_turns": saved.get("max_turns"),
+        "temperature": saved.get("temperature"),
+        "tool_choice": saved.get("tool_choice"),
+    }
+    for key, value in values.items():
+        if value is not None:
+            s[key] = value
+    if saved.get("base_url") and not runtime.url_locked(defaults):
+        s.base_url = saved["base_url"]
+    for key, custom in (("system_prompt", "system_prompt"), ("plugin_prompt", "plugin_prompt")):
+        if saved.get(custom) is not None:
+            s[key] = saved[custom]
+    s.prompt_dialect = runtime.resolved_protocol(
+        runtime.Settings(backend=s.backend, model=s.model, protocol=s.protocol)
+    )
 
 
 def _sync_prompts(settings: runtime.Settings) -> None:
@@ -104,6 +141,8 @@ def _sidebar(defaults: runtime.Settings, store: Any, owner: str) -> runtime.Sett
         )
         or "en"
     )
+    if st.query_params.get("lang") != lang:
+        st.query_params["lang"] = lang  # the choice survives a reload
     sb.subheader(t(lang, "settings"))
     sb.radio(
         t(lang, "backend"),
@@ -111,7 +150,14 @@ def _sidebar(defaults: runtime.Settings, store: Any, owner: str) -> runtime.Sett
         key="backend",
         format_func=lambda v: t(lang, "backend_local" if v == "local" else "backend_openai"),
     )
-    sb.text_input(t(lang, "model"), key="model", placeholder="internlm2_5-7b-chat")
+    local = s.backend == "local"
+    sb.text_input(
+        t(lang, "model"),
+        key="model",
+        placeholder=runtime.DEFAULT_MODEL_NAME if local else "internlm2_5-7b-chat",
+        disabled=local,
+        help=t(lang, "model_local") if local else None,
+    )
     locked = runtime.url_locked(defaults)
     if locked:
         s.base_url = defaults.base_url
@@ -133,7 +179,7 @@ def _sidebar(defaults: runtime.Settings, store: Any, owner: str) -> runtime.Sett
     base_url, api_key = runtime.connection(defaults, s.base_url, s.api_key)
     settings = runtime.Settings(
         backend=s.backend,
-        model=s.model.strip(),
+        model="" if local else s.model.strip(),
         base_url=base_url,
         api_key=api_key,
         protocol=s.protocol,
@@ -149,6 +195,12 @@ def _sidebar(defaults: runtime.Settings, store: Any, owner: str) -> runtime.Sett
     sb.multiselect(t(lang, "plugins"), choices, key="plugins_sel")
     if runtime.INTERPRETER in runtime.available_plugins():
         sb.toggle(t(lang, "interpreter"), key="interpreter")
+    sb.selectbox(
+        t(lang, "tool_choice"),
+        TOOL_CHOICES,
+        key="tool_choice",
+        format_func=lambda v: t(lang, f"tool_choice_{v}"),
+    )
     sb.slider(t(lang, "max_turns"), 1, 20, key="max_turns")
     sb.slider(t(lang, "temperature"), 0.0, 1.5, step=0.05, key="temperature")
     settings.system_prompt = s.system_prompt
@@ -157,6 +209,7 @@ def _sidebar(defaults: runtime.Settings, store: Any, owner: str) -> runtime.Sett
     settings.interpreter = bool(s.get("interpreter", False))
     settings.max_turns = int(s.max_turns)
     settings.temperature = float(s.temperature)
+    settings.tool_choice = s.tool_choice
 
     sb.divider()
     sb.subheader(t(lang, "conversations"))
@@ -172,22 +225,23 @@ def _sidebar(defaults: runtime.Settings, store: Any, owner: str) -> runtime.Sett
         s.conv_page += 1
         st.rerun()
     if s.conversation:
-        c1, c2, c3 = sb.columns(3)
+        sb.caption(t(lang, "export"))
+        c1, c2 = sb.columns(2)
         c1.download_button(
-            t(lang, "export_json"),
+            "JSON",
             store.export_json(owner, s.conversation),
             file_name="conversation.json",
             mime="application/json",
             key="export_json",
         )
         c2.download_button(
-            t(lang, "export_md"),
+            "Markdown",
             store.export_markdown(owner, s.conversation),
             file_name="conversation.md",
             mime="text/markdown",
             key="export_md",
         )
-        if c3.button(t(lang, "delete"), key="delete"):
+        if sb.button(t(lang, "delete"), key="delete", use_container_width=True):
             store.delete(owner, s.conversation)
             _open(None)
             st.rerun()
@@ -209,6 +263,9 @@ def _open(conversation: str | None, store: Any = None, owner: str = "") -> None:
             s.view = store.load(owner, conversation)
         except KeyError:
             s.conversation = None
+            return
+        s.pending_settings = s.view.settings  # the sidebar shows them after the rerun
+        st.rerun()
 
 
 def _turn(settings: runtime.Settings, store: Any, owner: str, text: str, files: list[Any]) -> None:
@@ -240,9 +297,11 @@ def _turn(settings: runtime.Settings, store: Any, owner: str, text: str, files: 
     except LiteAgentError as exc:
         errors, agent = [], None
         s._error = str(exc)
-        st.error(f"{t(lang, 'error')}: {plain(exc)}")
-    for e in errors:
-        st.warning(t(lang, "plugin_error", error=plain(e)))
+        st.error(f"{t(lang, 'error')}: {plain(web_words(str(exc), lang))}")
+    # shown now and, after the rerun that follows the turn, once more at the top
+    s.notices = [t(lang, "plugin_error", error=plain(e)) for e in errors]
+    for n in s.notices:
+        st.warning(n)
     if agent is not None:
         with st.chat_message("assistant"):
             _stream(agent, question, session, lang)
@@ -290,7 +349,7 @@ def _stream(agent: Any, question: Any, session: Any, lang: str) -> None:
             if text:
                 placeholder.markdown(safe_markdown(text))
             s._error = ev.message
-            st.error(f"{t(lang, 'error')}: {plain(ev.message)}")
+            st.error(f"{t(lang, 'error')}: {plain(web_words(ev.message, lang))}")
 
 
 def _signed_in(defaults: runtime.Settings) -> bool:
@@ -320,12 +379,15 @@ def main() -> None:
     if not _signed_in(defaults):
         return
     _init(defaults)
+    _apply_pending(defaults)
     owner = _owner()
     store = _store(defaults.db)
     settings = _sidebar(defaults, store, owner)
     lang = settings.language
     st.title("liteagent")
     s = st.session_state
+    for n in s.pop("notices", []) or []:
+        st.warning(n)
     if s.view is None or not s.view.items:
         st.caption(t(lang, "empty"))
     if s.view is not None:
@@ -335,10 +397,8 @@ def main() -> None:
         text = prompt.text if hasattr(prompt, "text") else str(prompt)
         files = list(getattr(prompt, "files", []) or [])
         if text.strip() or files:
-            created = s.conversation is None
             _turn(settings, store, owner, text.strip(), files)
-            if created:
-                st.rerun()  # the sidebar was drawn before this conversation existed
+            st.rerun()  # the sidebar (list, exports) was drawn before this turn: draw it again
     with st.expander(t(lang, "show_prompt")):
         if s.last_request is None:
             st.caption(t(lang, "no_prompt"))

@@ -15,6 +15,12 @@ LABELS: dict[str, dict[str, str]] = {
         "key_operator": "set by the operator (kept on the server)",
         "url_locked": "Fixed by the operator: the server's key is only sent there",
         "more": "More ({n})",
+        "export": "Export this conversation",
+        "model_local": "The embedded model answers: SmolLM2-135M-Instruct, or the GGUF given to `liteagent web --model-path`",
+        "tool_choice": "Tool calls",
+        "tool_choice_auto": "the model decides",
+        "tool_choice_required": "must call a tool first",
+        "tool_choice_none": "no tools",
         "trimmed": "The {n} oldest turns were left out of the prompt to fit the model's context",
         "upload_too_big": "{name} is larger than {mb} MB: nothing was sent; attach a smaller file",
         "password": "Password",
@@ -55,6 +61,12 @@ LABELS: dict[str, dict[str, str]] = {
         "key_operator": "由管理员设置（保存在服务器端）",
         "url_locked": "由管理员固定：服务器的密钥只发送到这里",
         "more": "更多（{n}）",
+        "export": "导出本对话",
+        "model_local": "由内置模型回答：SmolLM2-135M-Instruct，或 `liteagent web --model-path` 指定的 GGUF",
+        "tool_choice": "工具调用",
+        "tool_choice_auto": "由模型决定",
+        "tool_choice_required": "必须先调用工具",
+        "tool_choice_none": "不用工具",
         "trimmed": "为适应模型的上下文长度，最早的 {n} 轮对话未放入提示词",
         "upload_too_big": "{name} 超过 {mb} MB：未发送任何内容，请附上更小的文件",
         "password": "密码",
@@ -91,3 +103,17 @@ LABELS: dict[str, dict[str, str]] = {
 def t(lang: str, key: str, **kw: object) -> str:
     text = LABELS.get(lang, LABELS["en"]).get(key) or LABELS["en"][key]
     return text.format(**kw) if kw else text
+
+
+_ARG_LABELS = {"base_url": "base_url", "api_key": "api_key", "model": "model", "protocol": "protocol"}
+
+
+def web_words(message: str, lang: str) -> str:
+    """Library errors name Python arguments (`base_url=`); the page names its own fields."""
+    import re
+
+    def label(m: re.Match[str]) -> str:
+        key = _ARG_LABELS.get(m.group(1))
+        return f"“{t(lang, key)}”" if key else m.group(1)
+
+    return re.sub(r"`(\w+)=`", label, message)

@@ -133,8 +133,10 @@ def work_folder(owner: str, conversation: str) -> Path:
 def build_plugins(settings: Settings, folder: Path, cache: dict[str, BaseAction]) -> tuple[list[BaseAction], list[str]]:
     """Plugin instances for one conversation (kept in ``cache`` so the interpreter keeps its
     state across turns), and the errors of those that failed to load."""
-    wanted = list(settings.plugins) + ([INTERPRETER] if settings.interpreter else [])
-    out, errors = [], []
+    wanted = list(dict.fromkeys(settings.plugins)) + ([INTERPRETER] if settings.interpreter else [])
+    out: list[BaseAction] = []
+    errors: list[str] = []
+    names: dict[str, str] = {}
     for spec in wanted:
         if spec not in cache:
             try:
@@ -147,7 +149,14 @@ def build_plugins(settings: Settings, folder: Path, cache: dict[str, BaseAction]
             except LiteAgentError as exc:
                 errors.append(str(exc))
                 continue
-        out.append(cache[spec])
+        plugin = cache[spec]
+        if plugin.name in names:  # the same plugin twice (a built-in name and a file spec, say)
+            errors.append(
+                f"{plugin.name} is enabled twice ({names[plugin.name]} and {spec}); {names[plugin.name]} is used"
+            )
+            continue
+        names[plugin.name] = spec
+        out.append(plugin)
     return out, errors
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import streamlit as st
 
 from ..messages import Message
-from .i18n import t
+from .i18n import t, web_words
 
 STATUS_COLOR = {
     "success": "green",
@@ -95,7 +95,7 @@ def render_conversation(items: list[Message], errors: list[tuple[int, str]], lan
                     result = answer.result.to_dict() if answer is not None and answer.result is not None else None
                     render_tool(call.to_dict(), result, lang)
             for e in pending:
-                st.error(f"{t(lang, 'error')}: {plain(e)}")
+                st.error(f"{t(lang, 'error')}: {plain(web_words(e, lang))}")
         block.clear()
         pending.clear()
 
