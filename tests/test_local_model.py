@@ -274,3 +274,15 @@ def test_prefix_cache_keeps_to_its_cap(tmp_path):
     cache.prune()
     left = sorted(p.name for p in (tmp_path / "kv").glob("*.kv"))
     assert left == ["k3.kv", "k4.kv"]  # the most recently used that fit; the stale model's entry gone
+
+
+def test_reading_a_long_prompt_reports_progress_events():
+    from liteagent.actions import default_plugins
+    from liteagent.events import Progress
+
+    llm = LocalLLM(prefix_cache=False)
+    events = list(Agent(llm, default_plugins(), max_tokens=4).stream("Say hi."))
+    fractions = [e.fraction for e in events if isinstance(e, Progress)]
+    assert fractions and fractions == sorted(fractions) and fractions[-1] == 1.0
+    first_text = next(i for i, e in enumerate(events) if e.type in ("text", "tool_call", "final"))
+    assert max(i for i, e in enumerate(events) if isinstance(e, Progress)) < first_text  # before the answer

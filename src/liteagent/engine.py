@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .context import fit
-from .events import ContextTrimmed, ErrorEvent, Event, FinalAnswer, ToolResultEvent, TurnEnd
+from .events import ContextTrimmed, ErrorEvent, Event, FinalAnswer, Progress, ToolResultEvent, TurnEnd
 from .llms.base import Chunk
 from .messages import ActionReturn, ActionStatus, Message, ResultItem, ToolCall
 from .protocols.base import ParsedReply, Request
@@ -83,6 +83,8 @@ class TurnState:
         if self.ttft is None and (chunk.text or chunk.thinking or chunk.tool_calls):
             self.ttft = time.perf_counter() - self.start
         events: list[Any] = []
+        if chunk.progress:
+            events.append(Progress(*chunk.progress))
         if chunk.text:
             events += self.parser.feed(chunk.text)
         if chunk.thinking:

@@ -62,6 +62,15 @@ class TurnEnd:
 
 
 @dataclass(slots=True)
+class Progress:
+    """The model works before its first token: ``stage`` (reading prompt) and how far (0-1)."""
+
+    stage: str
+    fraction: float
+    type: Literal["progress"] = "progress"
+
+
+@dataclass(slots=True)
 class ContextTrimmed:
     """History plus tools would not fit the model's context: the oldest ``turns`` (whole
     questions with their calls and results, ``messages`` items in all) were left out of the
@@ -99,6 +108,7 @@ Event = (
     | ToolResultEvent
     | TurnEnd
     | ContextTrimmed
+    | Progress
     | FinalAnswer
     | ErrorEvent
 )
@@ -117,6 +127,8 @@ def event_to_dict(ev: Any) -> dict[str, Any]:
         return {"type": ev.type, "kind": ev.kind, "message": ev.message}
     if isinstance(ev, TextReset):
         return {"type": ev.type}
+    if isinstance(ev, Progress):
+        return {"type": ev.type, "stage": ev.stage, "fraction": ev.fraction}
     if isinstance(ev, ContextTrimmed):
         return {"type": ev.type, "turns": ev.turns, "messages": ev.messages, "context_tokens": ev.context_tokens}
     return {"type": ev.type, "text": ev.text}

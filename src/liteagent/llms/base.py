@@ -31,6 +31,8 @@ class Chunk:
     tool_calls: list[ToolCallDelta] | None = None
     finish_reason: str | None = None
     usage: dict[str, int] | None = None
+    #: (stage, fraction 0-1) while the backend works before its first token (reading the prompt)
+    progress: tuple[str, float] | None = None
 
 
 @dataclass(slots=True)

@@ -311,7 +311,7 @@ class LocalLLM(LLM):
             max_new = min(max_new, self.n_ctx - len(tokens) - 1)
             t0 = time.perf_counter()
             fixed = self._fixed_prefix(loaded, request, tokens)
-            reused = self._prefill(llama, tokens, fixed, loaded.path)
+            reused = self._prefill(llama, tokens, fixed, loaded.path, lambda stage, f: put(Chunk(progress=(stage, f))))
             t_prompt = time.perf_counter() - t0
             grammar = None
             if request.grammar:
@@ -405,7 +405,14 @@ class LocalLLM(LLM):
         n = min(n, len(tokens) - 1)
         return n if n >= MIN_CACHED_PREFIX else 0
 
-    def _prefill(self, llama: Any, tokens: list[int], fixed: int = 0, model: Path | None = None) -> int:
+    def _prefill(
+        self,
+        llama: Any,
+        tokens: list[int],
+        fixed: int = 0,
+        model: Path | None = None,
+        report: Callable[[str, float], None] | None = None,
+    ) -> int:
         """Read the prompt, reusing the KV cache of the longest common prefix (in memory, else
         the fixed prefix's state from disk); report progress. Returns how many prompt tokens were
         reused."""
@@ -432,7 +439,7 @@ class LocalLLM(LLM):
         reused = prefix
         step = 64
         total = len(tokens) - prefix
-        show = self.progress is not None and total > 256
+        show = total > 256
         pos = prefix
         while pos < len(tokens):
             end = min(pos + step, len(tokens))
@@ -443,8 +450,12 @@ class LocalLLM(LLM):
             if save_key is not None and pos == fixed and self.prefix_cache is not None and model is not None:
                 self.prefix_cache.save(llama, save_key, tokens[:fixed], model)
                 save_key = None
-            if show and self.progress:
-                self.progress("reading prompt", min(1.0, (pos - prefix) / total))
+            if show:
+                fraction = min(1.0, (pos - prefix) / total)
+                if self.progress:
+                    self.progress("reading prompt", fraction)
+                if report is not None:
+                    report("reading prompt", fraction)
         return reused
 
 

@@ -21,6 +21,7 @@ from liteagent.events import (
     ContextTrimmed,
     ErrorEvent,
     FinalAnswer,
+    Progress,
     TextDelta,
     TextReset,
     ThinkingDelta,
@@ -338,6 +339,8 @@ def _stream(agent: Any, question: Any, session: Any, lang: str) -> None:
             placeholder = st.empty()
         elif isinstance(ev, TurnEnd):
             s.last_request = runtime.request_view(ev.request)
+        elif isinstance(ev, Progress):
+            placeholder.progress(ev.fraction, text=t(lang, "reading_prompt", pct=int(ev.fraction * 100)))
         elif isinstance(ev, ContextTrimmed):
             st.caption(t(lang, "trimmed", n=ev.turns))
         elif isinstance(ev, FinalAnswer):
