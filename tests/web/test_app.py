@@ -251,3 +251,15 @@ def test_the_same_plugin_twice_is_used_once(web_env, app_test, server, tmp_path)
     ask(at, "hi")
     assert any("enabled twice" in w.value for w in at.warning)
     assert "fine" in [m.value for m in at.markdown]
+
+
+def test_a_question_and_its_upload_share_one_bubble(web_env, app_test, server):
+    server.replies = ["Got it."]
+    at = app_test("olga")
+    at.run()
+    at.chat_input[0].upload("notes.txt", b"hello", "text/plain")
+    ask(at, "Read my notes")
+    users = [c for c in at.chat_message if c.name == "user"]
+    assert len(users) == 1  # after the page redraws: one bubble, the file and the question
+    assert "notes.txt" in " ".join(x.value for x in users[0].caption).replace("\\", "")
+    assert "Read my notes" in [x.value for x in users[0].markdown]

@@ -99,22 +99,33 @@ def render_conversation(items: list[Message], errors: list[tuple[int, str]], lan
         block.clear()
         pending.clear()
 
+    user: list[Message] = []  # one bubble for a question and the files sent with it
+
+    def flush_user() -> None:
+        if not user:
+            return
+        with st.chat_message("user"):
+            for u in user:
+                if u.name == "file":
+                    try:
+                        info = json.loads(u.content)
+                        st.caption(t(lang, "uploaded", name=plain(Path(info["path"]).name), size=info["size"]))
+                    except (ValueError, KeyError, TypeError):
+                        st.caption(plain(u.content))
+                else:
+                    st.markdown(safe_markdown(u.content))
+        user.clear()
+
     for i, m in enumerate(items):
         if m.role == "user":
             flush()
-            with st.chat_message("user"):
-                if m.name == "file":
-                    try:
-                        info = json.loads(m.content)
-                        st.caption(t(lang, "uploaded", name=plain(Path(info["path"]).name), size=info["size"]))
-                    except (ValueError, KeyError, TypeError):
-                        st.caption(plain(m.content))
-                else:
-                    st.markdown(safe_markdown(m.content))
+            user.append(m)
         elif m.role == "assistant":
+            flush_user()
             block.append((m, []))
         elif m.role == "tool" and block:
             block[-1][1].append(m)
         pending.extend(errors_at.get(i + 1, []))
     pending.extend(msg for pos, msg in errors if pos > len(items))
+    flush_user()
     flush()
