@@ -263,3 +263,21 @@ def test_a_question_and_its_upload_share_one_bubble(web_env, app_test, server):
     assert len(users) == 1  # after the page redraws: one bubble, the file and the question
     assert "notes.txt" in " ".join(x.value for x in users[0].caption).replace("\\", "")
     assert "Read my notes" in [x.value for x in users[0].markdown]
+
+
+def test_mcp_servers_of_the_operator_are_plugins_on_the_page(web_env, app_test, server, tmp_path):
+    import sys as _sys
+    from pathlib import Path
+
+    demo = Path(__file__).resolve().parents[1] / "data" / "mcp_demo_server.py"
+    cfg = tmp_path / "mcp.json"
+    cfg.write_text(json.dumps({"mcpServers": {"demo": {"command": _sys.executable, "args": [str(demo)]}}}))
+    web_env(mcp=[str(cfg)], plugins=["mcp:demo"])
+    server.replies = ['<tool_call>{"name": "demo.echo", "arguments": {"text": "web"}}</tool_call>', "It echoed."]
+    at = app_test("pia")
+    at.run()
+    assert "mcp:demo" in at.sidebar.multiselect(key="plugins_sel").options
+    ask(at, "echo")
+    panels = [e for e in at.expander if "demo.echo" in e.label.replace("\\", "")]
+    assert panels and ":green[success]" in panels[0].label
+    assert "It echoed." in [m.value for m in at.markdown]

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ValidationError
 from ..errors import ToolError, ToolTimeout
 from ..messages import ActionReturn, ActionStatus, ResultItem
 from .base import BaseAction, as_action
-from .schema import ApiSpec, lagent_api_dict
+from .schema import ApiSpec, ArgumentsInvalid, lagent_api_dict
 from .tooldefs import ToolDef, ToolSet
 from .validation import describe_validation_error
 
@@ -263,6 +263,8 @@ class ActionExecutor:
         except ValidationError as exc:
             msg = describe_validation_error(api.name, api.spec, exc)
             return self._early(api, name, ActionStatus.ARGS_ERROR, msg, arguments, call_id, start)
+        except ArgumentsInvalid as exc:
+            return self._early(api, name, ActionStatus.ARGS_ERROR, str(exc), arguments, call_id, start)
 
     @staticmethod
     def _early(
@@ -356,7 +358,9 @@ class ActionExecutor:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(go())
+            from ..sync_bridge import thread_loop
+
+            return thread_loop().run_until_complete(go())  # this thread's reused loop, not a new one per call
         # Called from inside a running loop (Jupyter): run on a loop of our own in a thread.
         return self._worker().submit(asyncio.run, go()).result()
 

@@ -111,6 +111,49 @@ class ApiSpec:
         return [p.name for p in self.params if p.required]
 
 
+class ArgumentsInvalid(ValueError):
+    """Arguments that do not fit a schema given as JSON Schema (an MCP tool's); the message is
+    one line the model can act on."""
+
+
+@dataclass(slots=True)
+class JsonSchemaApiSpec(ApiSpec):
+    """An API described by a JSON Schema someone else wrote (an MCP server's ``input_schema``):
+    shown to the model as given, arguments checked against it with ``jsonschema``."""
+
+    def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        import jsonschema
+
+        try:
+            validator = jsonschema.validators.validator_for(self.parameters)(self.parameters)
+            errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.path))
+        except jsonschema.SchemaError:
+            return dict(arguments)  # the server's schema is broken: let the server judge
+        if errors:
+            e = errors[0]
+            where = ".".join(str(x) for x in e.path) or "arguments"
+            raise ArgumentsInvalid(f"{self.name}: {where}: {e.message}")
+        return dict(arguments)
+
+    @classmethod
+    def from_schema(
+        cls, name: str, description: str, schema: dict[str, Any], timeout: float | None
+    ) -> JsonSchemaApiSpec:
+        raw = schema.get("properties")
+        props: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        required = set(schema.get("required") or [])
+        params = [
+            ParamSpec(
+                k,
+                v if isinstance(v, dict) else {},
+                str(v.get("description", "")) if isinstance(v, dict) else "",
+                k in required,
+            )
+            for k, v in props.items()
+        ]
+        return cls(name, description, params, schema, None, BaseModel, [], True, timeout)
+
+
 _SPHINX_ROLE = re.compile(r":(?:py:)?(?:class|obj|data|func|meth|attr|exc):`~?([^`]+)`")
 
 

@@ -55,6 +55,13 @@ def plugin_flags() -> _Parser:
         help="enable a plugin: a built-in name, pkg.module:Class or path/file.py:Class (repeatable; "
         "default: EnvChecker and ArxivSearch)",
     )
+    g.add_argument(
+        "--mcp",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help='MCP servers whose tools to add ({"mcpServers": {...}}, as other clients keep it; repeatable; default: none)',
+    )
     return p
 
 
@@ -160,6 +167,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("chat", parents=shared, help="interactive chat in the terminal")
     p.set_defaults(func=commands.cmd_chat)
+
+    p = sub.add_parser("mcp", help="MCP: serve liteagent's plugins to MCP clients")
+    mcp_sub = p.add_subparsers(dest="mcp_command", metavar="COMMAND", parser_class=_Parser)
+    mcp_sub.required = True
+    p = mcp_sub.add_parser("serve", parents=shared, help="serve the enabled plugins as an MCP server")
+    p.add_argument(
+        "--transport", choices=["stdio", "http"], default="stdio", help="stdio or Streamable HTTP (default stdio)"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765); the endpoint is /mcp")
+    p.add_argument(
+        "--agent",
+        action="store_true",
+        help="also serve the tool 'ask', which runs the whole agent (model flags as for run) on a question (default: off)",
+    )
+    p.add_argument(
+        "--server-key",
+        default=None,
+        help="HTTP: require 'Authorization: Bearer KEY' (or set LITEAGENT_MCP_KEY; default: none)",
+    )
+    p.set_defaults(func=commands.cmd_mcp_serve)
 
     p = sub.add_parser("web", parents=shared, help="start the web chat")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

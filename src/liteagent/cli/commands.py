@@ -9,7 +9,7 @@ from typing import Any
 
 from ..actions import ActionExecutor, default_plugins, load_plugins
 from ..actions.builtin import DEFAULT_BUILTINS
-from ..errors import LiteAgentError, UsageError
+from ..errors import LiteAgentError, ToolError, UsageError
 from ..llms.base import DEFAULT_MODEL_NAME
 
 
@@ -19,11 +19,51 @@ def print_json(value: Any) -> None:
 
 
 def build_executor(args: argparse.Namespace) -> ActionExecutor:
-    plugins = load_plugins(args.plugin) if args.plugin else default_plugins()
+    plugins = load_plugins(args.plugin) if args.plugin else ([] if getattr(args, "mcp", None) else default_plugins())
+    if getattr(args, "mcp", None):
+        plugins += mcp_toolkits(args.mcp)
     try:
         return ActionExecutor(plugins, timeout=args.timeout if args.timeout else 60.0)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    except ToolError as exc:  # an MCP server that cannot be reached
+        raise LiteAgentError(str(exc)) from None
+
+
+def mcp_toolkits(paths: list[str]) -> list[Any]:
+    try:
+        from ..mcp import toolkits_from_config
+    except ImportError:
+        raise UsageError('--mcp needs the MCP SDK: pip install "liteagent[mcp]"') from None
+    return list(toolkits_from_config(paths))
+
+
+def cmd_mcp_serve(args: argparse.Namespace) -> int:
+    """Serve the enabled plugins over MCP (stdio or Streamable HTTP)."""
+    import os
+
+    import anyio
+
+    try:
+        from ..mcp.server import build_server, http_app, serve_stdio
+    except ImportError:
+        raise UsageError('liteagent mcp serve needs the MCP SDK: pip install "liteagent[mcp]"') from None
+    executor = build_executor(args)
+    agent = None
+    if args.agent:
+        from ..agent_config import build_agent
+
+        agent = build_agent(args, executor)
+    server = build_server(executor, agent)
+    if args.transport == "stdio":
+        anyio.run(serve_stdio, server)
+        return 0
+    import uvicorn
+
+    key = args.server_key or os.environ.get("LITEAGENT_MCP_KEY")
+    sys.stderr.write(f"liteagent mcp: http://{args.host}:{args.port}/mcp\n")
+    uvicorn.run(http_app(server, args.host, key), host=args.host, port=args.port, log_level="warning")
+    return 0
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
@@ -90,6 +130,11 @@ def cmd_web(args: argparse.Namespace) -> int:
         raise LiteAgentError("the web chat needs streamlit: pip install 'liteagent[web]'") from None
     for spec in args.plugin:  # fail now, with the one-line message, not inside the page
         load_plugins([spec])
+    if args.mcp:
+        from ..mcp import load_config
+
+        for path in args.mcp:
+            load_config(path)
     from ..actions.loader import BUILTINS
 
     defaults = {
@@ -108,6 +153,7 @@ def cmd_web(args: argparse.Namespace) -> int:
         "interpreter": "PythonInterpreter" in args.plugin,
         "extra_specs": [p for p in args.plugin if p not in BUILTINS],
         "allow_url_change": args.allow_url_change,
+        "mcp": [os.path.abspath(p) for p in args.mcp],
     }
     if args.temperature is not None:
         defaults["temperature"] = args.temperature

@@ -187,6 +187,7 @@ def _sidebar(defaults: runtime.Settings, store: Any, owner: str) -> runtime.Sett
         language=lang,
         db=defaults.db,
         extra_specs=defaults.extra_specs,
+        mcp=defaults.mcp,
     )
     _sync_prompts(settings)
     sb.text_area(t(lang, "system_prompt"), key="system_prompt", height=90)

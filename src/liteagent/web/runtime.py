@@ -15,7 +15,7 @@ from ..actions import ActionExecutor, available_plugins, load_plugin
 from ..actions.base import BaseAction
 from ..actions.builtin import DEFAULT_BUILTINS
 from ..agent import Agent
-from ..errors import LiteAgentError
+from ..errors import LiteAgentError, ToolError
 from ..llms.base import DEFAULT_MODEL_NAME
 from ..llms.local import data_dir
 from ..messages import Message
@@ -45,6 +45,7 @@ class Settings:
     language: str = "en"
     db: str = ""
     extra_specs: list[str] = field(default_factory=list)  # --plugin specs given to `liteagent web`
+    mcp: list[str] = field(default_factory=list)  # MCP config files given to `liteagent web --mcp` (operator only)
     # the embedded model's settings, as the CLI names them
     timeout: float | None = None
     model_path: str | None = None
@@ -98,9 +99,28 @@ def defaults_from_env() -> Settings:
 
 
 def plugin_choices(settings: Settings) -> list[str]:
-    """Every discovered plugin: built-ins, entry points, and the specs given on the command line."""
+    """Every discovered plugin: built-ins, entry points, the specs given on the command line, and
+    the MCP servers of the operator's --mcp files (``mcp:NAME``; visitors cannot name files)."""
     names = [n for n in available_plugins() if n != INTERPRETER]
-    return list(dict.fromkeys([*names, *settings.extra_specs]))
+    return list(dict.fromkeys([*names, *settings.extra_specs, *mcp_servers(settings)]))
+
+
+def mcp_servers(settings: Settings) -> dict[str, Any]:
+    """``mcp:NAME`` -> the server's config, from the operator's files (errors: no entries)."""
+    out: dict[str, Any] = {}
+    if not settings.mcp:
+        return out
+    try:
+        from ..mcp import load_config
+    except ImportError:
+        return out
+    for path in settings.mcp:
+        try:
+            for cfg in load_config(path):
+                out[f"mcp:{cfg.name}"] = cfg
+        except LiteAgentError:
+            continue
+    return out
 
 
 def resolved_protocol(settings: Settings) -> str:
@@ -144,9 +164,19 @@ def build_plugins(settings: Settings, folder: Path, cache: dict[str, BaseAction]
                     from ..actions.builtin.interpreter import PythonInterpreter
 
                     cache[spec] = PythonInterpreter(work_dir=folder, sandbox_root=work_root())
+                elif spec.startswith("mcp:"):
+                    cfg = mcp_servers(settings).get(spec)
+                    if cfg is None:
+                        errors.append(f"{spec} is not among the MCP servers this page was started with")
+                        continue
+                    from ..mcp import MCPToolkit
+
+                    toolkit = MCPToolkit(cfg)
+                    toolkit.api_specs()  # connect now: a server that cannot be reached is a notice
+                    cache[spec] = toolkit
                 else:
                     cache[spec] = load_plugin(spec)[0]
-            except LiteAgentError as exc:
+            except (LiteAgentError, ToolError) as exc:
                 errors.append(str(exc))
                 continue
         plugin = cache[spec]

@@ -1,0 +1,65 @@
+"""The MCP servers file, in the format other clients already use:
+``{"mcpServers": {"NAME": {"command": ..., "args": [...], "env": {...}, "cwd": ...}}}`` for stdio
+servers and ``{"url": ..., "headers": {...}}`` for Streamable HTTP ones."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import UsageError
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,48}$")
+
+
+@dataclass(frozen=True)
+class MCPServerConfig:
+    name: str
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def transport(self) -> str:
+        return "http" if self.url else "stdio"
+
+
+def load_config(path: str | os.PathLike[str]) -> list[MCPServerConfig]:
+    """The servers of an MCP config file; a one-line UsageError names what is wrong."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"--mcp {p}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--mcp {p}: not a JSON file ({exc})") from None
+    servers = data.get("mcpServers") if isinstance(data, dict) else None
+    if not isinstance(servers, dict) or not servers:
+        raise UsageError(f'--mcp {p}: expected {{"mcpServers": {{"NAME": {{"command": ...}} or {{"url": ...}}}}}}')
+    out = []
+    for name, spec in servers.items():
+        where = f"--mcp {p}: server {name!r}"
+        if not _NAME.match(name):
+            raise UsageError(f"{where}: a name of letters, digits, _ and - (it prefixes its tools: NAME.tool)")
+        if not isinstance(spec, dict):
+            raise UsageError(f"{where}: expected an object with command or url")
+        url, command = spec.get("url"), spec.get("command")
+        if bool(url) == bool(command):
+            raise UsageError(f"{where}: give either command (stdio) or url (Streamable HTTP)")
+        args, env, headers = spec.get("args", []), spec.get("env", {}), spec.get("headers", {})
+        if not (isinstance(args, list) and all(isinstance(a, str) for a in args)):
+            raise UsageError(f"{where}: args must be a list of strings")
+        for label, mapping in (("env", env), ("headers", headers)):
+            if not (isinstance(mapping, dict) and all(isinstance(v, str) for v in mapping.values())):
+                raise UsageError(f"{where}: {label} must map names to strings")
+        cwd = spec.get("cwd")
+        out.append(
+            MCPServerConfig(name, command, tuple(args), dict(env), str(cwd) if cwd else None, url, dict(headers))
+        )
+    return out

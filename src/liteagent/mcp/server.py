@@ -1,0 +1,126 @@
+"""liteagent's plugins as an MCP server (``liteagent mcp serve``), on the SDK's low-level
+``Server``: tools listed with the exact schemas of ``liteagent tools --format openai``; calls
+validated by the executor; every failure (bad arguments, a raising tool, a timeout, an unknown
+tool) an ``is_error`` result, never a JSON-RPC crash. With an agent, one more tool, ``ask``."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import mimetypes
+from pathlib import Path
+from typing import Any
+
+from ..actions.executor import ActionExecutor
+from ..messages import ActionReturn
+
+ASK_TOOL = "ask"
+ASK_SCHEMA = {
+    "type": "object",
+    "properties": {"question": {"type": "string", "description": "the question for the agent"}},
+    "required": ["question"],
+}
+
+
+def build_server(executor: ActionExecutor, agent: Any = None, name: str = "liteagent") -> Any:
+    """An ``mcp.server.Server`` serving ``executor``'s tools (and ``ask`` when ``agent`` is given)."""
+    import mcp.types as t
+    from mcp.server import Server
+
+    async def list_tools(ctx: Any, params: Any) -> t.ListToolsResult:
+        tools = [
+            t.Tool(
+                name=f["function"]["name"],
+                description=f["function"]["description"],
+                input_schema=f["function"]["parameters"],
+            )
+            for f in executor.openai_tools()
+        ]
+        if agent is not None:
+            tools.append(
+                t.Tool(
+                    name=ASK_TOOL,
+                    description="Ask the liteagent agent (it may use its own tools).",
+                    input_schema=ASK_SCHEMA,
+                )
+            )
+        return t.ListToolsResult(tools=tools)
+
+    async def call_tool(ctx: Any, params: Any) -> t.CallToolResult:
+        args = params.arguments or {}
+        if agent is not None and params.name == ASK_TOOL:
+            question = args.get("question")
+            if not isinstance(question, str) or not question.strip():
+                return _error("ask: question must be a non-empty string")
+            result = await agent.arun(question)
+            if result.status not in ("ok", "truncated"):
+                return _error(f"the agent did not answer: {result.error}")
+            return t.CallToolResult(content=[t.TextContent(text=result.answer)])
+        ret = await executor.aexecute(params.name, args)
+        return to_mcp_result(ret)
+
+    return Server(name, on_list_tools=list_tools, on_call_tool=call_tool)
+
+
+def _error(text: str) -> Any:
+    import mcp.types as t
+
+    return t.CallToolResult(content=[t.TextContent(text=text)], is_error=True)
+
+
+def to_mcp_result(ret: ActionReturn) -> Any:
+    """An ActionReturn as MCP content: text as text, images as image content, JSON as structured
+    content (and its text); a failure as an ``is_error`` result with the error."""
+    import mcp.types as t
+
+    if not ret.ok:
+        return _error(f"{ret.status.value}: {ret.error}")
+    content: list[Any] = []
+    structured: Any = None
+    for item in ret.result:
+        if item.type == "text":
+            content.append(t.TextContent(text=str(item.content)))
+        elif item.type == "json":
+            structured = item.content if isinstance(item.content, dict) else {"result": item.content}
+            content.append(t.TextContent(text=json.dumps(item.content, ensure_ascii=False)))
+        elif item.type == "image":
+            path = Path(str(item.content))
+            try:
+                data = base64.b64encode(path.read_bytes()).decode()
+                mime = mimetypes.guess_type(path.name)[0] or "image/png"
+                content.append(t.ImageContent(data=data, mime_type=mime))
+            except OSError as exc:
+                content.append(t.TextContent(text=f"[image {path.name} unreadable: {exc.strerror}]"))
+        else:
+            content.append(t.TextContent(text=f"[{item.type}: {item.content}]"))
+    return t.CallToolResult(content=content, structured_content=structured)
+
+
+async def serve_stdio(server: Any) -> None:
+    from mcp.server.stdio import stdio_server
+
+    async with stdio_server() as (read, write):
+        await server.run(read, write, server.create_initialization_options())
+
+
+def http_app(server: Any, host: str, api_key: str | None) -> Any:
+    """The Streamable HTTP app (path ``/mcp``); with ``api_key``, every request needs
+    ``Authorization: Bearer KEY`` (401 otherwise)."""
+    app = server.streamable_http_app(host=host)
+    if not api_key:
+        return app
+    expected = f"Bearer {api_key}".encode()
+
+    async def guarded(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            got = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(got, expected):
+                await send(
+                    {"type": "http.response.start", "status": 401, "headers": [(b"content-type", b"text/plain")]}
+                )
+                await send({"type": "http.response.body", "body": b"missing or wrong API key"})
+                return
+        await app(scope, receive, send)
+
+    return guarded

@@ -1,0 +1,116 @@
+"""An MCP server's tools as one liteagent plugin: ``NAME.tool``, with the server's JSON Schema as
+given, shown by every dialect and by ``liteagent tools``."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import mimetypes
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..actions.base import BaseAction
+from ..actions.schema import ApiSpec, JsonSchemaApiSpec
+from ..errors import ToolError
+from ..messages import ResultItem
+from .config import MCPServerConfig, load_config
+from .connection import MCPConnection
+
+
+class MCPToolkit(BaseAction):
+    """The tools of one MCP server.
+
+    Args:
+        server: an entry of an MCP config file (:class:`MCPServerConfig`), a URL (Streamable HTTP),
+            ``mcp.StdioServerParameters``, or an SDK ``Server``/``MCPServer`` (in-process).
+        name: the plugin's name, which prefixes its tools (``NAME.tool``); the config entry's
+            name by default.
+        connect_timeout: seconds to connect and list the tools.
+        call_timeout: seconds one call may take; a call past it is an error result.
+    """
+
+    def __init__(
+        self, server: Any, name: str | None = None, *, connect_timeout: float = 10.0, call_timeout: float = 60.0
+    ) -> None:
+        if name is None:
+            name = server.name if isinstance(server, MCPServerConfig) else "mcp"
+        super().__init__(name=name)
+        self.connection = MCPConnection(server, name, connect_timeout, call_timeout)
+        self._specs: list[ApiSpec] | None = None
+
+    @property
+    def description(self) -> str:
+        return f"Tools of the MCP server {self.name}."
+
+    @property
+    def is_toolkit(self) -> bool:
+        return True
+
+    def api_specs(self) -> list[ApiSpec]:
+        """One API per server tool, listed when the toolkit is first used (connecting then)."""
+        if self._specs is None:
+            tools = self.connection.connect()
+            timeout = self.connection.call_timeout + 5  # the toolkit answers first, with a clear error
+            self._specs = [
+                JsonSchemaApiSpec.from_schema(t.name, t.description or "", dict(t.input_schema or {}), timeout)
+                for t in tools
+            ]
+        return self._specs
+
+    def api_callable(self, spec: ApiSpec) -> Callable[..., Any]:
+        async def call(**arguments: Any) -> list[ResultItem]:
+            result = await self.connection.call(spec.name, arguments)
+            return self._items(spec.name, result)
+
+        return call
+
+    def _items(self, tool: str, result: Any) -> list[ResultItem]:
+        texts: list[str] = []
+        items: list[ResultItem] = []
+        for block in result.content or []:
+            kind = getattr(block, "type", "")
+            if kind == "text":
+                texts.append(block.text)
+                items.append(ResultItem.text(block.text))
+            elif kind == "image":
+                items.append(ResultItem.image(_save_image(block.data, block.mime_type)))
+            elif kind == "resource_link":
+                items.append(ResultItem.text(f"[resource: {block.uri}]"))
+            elif kind == "resource":
+                res = block.resource
+                text = getattr(res, "text", None)
+                items.append(ResultItem.text(text if isinstance(text, str) else f"[resource: {res.uri}]"))
+            else:
+                items.append(ResultItem.text(f"[{kind or 'unknown'} content]"))
+        if result.is_error:
+            raise ToolError("\n".join(texts) or f"the MCP tool {self.name}.{tool} failed")
+        if result.structured_content is not None:
+            items.append(ResultItem.json(result.structured_content))
+        return items
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _save_image(data: str, mime: str) -> str:
+    from ..llms.local import data_dir
+
+    raw = base64.b64decode(data, validate=False)
+    ext = mimetypes.guess_extension(mime or "") or ".bin"
+    folder = data_dir() / "mcp-images"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{hashlib.sha256(raw).hexdigest()[:24]}{ext}"
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(raw)
+        os.replace(tmp, path)
+    return str(path)
+
+
+def toolkits_from_config(paths: Iterable[str | os.PathLike[str]], **kw: Any) -> list[MCPToolkit]:
+    """One MCPToolkit per server of each config file (connected when first used)."""
+    out = []
+    for p in paths:
+        out += [MCPToolkit(cfg, **kw) for cfg in load_config(p)]
+    return out
