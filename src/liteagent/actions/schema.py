@@ -137,7 +137,7 @@ class JsonSchemaApiSpec(ApiSpec):
 
     @classmethod
     def from_schema(
-        cls, name: str, description: str, schema: dict[str, Any], timeout: float | None
+        cls, name: str, description: str, schema: dict[str, Any], timeout: float | None, is_async: bool = True
     ) -> JsonSchemaApiSpec:
         raw = schema.get("properties")
         props: dict[str, Any] = raw if isinstance(raw, dict) else {}
@@ -151,7 +151,7 @@ class JsonSchemaApiSpec(ApiSpec):
             )
             for k, v in props.items()
         ]
-        return cls(name, description, params, schema, None, BaseModel, [], True, timeout)
+        return cls(name, description, params, schema, None, BaseModel, [], is_async, timeout)
 
 
 _SPHINX_ROLE = re.compile(r":(?:py:)?(?:class|obj|data|func|meth|attr|exc):`~?([^`]+)`")

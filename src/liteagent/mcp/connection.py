@@ -146,6 +146,19 @@ class MCPConnection:
             fut.cancel()
             raise ToolTimeout(f"MCP tool {self.name}.{tool} gave no answer within {limit:g} s") from None
 
+    def call_sync(self, tool: str, arguments: dict[str, Any], timeout: float | None = None) -> Any:
+        """The CallToolResult of ``tool``, blocking this thread (not an event loop's) meanwhile."""
+        limit = timeout or self.call_timeout
+        if not self.alive:
+            self.connect()
+        assert self._loop is not None
+        fut = asyncio.run_coroutine_threadsafe(self._call(tool, arguments, limit), self._loop)
+        try:
+            return fut.result(timeout=limit + 2)
+        except concurrent.futures.TimeoutError:
+            fut.cancel()
+            raise ToolTimeout(f"MCP tool {self.name}.{tool} gave no answer within {limit:g} s") from None
+
     async def _call(self, tool: str, arguments: dict[str, Any], limit: float) -> Any:
         from mcp import MCPError
 
@@ -153,7 +166,8 @@ class MCPConnection:
         if client is None:
             raise ToolError(f"MCP server {self.name} is not connected")
         try:
-            return await asyncio.wait_for(client.call_tool(tool, arguments, read_timeout_seconds=limit), limit + 1)
+            # the SDK's read timeout bounds the call; the caller's wait (limit + 2 s) bounds the rest
+            return await client.call_tool(tool, arguments, read_timeout_seconds=limit)
         except (asyncio.TimeoutError, TimeoutError):
             raise ToolTimeout(f"MCP tool {self.name}.{tool} gave no answer within {limit:g} s") from None
         except MCPError as exc:

@@ -53,15 +53,19 @@ class MCPToolkit(BaseAction):
             tools = self.connection.connect()
             timeout = self.connection.call_timeout + 5  # the toolkit answers first, with a clear error
             self._specs = [
-                JsonSchemaApiSpec.from_schema(t.name, t.description or "", dict(t.input_schema or {}), timeout)
+                JsonSchemaApiSpec.from_schema(
+                    t.name, t.description or "", dict(t.input_schema or {}), timeout, is_async=False
+                )
                 for t in tools
             ]
         return self._specs
 
     def api_callable(self, spec: ApiSpec) -> Callable[..., Any]:
-        async def call(**arguments: Any) -> list[ResultItem]:
-            result = await self.connection.call(spec.name, arguments)
-            return self._items(spec.name, result)
+        # A sync API: the call waits on the connection's own loop, so from sync code (the sync
+        # API, `liteagent call`) it costs no event loop of its own; async callers run it in the
+        # executor's worker thread like any sync tool, or inline when nothing else waits.
+        def call(**arguments: Any) -> list[ResultItem]:
+            return self._items(spec.name, self.connection.call_sync(spec.name, arguments))
 
         return call
 
