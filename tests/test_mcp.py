@@ -257,3 +257,21 @@ def test_cli_run_and_tools_with_mcp(cli, server, tmp_path):
     assert out["steps"][0]["results"][0]["result"][0]["content"] == "echo: from the CLI"
     bad = cli("tools", "--mcp", str(tmp_path / "missing.json"))
     assert bad.code == 2 and "no such file" in bad.err
+
+
+def test_the_agent_itself_served_as_the_ask_tool():
+    executor = ActionExecutor([Calc()])
+    llm = ScriptedLLM(['<tool_call>{"name": "Calc.add", "arguments": {"a": 40, "b": 2}}</tool_call>', "It is 42."])
+    agent = Agent(llm, executor, protocol="hermes")
+
+    async def go():
+        async with Client(build_server(executor, agent)) as c:
+            names = [t.name for t in (await c.list_tools()).tools]
+            answer = await c.call_tool("ask", {"question": "40 + 2?"})
+            empty = await c.call_tool("ask", {"question": " "})
+            return names, answer, empty
+
+    names, answer, empty = asyncio.run(go())
+    assert "ask" in names and "Calc__add" in names
+    assert not answer.is_error and answer.content[0].text == "It is 42."
+    assert empty.is_error
