@@ -16,6 +16,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import agent as _agent  # agent imports this module: its names are read at call time
 from .context import fit
 from .events import ContextTrimmed, ErrorEvent, Event, FinalAnswer, Progress, ToolResultEvent, TurnEnd
 from .llms.base import Chunk
@@ -120,9 +121,7 @@ class RunState:
     repeated: list[bool] = field(default_factory=list)  # per result of the last turn: a failed call again
 
     def result(self, answer: str, status: str = "ok", error: str | None = None) -> RunResult:
-        from .agent import RunResult
-
-        return RunResult(
+        return _agent.RunResult(
             answer=answer,
             steps=self.steps,
             messages=self.history[self.first_new :],
@@ -147,8 +146,7 @@ class StopRun(Exception):
 
 def question(agent: Agent, query: str | Message) -> Steps:
     """The loop for one question. Drivers send back each effect's value, or throw StopRun."""
-    from .agent import Step
-
+    Step = _agent.Step
     start = time.perf_counter()
     history: list[Message] = yield Load()
     run = RunState(list(history), len(history), start)

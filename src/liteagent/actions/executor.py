@@ -7,6 +7,7 @@ form), validated against the API's schema, run (sync or async) under a timeout, 
 
 from __future__ import annotations
 
+import _signal
 import asyncio
 import copy
 import dataclasses
@@ -64,6 +65,10 @@ class BoundApi:
     @property
     def parameters(self) -> dict[str, Any]:
         return self.spec.parameters
+
+
+_SIGALRM = int(signal.SIGALRM) if hasattr(signal, "SIGALRM") else 0
+_ITIMER_REAL = getattr(signal, "ITIMER_REAL", 0)
 
 
 class _ToolTimeout(BaseException):
@@ -339,15 +344,15 @@ class ActionExecutor:
     def _run_with_alarm(self, api: BoundApi, kwargs: dict[str, Any], timeout: float) -> Any:
         # Our SIGALRM handler is installed once and stays (cheap per call) unless the program
         # has a handler of its own, which is then saved and restored around each call.
-        current = signal.getsignal(signal.SIGALRM)
+        current = _signal.getsignal(_SIGALRM)  # the raw handler: signal.getsignal builds an enum each call
         own = current is _on_alarm
         if not own:
             previous = signal.signal(signal.SIGALRM, _on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, timeout)
+        _signal.setitimer(_ITIMER_REAL, timeout)
         try:
             return api.func(**kwargs)
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            _signal.setitimer(_ITIMER_REAL, 0)
             if not own and previous not in (signal.SIG_DFL, None):
                 signal.signal(signal.SIGALRM, previous)
 
@@ -467,10 +472,13 @@ def _lagent_shaped(value: dict[str, Any]) -> bool:
     return all(isinstance(v, (str, list)) or v is None for k, v in value.items() if k != "json")
 
 
+_CHECK = json.JSONEncoder(ensure_ascii=False)  # one encoder: json.dumps builds one per call
+
+
 def _jsonable(value: Any) -> Any:
     """A JSON-serialisable form of ``value``; unknown objects become their ``str``."""
     try:
-        json.dumps(value, ensure_ascii=False)
+        _CHECK.encode(value)
         return value
     except TypeError:
         return json.loads(json.dumps(value, ensure_ascii=False, default=_fallback))

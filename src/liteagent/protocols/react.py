@@ -23,6 +23,7 @@ THOUGHT, ACTION, INPUT, OBS, FINAL = "Thought:", "Action:", "Action Input:", "Ob
 _MARKERS = (THOUGHT, ACTION, INPUT, OBS, FINAL)
 _MARKER_START = re.compile("[TAOF]")  # the first letters of the markers
 _FENCE_LINE = re.compile(r"^[ \t]*```[\w+-]*[ \t]*$\n?", re.M)
+_FENCE_ONLY = re.compile(r"[ \t]*```[\w+-]*[ \t]*")
 
 
 class ReActProtocol(Protocol):
@@ -81,6 +82,7 @@ class ReActParser(ScanningParser):
         self._pre: list[str] = []
         self._action = ""
         self._field: list[str] = []
+        self._tline = ""  # the thought's current, incomplete line (fence lines are dropped whole)
 
     def _plain(self, chunk: str) -> bool:
         return not _MARKER_START.search(chunk)
@@ -118,9 +120,10 @@ class ReActParser(ScanningParser):
         if self._state == "pre":
             self._pre.append(text)
         elif self._state == "thought":
-            text = _FENCE_LINE.sub("", text)
-            if text:
-                self._emit_thinking(text, out)
+            *lines, self._tline = (self._tline + text).split("\n")
+            kept = "".join(line + "\n" for line in lines if not _FENCE_ONLY.fullmatch(line))
+            if kept:
+                self._emit_thinking(kept, out)
         elif self._state == "final":
             self._emit_text(text, out)
         elif self._state in ("action", "input"):
@@ -128,6 +131,11 @@ class ReActParser(ScanningParser):
 
     def _end_section(self, out: list[ParseEvent], next_marker: str | None = None) -> bool:
         """Close the open section; True when it completed the reply's action."""
+        if self._state == "thought":
+            rest, self._tline = self._tline, ""
+            if rest and not _FENCE_ONLY.fullmatch(rest):
+                self._emit_thinking(rest, out)
+            return False
         if self._state == "action":
             lines = _FENCE_LINE.sub("", "".join(self._field)).strip().splitlines()
             name = lines[0].strip().strip("`") if lines else ""
