@@ -189,6 +189,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=commands.cmd_mcp_serve)
 
+    p = sub.add_parser("serve", parents=shared, help="serve the agent as an OpenAI-compatible API")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument(
+        "--sessions",
+        default=None,
+        help="where conversations with a session id live: a SQLite path or sqlite:///path, or redis://HOST:PORT/DB "
+        "(default: serve-sessions.sqlite3 in the user data directory)",
+    )
+    p.add_argument(
+        "--server-key",
+        default=None,
+        help="require 'Authorization: Bearer KEY' on every request (or set LITEAGENT_SERVE_KEY; default: none)",
+    )
+    p.add_argument("--workers", type=_positive_int, default=1, help="server processes (default 1)")
+    p.add_argument("--served-name", default=None, help="the model name clients see (default liteagent)")
+    p.add_argument(
+        "--max-body", type=_positive_int, default=1_000_000, help="largest request in bytes (default 1000000)"
+    )
+    p.add_argument("--run-timeout", type=float, default=300.0, help="seconds one answer may take (default 300)")
+    p.set_defaults(func=commands.cmd_serve)
+
     p = sub.add_parser("web", parents=shared, help="start the web chat")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8501, help="port (default 8501)")

@@ -38,6 +38,30 @@ def mcp_toolkits(paths: list[str]) -> list[Any]:
     return list(toolkits_from_config(paths))
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the agent as an OpenAI-compatible API."""
+    import os
+
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn
+    except ImportError:
+        raise UsageError('liteagent serve needs FastAPI and uvicorn: pip install "liteagent[serve]"') from None
+    from ..serve.factory import ARGV_ENV, app_from_args
+
+    sys.stderr.write(f"liteagent serve: http://{args.host}:{args.port}/v1 (model {args.served_name or 'liteagent'})\n")
+    sys.stderr.flush()
+    if args.workers > 1:
+        os.environ[ARGV_ENV] = json.dumps(sys.argv[1:])
+        uvicorn.run(
+            "liteagent.serve.factory:app_from_env", factory=True, host=args.host, port=args.port,
+            workers=args.workers, log_level="warning",
+        )  # fmt: skip
+        return 0
+    uvicorn.run(app_from_args(args), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def cmd_mcp_serve(args: argparse.Namespace) -> int:
     """Serve the enabled plugins over MCP (stdio or Streamable HTTP)."""
     import os

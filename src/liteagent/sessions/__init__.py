@@ -7,6 +7,7 @@ from __future__ import annotations
 from .base import Session
 from .files import load_items, save_items
 from .memory import InMemorySession
+from .redis import RedisSession
 from .sqlite import SQLiteSession
 
-__all__ = ["InMemorySession", "SQLiteSession", "Session", "load_items", "save_items"]
+__all__ = ["InMemorySession", "RedisSession", "SQLiteSession", "Session", "load_items", "save_items"]

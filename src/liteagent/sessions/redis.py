@@ -1,0 +1,56 @@
+"""A session in Redis (redis-py): several server processes or machines share conversations."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..messages import Message
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
+class RedisSession:
+    """One conversation in Redis: a list of JSON items under ``{prefix}{session_id}``.
+
+    Args:
+        session_id: the conversation's id.
+        client: a ``redis.Redis`` (sync) client, or a URL such as ``redis://127.0.0.1:6379/0``.
+        prefix: the key prefix.
+        ttl: seconds a conversation is kept after its last change (None: forever).
+    """
+
+    def __init__(
+        self, session_id: str, client: Any, prefix: str = "liteagent:session:", ttl: int | None = None
+    ) -> None:
+        if isinstance(client, str):
+            import redis
+
+            client = redis.Redis.from_url(client)
+        self.session_id = session_id
+        self.client = client
+        self.key = f"{prefix}{session_id}"
+        self.ttl = ttl
+
+    async def get_items(self, limit: int | None = None) -> list[Message]:
+        start = 0 if limit is None else -max(limit, 0)
+        if limit == 0:
+            return []
+        raw = self.client.lrange(self.key, start, -1)
+        return [Message.from_dict(json.loads(r)) for r in raw]
+
+    async def add_items(self, items: list[Message]) -> None:
+        if not items:
+            return
+        pipe = self.client.pipeline()
+        pipe.rpush(self.key, *[_ENCODER.encode(m.to_dict()) for m in items])
+        if self.ttl:
+            pipe.expire(self.key, self.ttl)
+        pipe.execute()
+
+    async def pop_item(self) -> Message | None:
+        raw = self.client.rpop(self.key)
+        return Message.from_dict(json.loads(raw)) if raw else None
+
+    async def clear(self) -> None:
+        self.client.delete(self.key)
