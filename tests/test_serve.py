@@ -45,7 +45,7 @@ class Service:
                 return
             except OSError:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(self.proc.stderr.read() if self.proc.stderr else "serve died")
+                    raise RuntimeError(self.proc.stderr.read() if self.proc.stderr else "serve died") from None
                 time.sleep(0.1)
         raise RuntimeError("liteagent serve did not start")
 
