@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import re
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,23 +28,48 @@ def test_readme_has_python_snippets():
     assert len(BLOCKS) >= 3
 
 
-@pytest.mark.skipif(not _port_free(23333), reason="something already listens on 127.0.0.1:23333")
+def _start_service(upstream_port: int, tmp_path) -> subprocess.Popen:
+    """`liteagent serve` on the README's port 8000, with the README's key, before its client snippet."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "liteagent", "serve", "--port", "8000", "--server-key", "KEY", "--base-url",
+         f"http://127.0.0.1:{upstream_port}/v1", "--plugin", "EnvChecker", "--sessions", str(tmp_path / "s.sqlite3")],
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    for _ in range(200):
+        try:
+            urllib.request.urlopen("http://127.0.0.1:8000/health", timeout=1).read()
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("liteagent serve did not start")
+
+
+@pytest.mark.skipif(
+    not (_port_free(23333) and _port_free(8000)), reason="something already listens on 127.0.0.1:23333 or :8000"
+)
 def test_readme_python_snippets_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     call = '<tool_call>{"name": "Weather.forecast", "arguments": {"city": "Shanghai", "days": 2}}</tool_call>'
     server = ScriptedServer(
-        replies=[call, "Sunny for two days.", call, "Sunny.", "Cloudy tomorrow."], port=23333
+        replies=[call, "Sunny for two days.", call, "Sunny.", "Cloudy tomorrow.", "No GPU here."], port=23333
     ).start()
+    service = None
     try:
         namespace: dict = {"__name__": "readme"}
         for block in BLOCKS:
+            if "127.0.0.1:8000" in block and service is None:
+                service = _start_service(23333, tmp_path)
             exec(compile(block, str(README), "exec"), namespace)
     finally:
+        if service is not None:
+            service.terminate()
+            service.wait(timeout=10)
         server.stop()
     out = capsys.readouterr().out
-    assert "Sunny for two days." in out and "final" in out
+    assert "Sunny for two days." in out and "final" in out and "No GPU here." in out
     # the lasting conversation really lasted: the second question saw the first
-    last = [r["body"] for r in server.requests if r["body"]][-1]
+    last = [r["body"] for r in server.requests if r["body"] and "Shanghai" in str(r["body"])][-1]
     users = [m["content"] for m in last["messages"] if m["role"] == "user" and "<tool_response>" not in m["content"]]
     assert users == ["Weather in Shanghai?", "And tomorrow?"]
     assert (tmp_path / "conversations.sqlite3").exists()

@@ -79,6 +79,17 @@ def bodies(server):
     return [r["body"] for r in server.requests if r["body"]]
 
 
+def test_workers_share_the_session_store(service, server):
+    server.replies = ["Hi, Bo.", "You are Bo."]
+    s = service("--workers", "2")
+    c = s.client()
+    c.chat.completions.create(model="liteagent", messages=[{"role": "user", "content": "I am Bo."}], user="w-1")
+    r = c.chat.completions.create(model="liteagent", messages=[{"role": "user", "content": "Who?"}], user="w-1")
+    assert r.choices[0].message.content == "You are Bo."
+    sent = [m["content"] for m in bodies(server)[-1]["messages"] if m["role"] != "system"]
+    assert sent == ["I am Bo.", "Hi, Bo.", "Who?"]
+
+
 def test_non_stream_answer_with_a_server_side_tool(service, server):
     server.replies = [CALL, "Sunny in Oslo."]
     r = service().client().chat.completions.create(model="liteagent", messages=[{"role": "user", "content": "Oslo?"}])
@@ -226,3 +237,27 @@ def test_a_client_that_disconnects_cancels_its_run(service, server):
     stream.close()  # gone mid-run
     time.sleep(4)
     assert len(bodies(server)) <= 1  # the second model call never happened
+
+
+def test_the_same_app_on_ray_serve(server, tmp_path):
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'ray[serve]')")
+    from ray import serve
+
+    from liteagent.serve.ray import deployment
+
+    server.replies = [CALL, "Sunny (via Ray)."]
+    port = free_port()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    try:
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        app = deployment(
+            ["--base-url", server.url, "--model", "scripted-model", "--protocol", "hermes",
+             "--plugin", f"{WEATHER}:Weather", "--sessions", str(tmp_path / "ray.sqlite3")],
+        ).bind()  # fmt: skip
+        serve.run(app, route_prefix="/", blocking=False)
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0, timeout=60)
+        r = client.chat.completions.create(model="liteagent", messages=[{"role": "user", "content": "Oslo?"}])
+        assert r.choices[0].message.content == "Sunny (via Ray)."
+    finally:
+        serve.shutdown()
+        ray.shutdown()
