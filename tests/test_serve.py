@@ -261,3 +261,8 @@ def test_the_same_app_on_ray_serve(server, tmp_path):
     finally:
         serve.shutdown()
         ray.shutdown()
+
+
+def test_the_interpreter_is_refused_not_shared_between_callers(cli, server):
+    r = cli("serve", "--base-url", server.url, "--plugin", "PythonInterpreter", "--port", str(free_port()))
+    assert r.code == 2 and "PythonInterpreter" in r.err and "Traceback" not in r.err

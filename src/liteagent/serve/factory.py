@@ -14,10 +14,16 @@ ARGV_ENV = "LITEAGENT_SERVE_ARGV"
 def app_from_args(args: argparse.Namespace) -> Any:
     from ..agent_config import build_agent
     from ..cli.commands import build_executor
+    from ..errors import UsageError
     from ..llms.local import data_dir
     from .app import create_app
     from .store import store_from_url
 
+    if "PythonInterpreter" in (args.plugin or []):
+        # one kernel would serve every caller's conversations: state and files shared across users
+        raise UsageError(
+            "liteagent serve does not offer PythonInterpreter: its kernel is per conversation, not per service"
+        )
     executor = build_executor(args)
     agent = build_agent(args, executor)
     store = store_from_url(args.sessions, data_dir() / "serve-sessions.sqlite3")
