@@ -42,6 +42,8 @@ class ScriptedServer:
         self.chunk_size = chunk_size
         self.requests: list[dict[str, Any]] = []  # {"path", "body", "headers"}
         self.default_reply: Reply | None = None
+        self.in_flight = 0  # model requests being answered now (the delay), and the most at once
+        self.max_in_flight = 0
         self._lock = threading.Lock()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -157,8 +159,13 @@ class ScriptedServer:
                 writer, 404, {"error": {"message": f"The model `{body.get('model')}` does not exist."}}
             )
         reply = self._next_reply(body)
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+        finally:
+            self.in_flight -= 1
         if isinstance(reply, dict) and "status" in reply:
             return await self._json(
                 writer, reply["status"], {"error": {"message": reply.get("error", "scripted failure")}}

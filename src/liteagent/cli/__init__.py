@@ -211,6 +211,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-timeout", type=float, default=300.0, help="seconds one answer may take (default 300)")
     p.set_defaults(func=commands.cmd_serve)
 
+    p = sub.add_parser("batch", parents=shared, help="run the agent over a JSONL file of questions")
+    p.add_argument(
+        "input", help='a JSONL file: {"id", "question"} or {"id", "messages"} a line (optional "tools", "plugins")'
+    )
+    p.add_argument("--out", required=True, help="the JSONL file the runs are appended to (required)")
+    p.add_argument("--concurrency", type=_positive_int, default=8, help="rows at once (default 8)")
+    p.add_argument(
+        "--resume", action="store_true", help="skip the ids already in --out (default: refuse an existing --out)"
+    )
+    p.add_argument(
+        "--batch-backend", choices=["local", "ray"], default="local", help="local or Ray Data (default local)"
+    )
+    p.add_argument("--ray-address", default=None, help="join this Ray cluster (default: start a local one)")
+    p.set_defaults(func=commands.cmd_batch)
+
+    p = sub.add_parser("eval", parents=[dialect, model], help="score tool calling on BFCL categories")
+    p.add_argument("--suite", choices=["bfcl"], default="bfcl", help="the benchmark (default bfcl)")
+    p.add_argument(
+        "--data", required=True, help="the folder with BFCL_v4_<category>.json and possible_answer/ (required)"
+    )
+    p.add_argument(
+        "--categories",
+        default="simple_python,multiple,parallel,parallel_multiple,irrelevance",
+        help="comma-separated (default: simple_python,multiple,parallel,parallel_multiple,irrelevance)",
+    )
+    p.add_argument("--limit", type=_positive_int, default=None, help="first N cases of each category (default: all)")
+    p.add_argument("--concurrency", type=_positive_int, default=8, help="cases at once (default 8)")
+    p.add_argument("--compare", default=None, help="comma-separated dialects to run side by side (default: --protocol)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
+    p.add_argument("--out", default=None, help="write the per-case results as JSONL here (default: none)")
+    p.set_defaults(func=commands.cmd_eval, plugin=[], mcp=[])
+
     p = sub.add_parser("web", parents=shared, help="start the web chat")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8501, help="port (default 8501)")

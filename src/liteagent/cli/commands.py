@@ -38,6 +38,104 @@ def mcp_toolkits(paths: list[str]) -> list[Any]:
     return list(toolkits_from_config(paths))
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    """Run every row of the input; results appended to --out as they finish."""
+    import asyncio
+    from pathlib import Path
+
+    from ..agent_config import build_agent
+    from ..batch import read_rows, run_batch
+    from ..batch.rows import row_processor
+
+    out = Path(args.out)
+    rows = list(read_rows(args.input))
+    if args.batch_backend == "ray":
+        try:
+            from ..batch.ray_backend import run_ray
+        except ImportError:
+            raise UsageError('--batch-backend ray needs Ray: pip install "liteagent[ray]"') from None
+        if out.exists() and out.stat().st_size and not args.resume:
+            raise UsageError(f"{out} exists: pass --resume to continue it, or choose another --out")
+        argv = _model_argv(sys.argv[1:])
+        stats = run_ray(rows, argv, out, concurrency=args.concurrency, resume=args.resume, address=args.ray_address)
+    else:
+        executor = build_executor(args)
+        agent = build_agent(args, executor)
+
+        def with_plugins(specs: list[str]) -> Any:
+            return build_agent(args, ActionExecutor(load_plugins(specs)))
+
+        process = row_processor(agent, with_plugins)
+        try:
+            stats = asyncio.run(
+                run_batch(iter(rows), process, out, concurrency=args.concurrency, resume=args.resume, total=len(rows))
+            )
+        except KeyboardInterrupt:
+            sys.stderr.write(f"liteagent batch: interrupted; what finished is in {out} (--resume continues)\n")
+            return 130
+        finally:
+            executor.close()
+    sys.stderr.write(f"liteagent batch: {stats.done} done, {stats.failed} failed, {stats.skipped} skipped -> {out}\n")
+    return 0 if not stats.failed else 1
+
+
+def _model_argv(argv: list[str]) -> list[str]:
+    """The flags of `liteagent batch ...` other than the input, --out and the batch's own."""
+    own = {"--out": 1, "--concurrency": 1, "--batch-backend": 1, "--ray-address": 1, "--resume": 0}
+    out, i = [], 1  # argv[0] is "batch"
+    positional_seen = False
+    while i < len(argv):
+        a = argv[i]
+        name = a.split("=", 1)[0]
+        if name in own:
+            i += 1 + (own[name] if "=" not in a else 0)
+            continue
+        if not a.startswith("-") and not positional_seen:
+            positional_seen = True  # the input file
+            i += 1
+            continue
+        out.append(a)
+        i += 1
+    return out
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Score tool calling on BFCL categories, per dialect."""
+    import asyncio
+    from pathlib import Path
+
+    from ..agent_config import build_agent
+    from ..evals.run import CategoryResult, eval_category, table, write_rows
+
+    data = Path(args.data)
+    if not data.is_dir():
+        raise UsageError(f"--data {data}: no such folder")
+    categories = [c.strip() for c in args.categories.split(",") if c.strip()]
+    dialects = [d.strip() for d in args.compare.split(",")] if args.compare else [args.protocol]
+    results: dict[str, dict[str, CategoryResult]] = {}
+    for dialect in dialects:
+        args.protocol = dialect
+        agent = build_agent(args, ActionExecutor([]))
+        name = agent.protocol.name if dialect != "auto" or agent.llm.model else dialect
+
+        async def go(a: Any = agent) -> dict[str, CategoryResult]:
+            out = {}
+            for cat in categories:
+                out[cat] = await eval_category(a, data, cat, args.limit, args.concurrency)
+            return out
+
+        results[name] = asyncio.run(go())
+    if args.out:
+        write_rows(Path(args.out), results)
+    if args.json:
+        print_json(
+            {"dialects": {d: {"categories": {c: r.summary() for c, r in cats.items()}} for d, cats in results.items()}}
+        )
+    else:
+        sys.stdout.write(table(results) + "\n")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the agent as an OpenAI-compatible API."""
     import os

@@ -1,0 +1,102 @@
+"""``liteagent eval --suite bfcl``: each case through the chosen dialect (its functions offered as
+tools, calls recorded, not executed), scored as BFCL's AST checker does."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..agent import Agent
+from ..messages import Message
+from .bfcl import load_category, score_calls
+from .tools import toolset_from_schemas
+
+CATEGORIES = ["simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance"]
+
+
+@dataclass
+class CategoryResult:
+    cases: int = 0
+    correct: int = 0
+    invalid: int = 0
+    seconds: float = 0.0
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        n = max(self.cases, 1)
+        return {
+            "cases": self.cases,
+            "correct": self.correct,
+            "accuracy": round(self.correct / n, 4),
+            "invalid_call_rate": round(self.invalid / n, 4),
+            "mean_turns": 1.0 if self.cases else 0.0,
+            "mean_seconds": round(self.seconds / n, 4),
+        }
+
+
+async def eval_category(agent: Agent, data: Path, category: str, limit: int | None, concurrency: int) -> CategoryResult:
+    from ..batch.turn import one_turn
+
+    cases = load_category(data, category, limit)
+    protocol = await agent._ensure_protocol()
+    res = CategoryResult()
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(case: dict[str, Any]) -> None:
+        async with sem:
+            turn = case["question"][0] if case.get("question") else []
+            history = [Message(m["role"], m.get("content") or "") for m in turn]
+            t0 = time.perf_counter()
+            try:
+                rec = await one_turn(agent.llm, protocol, toolset_from_schemas(case["tools"]), history, agent.config)
+                calls, malformed, err = rec.calls, rec.malformed, None
+            except Exception as exc:  # the case fails; the run goes on
+                calls, malformed, err = [], [], f"{type(exc).__name__}: {exc}"
+            ok, why = score_calls(calls, case["ground_truth"]) if err is None else (False, err)
+            res.cases += 1
+            res.correct += ok
+            res.invalid += bool(malformed)
+            res.seconds += time.perf_counter() - t0
+            res.rows.append(
+                {
+                    "id": case["id"],
+                    "category": category,
+                    "correct": ok,
+                    "why": why,
+                    "calls": [{"name": n, "arguments": a} for n, a in calls],
+                    "malformed": malformed,
+                }
+            )
+
+    await asyncio.gather(*(one(c) for c in cases))
+    res.rows.sort(key=lambda r: _order(r["id"]))
+    return res
+
+
+def _order(case_id: str) -> tuple[str, int]:
+    head, _, tail = case_id.rpartition("_")
+    return (head, int(tail)) if tail.isdigit() else (case_id, 0)
+
+
+def table(results: dict[str, dict[str, CategoryResult]]) -> str:
+    """One line per (dialect, category): cases, correct, accuracy, invalid-call rate, time."""
+    lines = [f"{'dialect':10} {'category':18} {'cases':>5} {'correct':>7} {'accuracy':>8} {'invalid':>7} {'s/case':>7}"]
+    for dialect, cats in results.items():
+        for cat, r in cats.items():
+            s = r.summary()
+            lines.append(
+                f"{dialect:10} {cat:18} {s['cases']:5d} {s['correct']:7d} {s['accuracy']:8.1%} {s['invalid_call_rate']:7.1%} {s['mean_seconds']:7.2f}"
+            )
+    return "\n".join(lines)
+
+
+def write_rows(path: Path, results: dict[str, dict[str, CategoryResult]]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for dialect, cats in results.items():
+            for r in cats.values():
+                for row in r.rows:
+                    f.write(json.dumps({"dialect": dialect, **row}, ensure_ascii=False) + "\n")
