@@ -186,3 +186,12 @@ def test_the_ray_backend_gives_the_local_output(cli, server, tmp_path):
         return {x["id"]: (x["status"], x.get("answer")) for x in map(json.loads, p.read_text().splitlines())}
 
     assert summary(ray_out) == summary(local)
+
+
+def test_eval_compares_dialects_side_by_side(cli, server):
+    server.default_reply = "None of these fits."
+    r = cli("eval", "--data", str(SAMPLE), "--categories", "irrelevance", "--compare", "hermes,react",
+            "--base-url", server.url, "--model", "scripted-model")  # fmt: skip
+    assert r.code == 0, r.err
+    lines = [x for x in r.out.splitlines() if "irrelevance" in x]
+    assert [x.split()[0] for x in lines] == ["hermes", "react"] and all("100.0%" in x for x in lines)
