@@ -105,7 +105,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..agent_config import build_agent
-    from ..evals.run import CategoryResult, eval_category, table, write_rows
+    from ..evals.run import CategoryResult, eval_category, row_writer, table
 
     data = Path(args.data)
     if not data.is_dir():
@@ -113,20 +113,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
     categories = [c.strip() for c in args.categories.split(",") if c.strip()]
     dialects = [d.strip() for d in args.compare.split(",")] if args.compare else [args.protocol]
     results: dict[str, dict[str, CategoryResult]] = {}
-    for dialect in dialects:
-        args.protocol = dialect
-        agent = build_agent(args, ActionExecutor([]))
-        name = agent.protocol.name if dialect != "auto" or agent.llm.model else dialect
+    sink_file = open(args.out, "w", encoding="utf-8") if args.out else None
+    try:
+        for dialect in dialects:
+            args.protocol = dialect
+            agent = build_agent(args, ActionExecutor([]))
+            name = agent.protocol.name if dialect != "auto" or agent.llm.model else dialect
+            sink = row_writer(sink_file, name) if sink_file is not None else None
 
-        async def go(a: Any = agent) -> dict[str, CategoryResult]:
-            out = {}
-            for cat in categories:
-                out[cat] = await eval_category(a, data, cat, args.limit, args.concurrency)
-            return out
+            async def go(a: Any = agent, s: Any = sink) -> dict[str, CategoryResult]:
+                out = {}
+                for cat in categories:
+                    out[cat] = await eval_category(a, data, cat, args.limit, args.concurrency, s)
+                return out
 
-        results[name] = asyncio.run(go())
-    if args.out:
-        write_rows(Path(args.out), results)
+            results[name] = asyncio.run(go())
+    finally:
+        if sink_file is not None:
+            sink_file.close()
     if args.json:
         print_json(
             {"dialects": {d: {"categories": {c: r.summary() for c, r in cats.items()}} for d, cats in results.items()}}

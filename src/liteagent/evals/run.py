@@ -38,7 +38,10 @@ class CategoryResult:
         }
 
 
-async def eval_category(agent: Agent, data: Path, category: str, limit: int | None, concurrency: int) -> CategoryResult:
+async def eval_category(
+    agent: Agent, data: Path, category: str, limit: int | None, concurrency: int, sink: Any = None
+) -> CategoryResult:
+    """Run and score one category; ``sink(row)`` gets each case's result as soon as it is scored."""
     from ..batch.turn import one_turn
 
     cases = load_category(data, category, limit)
@@ -94,9 +97,11 @@ def table(results: dict[str, dict[str, CategoryResult]]) -> str:
     return "\n".join(lines)
 
 
-def write_rows(path: Path, results: dict[str, dict[str, CategoryResult]]) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for dialect, cats in results.items():
-            for r in cats.values():
-                for row in r.rows:
-                    f.write(json.dumps({"dialect": dialect, **row}, ensure_ascii=False) + "\n")
+def row_writer(f: Any, dialect: str) -> Any:
+    """A sink that appends each case's row to ``f`` as it is scored (a long run keeps what it did)."""
+
+    def write(row: dict[str, Any]) -> None:
+        f.write(json.dumps({"dialect": dialect, **row}, ensure_ascii=False) + "\n")
+        f.flush()
+
+    return write
