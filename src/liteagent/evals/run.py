@@ -64,16 +64,17 @@ async def eval_category(
             res.correct += ok
             res.invalid += bool(malformed)
             res.seconds += time.perf_counter() - t0
-            res.rows.append(
-                {
-                    "id": case["id"],
-                    "category": category,
-                    "correct": ok,
-                    "why": why,
-                    "calls": [{"name": n, "arguments": a} for n, a in calls],
-                    "malformed": malformed,
-                }
-            )
+            row = {
+                "id": case["id"],
+                "category": category,
+                "correct": ok,
+                "why": why,
+                "calls": [{"name": n, "arguments": a} for n, a in calls],
+                "malformed": malformed,
+            }
+            res.rows.append(row)
+            if sink is not None:
+                sink(row)
 
     await asyncio.gather(*(one(c) for c in cases))
     res.rows.sort(key=lambda r: _order(r["id"]))
