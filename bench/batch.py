@@ -25,7 +25,14 @@ def main() -> None:
     ap.add_argument("--no-ray", action="store_true")
     ns = ap.parse_args()
     model = subprocess.Popen(
-        [sys.executable, str(TESTS / "scripted_server.py"), "--delay", "0.2", "--by-messages", json.dumps({"*": "Sunny."})],
+        [
+            sys.executable,
+            str(TESTS / "scripted_server.py"),
+            "--delay",
+            "0.2",
+            "--by-messages",
+            json.dumps({"*": "Sunny."}),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -33,14 +40,34 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="liteagent-batch-"))
     inp = tmp / "in.jsonl"
     inp.write_text("".join(json.dumps({"id": i, "question": f"Weather {i}?"}) + "\n" for i in range(ns.rows)))
-    common = ["--base-url", url, "--model", "scripted-model", "--plugin", f"{WEATHER}:Weather", "--concurrency", str(ns.concurrency)]
+    common = [
+        "--base-url",
+        url,
+        "--model",
+        "scripted-model",
+        "--plugin",
+        f"{WEATHER}:Weather",
+        "--concurrency",
+        str(ns.concurrency),
+    ]
     ideal = ns.rows / ns.concurrency * 0.2
     try:
         for backend in ["local"] + ([] if ns.no_ray else ["ray"]):
             out = tmp / f"{backend}.jsonl"
             t = time.perf_counter()
             r = subprocess.run(
-                [sys.executable, "-m", "liteagent", "batch", str(inp), "--out", str(out), "--batch-backend", backend, *common],
+                [
+                    sys.executable,
+                    "-m",
+                    "liteagent",
+                    "batch",
+                    str(inp),
+                    "--out",
+                    str(out),
+                    "--batch-backend",
+                    backend,
+                    *common,
+                ],
                 capture_output=True,
                 text=True,
             )
