@@ -114,6 +114,9 @@ def test_every_flag_has_help_with_its_default():
             if action.dest in ("help",) or not action.option_strings:
                 continue
             assert action.help, f"{name} {action.option_strings} has no help"
+            if action.required:
+                assert "required" in action.help, f"{name} {action.option_strings}: required, and its help must say so"
+                continue
             takes_value = action.nargs != 0
             if (takes_value and action.__class__.__name__ != "_AppendAction") or action.dest == "plugin":
                 assert "default" in action.help, f"{name} {action.option_strings}: no default in its help"
