@@ -286,3 +286,26 @@ def test_reading_a_long_prompt_reports_progress_events():
     assert fractions and fractions == sorted(fractions) and fractions[-1] == 1.0
     first_text = next(i for i, e in enumerate(events) if e.type in ("text", "tool_call", "final"))
     assert max(i for i, e in enumerate(events) if isinstance(e, Progress)) < first_text  # before the answer
+
+
+SAMPLE = os.path.join(os.path.dirname(__file__), "data", "bfcl_sample")
+
+
+def test_eval_honours_tool_choice_and_stops_settled_answers(tmp_path):
+    # `--tool-choice required` reaches the grammar: every simple case gets a call (it was
+    # silently "auto" once). Under "auto" an answer settled at its first words is stopped there
+    # (the grammar lets no call follow an answer), and its row says so.
+    out = tmp_path / "required.jsonl"
+    r = run_cli("eval", "--data", SAMPLE, "--categories", "simple_python", "--concurrency", "1",
+                "--tool-choice", "required", "--json", "--out", str(out), timeout=300)  # fmt: skip
+    assert r.code == 0, r.err
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(rows) == 4 and all(row["calls"] and not row["malformed"] for row in rows), rows
+    assert json.loads(r.out)["dialects"]["hermes"]["categories"]["simple_python"]["correct"] >= 2
+
+    out = tmp_path / "auto.jsonl"
+    r = run_cli("eval", "--data", SAMPLE, "--categories", "irrelevance", "--concurrency", "1",
+                "--out", str(out), timeout=300)  # fmt: skip
+    assert r.code == 0, r.err
+    for row in map(json.loads, out.read_text().splitlines()):
+        assert row["calls"] or row["text"].endswith("[stopped: an answer, no call can follow]"), row

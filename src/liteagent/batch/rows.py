@@ -28,7 +28,13 @@ def row_processor(agent: Agent, build_with_plugins: Any = None) -> RowFn:
             from ..messages import Message
 
             rec = await one_turn(
-                agent.llm, protocol, toolset_from_schemas(tools), [*history, Message("user", question)], agent.config
+                agent.llm,
+                protocol,
+                toolset_from_schemas(tools),
+                [*history, Message("user", question)],
+                agent.config,
+                tool_choice=agent.tool_choice,
+                constrain=agent.constrain_calls,
             )
             return {
                 "answer": rec.text,

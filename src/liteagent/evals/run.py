@@ -55,10 +55,21 @@ async def eval_category(
             history = [Message(m["role"], m.get("content") or "") for m in turn]
             t0 = time.perf_counter()
             try:
-                rec = await one_turn(agent.llm, protocol, toolset_from_schemas(case["tools"]), history, agent.config)
+                tools = toolset_from_schemas(case["tools"])
+                rec = await one_turn(
+                    agent.llm,
+                    protocol,
+                    tools,
+                    history,
+                    agent.config,
+                    calls_only=True,
+                    tool_choice=agent.tool_choice,
+                    constrain=agent.constrain_calls,
+                )
                 calls, malformed, err = rec.calls, rec.malformed, None
+                text = rec.text + (" …[stopped: an answer, no call can follow]" if rec.cut else "")
             except Exception as exc:  # the case fails; the run goes on
-                calls, malformed, err = [], [], f"{type(exc).__name__}: {exc}"
+                calls, malformed, text, err = [], [], "", f"{type(exc).__name__}: {exc}"
             ok, why = score_calls(calls, case["ground_truth"]) if err is None else (False, err)
             res.cases += 1
             res.correct += ok
@@ -71,6 +82,7 @@ async def eval_category(
                 "why": why,
                 "calls": [{"name": n, "arguments": a} for n, a in calls],
                 "malformed": malformed,
+                "text": text,  # what the model said besides its calls: why a case without calls failed
             }
             res.rows.append(row)
             if sink is not None:

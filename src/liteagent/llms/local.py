@@ -265,7 +265,8 @@ class LocalLLM(LLM):
         cancel = threading.Event()
 
         def put(item: Chunk | BaseException | None) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
+            if not cancel.is_set():  # a consumer that left wants nothing more (its loop may be closed)
+                loop.call_soon_threadsafe(queue.put_nowait, item)
 
         def work() -> None:
             try:
@@ -287,7 +288,11 @@ class LocalLLM(LLM):
                     raise LLMError(f"the embedded model failed: {type(item).__name__}: {item}") from item
                 yield item
         finally:
-            cancel.set()
+            cancel.set()  # the generation stops at its next token
+            if thread.is_alive():
+                # wait for it (off the loop): a process that exits while the model is still in
+                # native code crashes
+                await asyncio.get_running_loop().run_in_executor(None, thread.join)
 
     def _generate(
         self, request: Request, cfg: GenerationConfig, put: Callable[[Any], None], cancel: threading.Event

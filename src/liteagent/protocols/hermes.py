@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..jsontext import dumps
 from ..messages import Message, ToolCall
 from ..prompts import HERMES_TOOLS, SYSTEM_EN
 from .base import ParseEvent, Protocol, Request, ScanningParser, TextReset, fill_template
@@ -40,6 +41,7 @@ class HermesProtocol(Protocol):
 
         return hermes_grammar_for(toolset, tool_choice)
 
+    answer_excludes_calls = True  # grammar.py: root ::= call | answer; an answer never opens <tool_call>
     default_system_prompt = SYSTEM_EN
     default_plugin_prompt = HERMES_TOOLS
 
@@ -72,13 +74,10 @@ class HermesProtocol(Protocol):
         return HermesParser(known_tools(toolset))
 
 
-_JSON = json.JSONEncoder(ensure_ascii=False)
-
-
 def render_call(call: ToolCall) -> str:
     if call.error is not None:
         return call.raw
-    payload = _JSON.encode({"name": call.name, "arguments": call.arguments})
+    payload = dumps({"name": call.name, "arguments": call.arguments})
     return f"{CALL_OPEN}\n{payload}\n{CALL_CLOSE}"
 
 
