@@ -176,7 +176,7 @@ class Agent:
             if isinstance(item, engine.Generate):
                 try:
                     async for chunk in self.llm.astream(item.request, self.config):
-                        for ev in item.turn.feed(chunk):
+                        for ev in item.feed(chunk):
                             yield ev
                 except LLMError as exc:
                     error = engine.StopRun("llm", str(exc))
@@ -206,7 +206,13 @@ class Agent:
         send, throw = steps.send, steps.throw
         value: Any = None
         error: engine.StopRun | None = None
-        effects = engine.EFFECTS
+        effects, Generate, Record, Execute, Load = (
+            engine.EFFECTS,
+            engine.Generate,
+            engine.Record,
+            engine.Execute,
+            engine.Load,
+        )
         item: Any
         while True:
             try:
@@ -217,22 +223,22 @@ class Agent:
             kind = type(item)
             if kind not in effects:
                 yield item
-            elif kind is engine.Generate:
+            elif kind is Generate:
                 try:
                     for chunk in self.llm.stream_sync(item.request, self.config):
-                        yield from item.turn.feed(chunk)
+                        yield from item.feed(chunk)
                 except LLMError as exc:
                     error = engine.StopRun("llm", str(exc))
-            elif kind is engine.Record:
+            elif kind is Record:
                 session.add_items_now(item.items)  # type: ignore[attr-defined]
-            elif kind is engine.Execute:
+            elif kind is Execute:
                 calls = item.calls
                 if len(calls) == 1 and not self.executor.is_async(calls[0].name):
                     c = calls[0]
                     value = [self.executor.execute(c.name, c.arguments, call_id=c.id)]
                 else:  # async tools, or several calls at once: on this thread's loop
                     value = sync_bridge.thread_loop().run_until_complete(self._execute(calls))
-            elif kind is engine.Load:
+            elif kind is Load:
                 value = session.get_items_now()  # type: ignore[attr-defined]
             else:  # ResolveProtocol
                 try:
@@ -243,13 +249,9 @@ class Agent:
     def _sync_capable(self, session: Session | None) -> bool:
         """Can ``run``/``stream`` go without an event loop? The model streams synchronously, the
         session is in-process, and no event loop runs in this thread (Jupyter's would be busy)."""
-        if not self.llm.sync_streaming or not (session is None or isinstance(session, _SYNC_SESSIONS)):
+        if not self.llm.sync_streaming or not (session is None or type(session) in _SYNC_SESSIONS):
             return False
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return True
-        return False
+        return asyncio._get_running_loop() is None  # no exception to raise and catch, unlike get_running_loop
 
     async def arun(self, query: str | Message, session: Session | None = None) -> RunResult:
         """Answer ``query``; the result carries the answer, steps, new messages, timing, usage."""

@@ -48,29 +48,11 @@ class Record:
 
 @dataclass(slots=True)
 class Generate:
-    """One model turn: stream ``request``, feed each chunk to ``turn.feed`` and pass on the
-    events it returns; send back nothing (the turn holds the reply)."""
+    """One model turn: stream ``request``, feed each chunk to :meth:`feed` and pass on the
+    events it returns; send back nothing (this object then holds the reply, its parser, when
+    the first token came and the finish reason)."""
 
     request: Request
-    turn: TurnState
-
-
-@dataclass(slots=True)
-class Execute:
-    """Run these calls (well-formed, not repeats) and send back their ActionReturns in order."""
-
-    calls: list[ToolCall]
-
-
-Effect = Load | ResolveProtocol | Record | Generate | Execute
-EFFECTS = frozenset({Load, ResolveProtocol, Record, Generate, Execute})
-Steps = Generator["Event | Effect", Any, None]
-
-
-@dataclass
-class TurnState:
-    """One model turn as it streams: the parser, when the first token came, the finish reason."""
-
     parser: Any
     start: float
     usage: dict[str, int]
@@ -83,11 +65,14 @@ class TurnState:
             self.finish = chunk.finish_reason
         if self.ttft is None and (chunk.text or chunk.thinking or chunk.tool_calls):
             self.ttft = time.perf_counter() - self.start
+        text = chunk.text
+        if text and not (chunk.progress or chunk.thinking or chunk.tool_calls or chunk.usage):
+            return self.parser.feed(text)  # the common chunk: only text
         events: list[Any] = []
         if chunk.progress:
             events.append(Progress(*chunk.progress))
-        if chunk.text:
-            events += self.parser.feed(chunk.text)
+        if text:
+            events += self.parser.feed(text)
         if chunk.thinking:
             events += self.parser.feed_thinking(chunk.thinking)
         if chunk.tool_calls:
@@ -98,15 +83,21 @@ class TurnState:
                 self.usage[k] = self.usage.get(k, 0) + v
         return events
 
-    def finish_events(self) -> list[Any]:
-        return list(self.parser.finish())
 
-    def reply(self) -> ParsedReply:
-        result: ParsedReply = self.parser.result()
-        return result
+@dataclass(slots=True)
+class Execute:
+    """Run these calls (well-formed, not repeats) and send back their ActionReturns in order."""
+
+    calls: list[ToolCall]
 
 
-@dataclass
+Effect = Load | ResolveProtocol | Record | Generate | Execute
+EFFECTS = frozenset({Load, ResolveProtocol, Record, Generate, Execute})
+Steps = Generator["Event | Effect", Any, None]
+LOAD, RESOLVE_PROTOCOL = Load(), ResolveProtocol()  # no fields: one of each serves every run
+
+
+@dataclass(slots=True)
 class RunState:
     history: list[Message]  # the session's items, then this run's
     first_new: int
@@ -148,14 +139,14 @@ def question(agent: Agent, query: str | Message) -> Steps:
     """The loop for one question. Drivers send back each effect's value, or throw StopRun."""
     Step = _agent.Step
     start = time.perf_counter()
-    history: list[Message] = yield Load()
+    history: list[Message] = yield LOAD
     run = RunState(list(history), len(history), start)
     run.call_pending = agent.tool_choice == "required"
     q = query if isinstance(query, Message) else Message("user", query)
     run.history.append(q)
     yield Record([q])
     try:
-        protocol: Protocol = yield ResolveProtocol()
+        protocol: Protocol = yield RESOLVE_PROTOCOL
     except StopRun as stop:
         yield run.stop(stop.kind, stop.message, "error")
         return
@@ -167,26 +158,26 @@ def question(agent: Agent, query: str | Message) -> Steps:
         request, trimmed = render(agent, protocol, run, tool_choice)
         if trimmed is not None:
             yield trimmed
-        state = TurnState(protocol.new_parser(agent.executor.tool_set()), time.perf_counter(), run.usage)
+        state = Generate(request, protocol.new_parser(agent.executor.tool_set()), time.perf_counter(), run.usage)
         try:
-            yield Generate(request, state)
+            yield state
         except StopRun as stop:
             yield run.stop(stop.kind, stop.message, "error")
             return
-        yield from state.finish_events()
-        parsed = state.reply()
+        yield from state.parser.finish()
+        parsed: ParsedReply = state.parser.result()
         calls = parsed.calls if tool_choice != "none" else []
         if calls and state.finish == "length" and parsed.open_call:
             calls = [*calls[:-1], cut_off(calls[-1])]  # never run a call the token limit cut
         if not calls and tool_choice == "required" and len(agent.executor):
             # the server did not enforce it: the reply goes back to the model as a missing call
             calls = [ToolCall("", {}, raw="", error="a tool call is required here and the reply made none")]
-        said = Message("assistant", parsed.text, tool_calls=calls, thinking=parsed.thinking or None)
+        said = Message("assistant", parsed.text, calls, thinking=parsed.thinking or None)
         run.history.append(said)
-        yield Record([said])
         step = Step(parsed.text, calls, [], parsed.thinking, 0.0, state.ttft)
         run.steps.append(step)
         if not calls:
+            yield Record([said])
             step.elapsed = time.perf_counter() - state.start
             yield TurnEnd(turn + 1, step.elapsed, state.ttft, dict(run.usage), request)
             if state.finish == "length":  # never a short answer reported as complete
@@ -202,7 +193,7 @@ def question(agent: Agent, query: str | Message) -> Steps:
         ]
         step.results.extend(results)
         run.history.extend(tool_msgs)
-        yield Record(tool_msgs)
+        yield Record([said, *tool_msgs])  # a call and its results reach the session together
         for call, ret in zip(calls, results, strict=True):
             yield ToolResultEvent(call, ret)
         step.elapsed = time.perf_counter() - state.start
@@ -243,6 +234,18 @@ def execute(
     that repeats a call it already made is told so, and where decoding is constrained its next
     turn must answer); the rest go to the driver, which runs several at once concurrently."""
     keys = [call_key(c) for c in calls]
+    if len(calls) == 1 and calls[0].error is None and keys[0] not in run.done:  # the common case
+        ran: list[ActionReturn] = yield Execute(calls)
+        r = ran[0]
+        run.must_answer = False
+        if r.ok:
+            run.done[keys[0]] = r
+            run.call_pending = False
+            run.repeated = [False]
+        else:
+            run.repeated = [keys[0] in run.failed]
+            run.failed.add(keys[0])
+        return ran
     run.must_answer = all(c.error is None and k in run.done for c, k in zip(calls, keys, strict=True))
     results: list[ActionReturn | None] = []
     todo: list[ToolCall] = []
@@ -262,14 +265,14 @@ def execute(
         else:
             results.append(None)
             todo.append(call)
-    ran: list[ActionReturn] = (yield Execute(todo)) if todo else []
+    ran = (yield Execute(todo)) if todo else []
     it = iter(ran)
     out: list[ActionReturn] = []
     run.repeated = []
-    for key, r in zip(keys, results, strict=True):
+    for key, known in zip(keys, results, strict=True):
         again = False
-        if r is None:
-            r = next(it)
+        r = known if known is not None else next(it)
+        if known is None:
             if r.ok:
                 run.done[key] = r
                 run.call_pending = False
@@ -292,23 +295,32 @@ def failure_budget(agent: Agent, results: list[ActionReturn], run: RunState) -> 
     """Turns whose calls all failed, in a row: calls the model got wrong, and calls it repeats
     though they already failed (a tool that keeps failing). At the budget the run ends with the
     last error, the tool's own."""
-    if not all(r.status in CALLER_ERRORS or again for r, again in zip(results, run.repeated, strict=True)):
+    if len(results) == 1:
+        failed = caller_error(results[0].status) or run.repeated[0]
+    else:
+        failed = all(caller_error(r.status) or again for r, again in zip(results, run.repeated, strict=True))
+    if not failed:
         run.failures = 0
         return None
     run.failures += 1
     if run.failures < agent.max_call_errors:
         return None
     last = results[-1]
-    if last.status in CALLER_ERRORS:
+    if caller_error(last.status):
         msg = f"the model's calls failed {run.failures} turns in a row; last error: {last.error}"
     else:
         msg = f"{last.name} kept failing ({run.failures} turns in a row, the same call): {last.error}"
     return run.stop("call_errors", msg, "call_errors")
 
 
-CALLER_ERRORS = {ActionStatus.ARGS_ERROR, ActionStatus.INVALID_ACTION}
+def caller_error(status: ActionStatus) -> bool:
+    """Did the model get the call wrong? (identity checks: an Enum's hash runs Python code)"""
+    return status is ActionStatus.ARGS_ERROR or status is ActionStatus.INVALID_ACTION
+
+
 _KEY_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
 
 
 def call_key(call: ToolCall) -> str:
-    return f"{call.name}\x00{_KEY_ENCODER.encode(call.arguments)}"
+    args = call.arguments
+    return f"{call.name}\x00{_KEY_ENCODER.encode(args) if args else '{}'}"

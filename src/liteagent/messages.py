@@ -5,10 +5,11 @@ Prompts, UIs and saved sessions are views of these types; nothing else crosses m
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal
+
+from .jsontext import dumps
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -32,6 +33,9 @@ class ResultItem:
 
     type: ItemType
     content: Any
+    #: a JSON item's text as the model reads it, where it was already encoded (checking that a
+    #: tool's value is JSON encodes it): set by the executor, never serialised
+    encoded: str | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def text(cls, content: str) -> ResultItem:
@@ -86,8 +90,6 @@ class ToolCall:
             error=d.get("error"),
         )
 
-
-_JSON = json.JSONEncoder(ensure_ascii=False)  # one encoder: json.dumps builds one per call
 
 TRUNCATION_MARKER = "\n…[truncated: showing {shown} of {total} characters]"
 
@@ -146,7 +148,7 @@ class ActionReturn:
                     parts.append(str(item.content))
                 elif item.type == "json":
                     if not has_text:
-                        parts.append(_JSON.encode(item.content))
+                        parts.append(item.encoded if item.encoded is not None else dumps(item.content))
                 else:
                     parts.append(f"[{item.type}: {item.content}]")
             body = "\n".join(parts)

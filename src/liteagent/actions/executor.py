@@ -7,16 +7,13 @@ form), validated against the API's schema, run (sync or async) under a timeout, 
 
 from __future__ import annotations
 
-import _signal
 import asyncio
 import copy
 import dataclasses
 import itertools
 import json
 import re
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +26,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ..errors import ToolError, ToolTimeout
+from ..jsontext import dumps
 from ..messages import ActionReturn, ActionStatus, ResultItem
+from . import deadline
 from .base import BaseAction, as_action
 from .schema import ApiSpec, ArgumentsInvalid, lagent_api_dict
 from .tooldefs import ToolDef, ToolSet
@@ -65,18 +64,6 @@ class BoundApi:
     @property
     def parameters(self) -> dict[str, Any]:
         return self.spec.parameters
-
-
-_SIGALRM = int(signal.SIGALRM) if hasattr(signal, "SIGALRM") else 0
-_ITIMER_REAL = getattr(signal, "ITIMER_REAL", 0)
-
-
-class _ToolTimeout(BaseException):
-    """Raised inside a sync tool by the alarm; BaseException so ``except Exception`` can't eat it."""
-
-
-def _on_alarm(signum: int, frame: Any) -> None:
-    raise _ToolTimeout()
 
 
 class ActionExecutor:
@@ -248,6 +235,8 @@ class ActionExecutor:
     ) -> ActionReturn | tuple[BoundApi, dict[str, Any]]:
         """(api, validated kwargs), or the ActionReturn that ends the call before it runs."""
         api = self._apis.get(name) or self.resolve(name)
+        if api is not None and not arguments and type(arguments) is dict and not api.spec.params:
+            return api, {}  # nothing to validate
         if isinstance(arguments, str):
             try:
                 arguments = json.loads(arguments) if arguments.strip() else {}
@@ -301,11 +290,11 @@ class ActionExecutor:
                 value = self._run_async_blocking(api, kwargs, timeout)
             elif timeout is None:
                 value = api.func(**kwargs)
-            elif threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
-                value = self._run_with_alarm(api, kwargs, timeout)
+            elif deadline.available():
+                value = deadline.call_with_limit(api.func, kwargs, timeout)
             else:
                 value = self._worker().submit(api.func, **kwargs).result(timeout=timeout)
-        except (_ToolTimeout, FutureTimeout, asyncio.TimeoutError, TimeoutError):
+        except (deadline.ToolTimedOut, FutureTimeout, asyncio.TimeoutError, TimeoutError):
             return self._timed_out(api, arguments, timeout, start, call_id)
         except Exception as exc:
             return self._failed(api, arguments, exc, start, call_id)
@@ -316,8 +305,7 @@ class ActionExecutor:
     async def aexecute(self, name: str, arguments: Any = None, call_id: str = "", alone: bool = False) -> ActionReturn:
         """Run one call without blocking other work on the event loop: a sync API runs in a
         worker thread, or, when ``alone`` (the caller's only call) and nothing else runs on this
-        loop, right here (a thread hop costs ~70-100 us; its timeout is then a SIGALRM on the
-        main thread)."""
+        loop, right here (a thread hop costs ~70-100 us; its limit is then kept by ``deadline``)."""
         start = time.perf_counter()
         prepared = self._prepare(name, arguments, call_id, start)
         if isinstance(prepared, ActionReturn):
@@ -330,31 +318,16 @@ class ActionExecutor:
                     value = await api.func(**kwargs)
                 else:
                     value = await _with_timeout(api.func(**kwargs), timeout)
-            elif alone and _loop_is_idle() and (timeout is None or _can_alarm()):
-                value = api.func(**kwargs) if timeout is None else self._run_with_alarm(api, kwargs, timeout)
+            elif alone and _loop_is_idle() and (timeout is None or deadline.available()):
+                value = api.func(**kwargs) if timeout is None else deadline.call_with_limit(api.func, kwargs, timeout)
             else:
                 loop = asyncio.get_running_loop()
                 value = await _with_timeout(loop.run_in_executor(self._worker(), partial(api.func, **kwargs)), timeout)
-        except (_ToolTimeout, asyncio.TimeoutError, TimeoutError):
+        except (deadline.ToolTimedOut, asyncio.TimeoutError, TimeoutError):
             return self._timed_out(api, arguments, timeout, start, call_id)
         except Exception as exc:
             return self._failed(api, arguments, exc, start, call_id)
         return self._wrap(api, arguments, value, start, call_id)
-
-    def _run_with_alarm(self, api: BoundApi, kwargs: dict[str, Any], timeout: float) -> Any:
-        # Our SIGALRM handler is installed once and stays (cheap per call) unless the program
-        # has a handler of its own, which is then saved and restored around each call.
-        current = _signal.getsignal(_SIGALRM)  # the raw handler: signal.getsignal builds an enum each call
-        own = current is _on_alarm
-        if not own:
-            previous = signal.signal(signal.SIGALRM, _on_alarm)
-        _signal.setitimer(_ITIMER_REAL, timeout)
-        try:
-            return api.func(**kwargs)
-        finally:
-            _signal.setitimer(_ITIMER_REAL, 0)
-            if not own and previous not in (signal.SIG_DFL, None):
-                signal.signal(signal.SIGALRM, previous)
 
     def _run_async_blocking(self, api: BoundApi, kwargs: dict[str, Any], timeout: float | None) -> Any:
         async def go() -> Any:
@@ -414,10 +387,6 @@ class ActionExecutor:
             self._pool = None
 
 
-def _can_alarm() -> bool:
-    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-
-
 def _loop_is_idle() -> bool:
     """Is the running task the only one on this loop? (then a sync tool blocks nobody)"""
     tasks = asyncio.all_tasks()
@@ -446,7 +415,9 @@ def to_items(value: Any) -> tuple[list[ResultItem], str | None]:
         return [ResultItem.text(value)], None
     if value is None:
         return [], None
-    if isinstance(value, dict) and value and set(value) <= _LAGENT_KEYS and _lagent_shaped(value):
+    if kind is dict and value and not value.keys() <= _LAGENT_KEYS:  # plain data: the common case
+        return [_json_item(value)], None
+    if isinstance(value, dict) and value and value.keys() <= _LAGENT_KEYS and _lagent_shaped(value):
         error = value.get("error")
         items = []
         for key in ("text", "json", "image", "file"):
@@ -464,7 +435,15 @@ def to_items(value: Any) -> tuple[list[ResultItem], str | None]:
         return [ResultItem.json(value.model_dump(mode="json"))], None
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return [ResultItem.json(_jsonable(dataclasses.asdict(value)))], None
-    return [ResultItem.json(_jsonable(value))], None
+    return [_json_item(value)], None
+
+
+def _json_item(value: Any) -> ResultItem:
+    """A JSON item, encoded once: the check that it is JSON gives the text the model reads."""
+    try:
+        return ResultItem("json", value, dumps(value))
+    except (TypeError, ValueError):
+        return ResultItem("json", _jsonable(value))
 
 
 def _lagent_shaped(value: dict[str, Any]) -> bool:
@@ -472,13 +451,10 @@ def _lagent_shaped(value: dict[str, Any]) -> bool:
     return all(isinstance(v, (str, list)) or v is None for k, v in value.items() if k != "json")
 
 
-_CHECK = json.JSONEncoder(ensure_ascii=False)  # one encoder: json.dumps builds one per call
-
-
 def _jsonable(value: Any) -> Any:
     """A JSON-serialisable form of ``value``; unknown objects become their ``str``."""
     try:
-        _CHECK.encode(value)
+        dumps(value)
         return value
     except TypeError:
         return json.loads(json.dumps(value, ensure_ascii=False, default=_fallback))

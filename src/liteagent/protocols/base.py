@@ -108,11 +108,12 @@ class StreamParser(ABC):
         out.append(ToolCallEvent(call))
 
     def result(self) -> ParsedReply:
+        text, thinking = self._text, self._thinking
         return ParsedReply(
-            text="".join(self._text).strip(),
-            calls=list(self._calls),
-            thinking="".join(self._thinking).strip(),
-            open_call=0 <= self._open_from < len(self._calls),
+            (text[0] if len(text) == 1 else "".join(text)).strip(),
+            list(self._calls),
+            ("".join(thinking).strip() if thinking else ""),
+            0 <= self._open_from < len(self._calls),
         )
 
     def parse(self, text: str) -> ParsedReply:
@@ -125,6 +126,7 @@ class StreamParser(ABC):
 class _Plan(NamedTuple):
     pivot: str | None  # the first character all markers share, if they do ("<")
     ordered: tuple[str, ...]  # longest first: the longest wins where several start together
+    first: re.Pattern[str]  # the earliest marker (alternatives longest first)
     tail: re.Pattern[str]  # the longest proper marker prefix at the end of a text
     longest: int
 
@@ -140,27 +142,13 @@ def _plan(markers: tuple[str, ...]) -> _Plan:
         prefixes = {m[:k] for m in markers for k in range(1, len(m))}
         alternation = "|".join(re.escape(p) for p in sorted(prefixes, key=len, reverse=True))
         plan = _PLANS[markers] = _Plan(
-            firsts.pop() if len(firsts) == 1 else None, ordered, re.compile(f"(?:{alternation})\\Z"), len(ordered[0])
+            firsts.pop() if len(firsts) == 1 else None,
+            ordered,
+            re.compile("|".join(re.escape(m) for m in ordered)),
+            re.compile(f"(?:{alternation})\\Z"),
+            len(ordered[0]),
         )
     return plan
-
-
-def _find_marker(buf: str, plan: _Plan) -> tuple[int, str | None]:
-    """The earliest marker in ``buf`` (the longest where several start at the same place)."""
-    if plan.pivot is not None:  # hop between occurrences of the shared first character
-        i = buf.find(plan.pivot)
-        while i >= 0:
-            for m in plan.ordered:
-                if buf.startswith(m, i):
-                    return i, m
-            i = buf.find(plan.pivot, i + 1)
-        return -1, None
-    best, found = -1, None
-    for m in plan.ordered:
-        i = buf.find(m)
-        if i >= 0 and (best < 0 or i < best):
-            best, found = i, m
-    return best, found
 
 
 def _held_from(buf: str, plan: _Plan) -> int:
@@ -198,8 +186,9 @@ class MarkerScanner:
         if not buf:
             return "", None
         plan = _PLANS.get(markers) or _plan(markers)
-        at, found = _find_marker(buf, plan)
-        if found is not None:
+        hit = plan.first.search(buf)
+        if hit is not None:
+            at, found = hit.start(), hit.group()
             before = buf[:at]
             if self._kept:
                 before = "".join(self._kept) + before
@@ -295,6 +284,9 @@ class Protocol(ABC):
     default_plugin_prompt: str = ""
     #: how a call must look, told to a model whose call could not be read
     call_format_hint: str = "a tool call whose arguments are a JSON object"
+    #: under this dialect's grammar a reply is either calls or an answer, and an answer holds no
+    #: call: once its first visible text is out, the reply will make no call
+    answer_excludes_calls: bool = False
 
     def __init__(self, system_prompt: str | None = None, plugin_prompt: str | None = None) -> None:
         self.system_prompt = self.default_system_prompt if system_prompt is None else system_prompt

@@ -38,9 +38,11 @@ def strip_fences(text: str) -> str:
 def load_json_value(text: str) -> tuple[Any, str | None]:
     """(value, None) or (None, why it cannot be read)."""
     t = text.strip()
-    if t[:1] == "{":  # the common case: plain JSON
+    if t[:1] == "{":  # the common case: plain JSON, and nothing after it
         try:
-            return _LENIENT.decode(t), None
+            value, end = _LENIENT.raw_decode(t)
+            if end == len(t):
+                return value, None
         except json.JSONDecodeError:
             pass
     t = strip_fences(t).strip()

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ..jsontext import dumps
 from ..messages import Message, ToolCall
 from ..prompts import INTERPRETER_CN, META_CN, PLUGIN_CN
 from .base import ParseEvent, Protocol, Request, ScanningParser, fill_template, render_cache
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 START, END, IM_END, IM_START = "<|action_start|>", "<|action_end|>", "<|im_end|>", "<|im_start|>"
 PLUGIN, INTERP = "<|plugin|>", "<|interpreter|>"
 STOP_WORDS = [IM_END, END]
+_ASSISTANT = f"{IM_START}assistant\n"
 API_PREFIX = (
     "This is the subfunction for tool '{tool_name}', you can use this tool. "
     "The description of this function is: \n{description}"
@@ -58,6 +60,7 @@ class InternLM2Protocol(Protocol):
     ) -> None:
         super().__init__(system_prompt, plugin_prompt)
         self.interpreter_prompt = self.default_interpreter_prompt if interpreter_prompt is None else interpreter_prompt
+        self._last_prefix: tuple[Any, ...] | None = None
 
     def tool_list(self, toolset: ToolsView) -> list[dict]:
         interp = interpreter_api(toolset)
@@ -77,16 +80,28 @@ class InternLM2Protocol(Protocol):
         return fill_template(template, listing)
 
     def render(self, messages: list[Message], toolset: ToolsView | None, tool_choice: str = "auto") -> Request:
-        use_tools = toolset is not None and len(toolset) > 0 and tool_choice != "none"
+        use_tools = toolset is not None and tool_choice != "none" and len(toolset) > 0
         prefix, interp = self._prefix(toolset if use_tools else None)
-        parts = [prefix]
-        for m in messages:
-            parts.append(self.render_message(m, interp))
-        parts.append(f"{IM_START}assistant\n")
+        render_message = self.render_message
+        parts = [prefix, *[render_message(m, interp) for m in messages], _ASSISTANT]
         return Request(prompt="".join(parts), stop=list(STOP_WORDS), extra={"skip_special_tokens": False})
 
     def _prefix(self, toolset: ToolsView | None) -> tuple[str, str | None]:
         """The system turns, rendered once per (prompts, tools): byte-stable across turns."""
+        last = self._last_prefix
+        if (
+            last is not None
+            and last[0] is toolset
+            and last[1] is self.system_prompt
+            and last[2] is self.plugin_prompt
+            and last[3] is self.interpreter_prompt
+        ):
+            return last[4]  # the same tools and prompts as the last turn: no key to build
+        value = self._cached_prefix(toolset)
+        self._last_prefix = (toolset, self.system_prompt, self.plugin_prompt, self.interpreter_prompt, value)
+        return value
+
+    def _cached_prefix(self, toolset: ToolsView | None) -> tuple[str, str | None]:
         key = (
             "internlm2-prefix",
             toolset.key if toolset else None,
@@ -108,6 +123,8 @@ class InternLM2Protocol(Protocol):
         return "".join(parts), interp
 
     def render_message(self, m: Message, interp: str | None) -> str:
+        if m.role == "user" and m.name is None:
+            return f"{IM_START}user\n{m.content}{IM_END}\n"
         if m.role == "assistant":
             body = m.content
             for call in m.tool_calls:
@@ -124,9 +141,6 @@ class InternLM2Protocol(Protocol):
         return InternLM2Parser(interpreter_api(toolset) or "PythonInterpreter", known_tools(toolset))
 
 
-_JSON = json.JSONEncoder(ensure_ascii=False)
-
-
 def render_call(call: ToolCall) -> str:
     if call.error is not None:
         raw = call.raw
@@ -134,7 +148,7 @@ def render_call(call: ToolCall) -> str:
     if call.kind == "interpreter":
         code = call.arguments.get("command", "")
         return f"{START}{INTERP}\n{code}{END}\n"
-    payload = _JSON.encode({"name": call.name, "parameters": call.arguments})
+    payload = dumps({"name": call.name, "parameters": call.arguments})
     return f"{START}{PLUGIN}\n{payload}{END}\n"
 
 

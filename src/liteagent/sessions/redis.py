@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..jsontext import dumps
 from ..messages import Message
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 class RedisSession:
@@ -43,7 +42,7 @@ class RedisSession:
         if not items:
             return
         pipe = self.client.pipeline()
-        pipe.rpush(self.key, *[_ENCODER.encode(m.to_dict()) for m in items])
+        pipe.rpush(self.key, *[dumps(m.to_dict()) for m in items])
         if self.ttl:
             pipe.expire(self.key, self.ttl)
         pipe.execute()

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..jsontext import dumps
 from ..messages import Message
 
 SCHEMA = """
@@ -26,8 +27,6 @@ CREATE TABLE IF NOT EXISTS items (
     PRIMARY KEY (session_id, seq)
 );
 """
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 class SQLiteSession:
@@ -84,7 +83,7 @@ class SQLiteSession:
         if not items:
             return
         db = self._db()
-        data: list[Any] = [_ENCODER.encode(m.to_dict()) for m in items]
+        data: list[Any] = [dumps(m.to_dict()) for m in items]
         with db:  # one transaction: the next seq and the rows together
             (top,) = db.execute(
                 "SELECT COALESCE(MAX(seq), -1) FROM items WHERE session_id = ?", (self.session_id,)
