@@ -5,7 +5,8 @@ ordinary sync ``@tool_api`` returning a small dict, a scripted model that calls 
 answers, default executor settings; N conversations (default 2000), the best of 5 rounds on each
 side. Figures are microseconds per LLM turn (two turns per conversation), and per chunk for a
 1-character-chunk final answer. Both sides get the same minimal model (``Replay``: replays its
-replies, keeps nothing).
+replies, keeps nothing), and take turns (3 passes each): figures on a shared VM swing by half
+between moments, and a slow moment must not fall on one side only.
 
 Lagent runs in its own virtual environment (it pins old dependencies):
     python -m venv /tmp/lagent-venv && /tmp/lagent-venv/bin/pip install lagent==0.2.4 cachetools
@@ -67,6 +68,7 @@ class Replay(LLM):
 
 
 ROUNDS = 5  # each figure: the best of this many rounds of N conversations, on both sides
+PASSES = 3  # the sides take turns this many times
 
 
 def per_turn(seconds: float, n: int) -> float:
@@ -77,7 +79,7 @@ def best(measure: Callable[[], float], n: int) -> float:
     return min(per_turn(measure(), n) for _ in range(ROUNDS))
 
 
-def liteagent_figures(n: int) -> dict[str, float]:
+def liteagent_figures(n: int, full: bool = True) -> dict[str, float]:
     out: dict[str, float] = {}
     agent = Agent(Replay([CALL, ANSWER]), [EnvChecker()], protocol="internlm2")
     result = agent.run("检查环境")  # warm-up, and a check that it really calls
@@ -113,6 +115,8 @@ def liteagent_figures(n: int) -> dict[str, float]:
     out["sync stream"] = best(stream, n)
     out["arun"] = best(lambda: asyncio.run(arun()), n)
     out["astream"] = best(lambda: asyncio.run(astream()), n)
+    if not full:
+        return out
 
     # in a session (the conversation grows: the prompt is re-rendered from it every turn)
     session = InMemorySession()
@@ -222,10 +226,23 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000, help="conversations (default 2000)")
     ap.add_argument("--lagent-python", default=os.environ.get("LAGENT_PYTHON", "/tmp/lagent-venv/bin/python"))
     args = ap.parse_args()
-    ours = liteagent_figures(args.n)
-    theirs = lagent_figures(args.lagent_python, args.n)
+    # The two sides take turns, PASSES times each, and each figure is its best: a slow spell of
+    # the machine (a shared VM's neighbours) then falls on both, not on one.
+    ours: dict[str, float] = {}
+    theirs: dict[str, float] | str = {}
+    for p in range(PASSES):
+        for key, value in liteagent_figures(args.n, full=p == 0).items():
+            ours[key] = min(value, ours.get(key, value))
+        got = lagent_figures(args.lagent_python, args.n)
+        if isinstance(got, str):
+            theirs = got
+            break
+        assert isinstance(theirs, dict)
+        for key, value in got.items():
+            theirs[key] = min(value, theirs.get(key, value))
     print(
-        f"{args.n} conversations x {ROUNDS} rounds (best), 2 LLM turns each; microseconds per LLM turn (per chunk where marked)"
+        f"{args.n} conversations, {PASSES} passes per side taking turns x {ROUNDS} rounds each (the best), "
+        "2 LLM turns per conversation; microseconds per LLM turn (per chunk where marked)"
     )
     print(f"{'API':58} {'liteagent':>10} {'Lagent 0.2.4':>13} {'ratio':>7}")
     for key, value in ours.items():

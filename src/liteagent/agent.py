@@ -168,31 +168,67 @@ class Agent:
         value: Any = None
         error: engine.StopRun | None = None
         while True:
+            item: Any
             try:
                 item = steps.throw(error) if error is not None else steps.send(value)
             except StopIteration:
                 return
             value, error = None, None
-            if isinstance(item, engine.Generate):
+            kind = type(item)
+            if kind is engine.Generate:
                 try:
-                    async for chunk in self.llm.astream(item.request, self.config):
-                        for ev in item.feed(chunk):
-                            yield ev
+                    if self.llm.sync_streaming:  # it answers at once: no async generator needed
+                        for chunk in self.llm.stream_sync(item.request, self.config):
+                            for ev in item.feed(chunk):
+                                yield ev
+                    else:
+                        async for chunk in self.llm.astream(item.request, self.config):
+                            for ev in item.feed(chunk):
+                                yield ev
                 except LLMError as exc:
                     error = engine.StopRun("llm", str(exc))
-            elif isinstance(item, engine.Record):
-                await session.add_items(item.items)
-            elif isinstance(item, engine.Execute):
-                value = await self._execute(item.calls)
-            elif isinstance(item, engine.Load):
-                value = await session.get_items()
-            elif isinstance(item, engine.ResolveProtocol):
-                try:
-                    value = await self._ensure_protocol()
-                except LiteAgentError as exc:
-                    error = engine.StopRun("llm", str(exc))
+            elif kind in engine.EFFECTS:
+                now = self._effect_now(item, session)
+                value, error = now if now is not None else await self._effect(item, session)
             else:
                 yield item
+
+    def _effect_now(self, item: Any, session: Session) -> tuple[Any, None] | None:
+        """The effects that need no await, done at once: an in-memory session's items, a lone
+        sync call that would run inline anyway (``ActionExecutor.runs_inline``). None: await
+        :meth:`_effect`."""
+        kind = type(item)
+        if kind is engine.Record:
+            if type(session) is InMemorySession:
+                session.add_items_now(item.items)
+                return None, None
+        elif kind is engine.Execute:
+            calls = item.calls
+            if len(calls) == 1 and self.executor.runs_inline(calls[0].name):
+                c = calls[0]
+                return [self.executor.execute(c.name, c.arguments, call_id=c.id)], None
+        elif kind is engine.Load:
+            if type(session) is InMemorySession:
+                return session.get_items_now(), None
+        elif self._protocol is not None:  # ResolveProtocol, already resolved
+            return self._protocol, None
+        return None
+
+    async def _effect(self, item: Any, session: Session) -> tuple[Any, engine.StopRun | None]:
+        """What the async drivers do for every effect but Generate: (value to send, or error)."""
+        kind = type(item)
+        if kind is engine.Record:
+            await session.add_items(item.items)
+        elif kind is engine.Execute:
+            return await self._execute(item.calls), None
+        elif kind is engine.Load:
+            return await session.get_items(), None
+        else:  # ResolveProtocol
+            try:
+                return await self._ensure_protocol(), None
+            except LiteAgentError as exc:
+                return None, engine.StopRun("llm", str(exc))
+        return None, None
 
     async def _execute(self, calls: list[ToolCall]) -> list[ActionReturn]:
         if len(calls) == 1:  # alone: a sync tool may run right here when nothing else waits
@@ -200,9 +236,10 @@ class Agent:
             return [await self.executor.aexecute(c.name, c.arguments, call_id=c.id, alone=True)]
         return list(await asyncio.gather(*(self.executor.aexecute(c.name, c.arguments, call_id=c.id) for c in calls)))
 
-    def _stream_sync(self, query: str | Message, session: Session) -> Iterator[Event]:
-        """The sync driver: no event loop, for parts that all answer at once (see ``_sync_capable``)."""
-        steps = engine.question(self, query)
+    def _stream_sync(self, query: str | Message, session: Session, events: bool = True) -> Iterator[Event]:
+        """The sync driver: no event loop, for parts that all answer at once (see ``_sync_capable``).
+        Without ``events`` only the last event comes (``run`` wants the result only)."""
+        steps = engine.question(self, query, events)
         send, throw = steps.send, steps.throw
         value: Any = None
         error: engine.StopRun | None = None
@@ -225,8 +262,12 @@ class Agent:
                 yield item
             elif kind is Generate:
                 try:
-                    for chunk in self.llm.stream_sync(item.request, self.config):
-                        yield from item.feed(chunk)
+                    if events:
+                        for chunk in self.llm.stream_sync(item.request, self.config):
+                            yield from item.feed(chunk)
+                    else:
+                        for chunk in self.llm.stream_sync(item.request, self.config):
+                            item.feed(chunk)
                 except LLMError as exc:
                     error = engine.StopRun("llm", str(exc))
             elif kind is Record:
@@ -254,26 +295,51 @@ class Agent:
         return asyncio._get_running_loop() is None  # no exception to raise and catch, unlike get_running_loop
 
     async def arun(self, query: str | Message, session: Session | None = None) -> RunResult:
-        """Answer ``query``; the result carries the answer, steps, new messages, timing, usage."""
-        result: RunResult | None = None
-        # Drain the stream to its end: an abandoned async generator costs a finalizer round-trip.
-        async for ev in self.astream(query, session):
-            if isinstance(ev, (FinalAnswer, ErrorEvent)):
-                result = ev.result
-        assert result is not None, "agent stream ended without a final event"
-        return result
+        """Answer ``query``; the result carries the answer, steps, new messages, timing, usage.
+        (The async driver without events: only the result is wanted.)"""
+        session = session if session is not None else InMemorySession()
+        steps = engine.question(self, query, events=False)
+        value: Any = None
+        error: engine.StopRun | None = None
+        while True:
+            item: Any
+            try:
+                item = steps.throw(error) if error is not None else steps.send(value)
+            except StopIteration:
+                raise AssertionError("agent stream ended without a final event") from None
+            value, error = None, None
+            kind = type(item)
+            if kind is engine.Generate:
+                try:
+                    if self.llm.sync_streaming:
+                        for chunk in self.llm.stream_sync(item.request, self.config):
+                            item.feed(chunk)
+                    else:
+                        async for chunk in self.llm.astream(item.request, self.config):
+                            item.feed(chunk)
+                except LLMError as exc:
+                    error = engine.StopRun("llm", str(exc))
+            elif kind in engine.EFFECTS:
+                now = self._effect_now(item, session)
+                value, error = now if now is not None else await self._effect(item, session)
+            else:  # without events the only one is the last
+                assert isinstance(item, (FinalAnswer, ErrorEvent)) and item.result is not None, item
+                steps.close()
+                return item.result
 
     # -- sync API -------------------------------------------------------------------------------
     def run(self, query: str | Message, session: Session | None = None) -> RunResult:
         """Sync :meth:`arun`: without an event loop where every part answers at once, else on
         this thread's reused loop (inside a running loop, such as Jupyter's, a background one)."""
         if self._sync_capable(session):
-            result: RunResult | None = None
-            for ev in self._stream_sync(query, session if session is not None else InMemorySession()):
-                if isinstance(ev, (FinalAnswer, ErrorEvent)):
-                    result = ev.result
-            assert result is not None, "agent stream ended without a final event"
-            return result
+            # without events the only one is the last: FinalAnswer or ErrorEvent
+            steps = self._stream_sync(query, session if session is not None else InMemorySession(), events=False)
+            last = next(steps, None)
+            assert isinstance(last, (FinalAnswer, ErrorEvent)), "agent stream ended without a final event"
+            for _ in steps:  # the driver's end (nothing more comes)
+                pass
+            assert last.result is not None, "the final event carries no result"
+            return last.result
         return sync_bridge.run_sync(lambda: self.arun(query, session))
 
     def stream(self, query: str | Message, session: Session | None = None) -> Iterator[Event]:

@@ -24,6 +24,7 @@ from .messages import ActionReturn, ActionStatus, Message, ResultItem, ToolCall
 from .protocols.base import ParsedReply, Request
 
 if TYPE_CHECKING:
+    from .actions.tooldefs import ToolSet
     from .agent import Agent, RunResult, Step
     from .protocols import Protocol
 
@@ -135,8 +136,9 @@ class StopRun(Exception):
         self.kind, self.message = kind, message
 
 
-def question(agent: Agent, query: str | Message) -> Steps:
-    """The loop for one question. Drivers send back each effect's value, or throw StopRun."""
+def question(agent: Agent, query: str | Message, events: bool = True) -> Steps:
+    """The loop for one question. Drivers send back each effect's value, or throw StopRun.
+    Without ``events`` (``Agent.run``: only the result is wanted) the only event is the last."""
     Step = _agent.Step
     start = time.perf_counter()
     history: list[Message] = yield LOAD
@@ -155,16 +157,19 @@ def question(agent: Agent, query: str | Message) -> Steps:
         tool_choice = (
             "required" if run.call_pending else "auto" if agent.tool_choice == "required" else agent.tool_choice
         )
-        request, trimmed = render(agent, protocol, run, tool_choice)
-        if trimmed is not None:
+        toolset = agent.executor.tool_set()
+        request, trimmed = render(agent, protocol, run, tool_choice, toolset)
+        if trimmed is not None and events:
             yield trimmed
-        state = Generate(request, protocol.new_parser(agent.executor.tool_set()), time.perf_counter(), run.usage)
+        state = Generate(request, protocol.new_parser(toolset), time.perf_counter(), run.usage)
         try:
             yield state
         except StopRun as stop:
             yield run.stop(stop.kind, stop.message, "error")
             return
-        yield from state.parser.finish()
+        last = state.parser.finish()
+        if events:
+            yield from last
         parsed: ParsedReply = state.parser.result()
         calls = parsed.calls if tool_choice != "none" else []
         if calls and state.finish == "length" and parsed.open_call:
@@ -179,7 +184,8 @@ def question(agent: Agent, query: str | Message) -> Steps:
         if not calls:
             yield Record([said])
             step.elapsed = time.perf_counter() - state.start
-            yield TurnEnd(turn + 1, step.elapsed, state.ttft, dict(run.usage), request)
+            if events:
+                yield TurnEnd(turn + 1, step.elapsed, state.ttft, dict(run.usage), request)
             if state.finish == "length":  # never a short answer reported as complete
                 note = "the answer was cut off at the model's token limit (raise max_tokens)"
                 yield FinalAnswer(parsed.text, run.result(parsed.text, "truncated", note))
@@ -194,10 +200,11 @@ def question(agent: Agent, query: str | Message) -> Steps:
         step.results.extend(results)
         run.history.extend(tool_msgs)
         yield Record([said, *tool_msgs])  # a call and its results reach the session together
-        for call, ret in zip(calls, results, strict=True):
-            yield ToolResultEvent(call, ret)
         step.elapsed = time.perf_counter() - state.start
-        yield TurnEnd(turn + 1, step.elapsed, state.ttft, dict(run.usage), request)
+        if events:
+            for call, ret in zip(calls, results, strict=True):
+                yield ToolResultEvent(call, ret)
+            yield TurnEnd(turn + 1, step.elapsed, state.ttft, dict(run.usage), request)
         stop_ev = failure_budget(agent, results, run)
         if stop_ev is not None:
             yield stop_ev
@@ -206,10 +213,12 @@ def question(agent: Agent, query: str | Message) -> Steps:
     yield run.stop("max_turns", msg, "max_turns")
 
 
-def render(agent: Agent, protocol: Protocol, run: RunState, tool_choice: str) -> tuple[Request, ContextTrimmed | None]:
+def render(
+    agent: Agent, protocol: Protocol, run: RunState, tool_choice: str, toolset: ToolSet
+) -> tuple[Request, ContextTrimmed | None]:
     """The request for this turn, fitted to the model's context; the grammar where decoding is
     constrained."""
-    tools = agent.executor.tool_set() if tool_choice != "none" else None  # the dialect sees definitions only
+    tools = toolset if tool_choice != "none" else None  # the dialect sees definitions only
     history, trimmed = run.history, None
     budget = agent.context_tokens or agent.llm.context_tokens
     if budget:

@@ -29,6 +29,11 @@ def _make() -> Any:
 _FAST = _make()
 
 
+def call_object(name: str, key: str, arguments: dict[str, Any]) -> str:
+    """``dumps({"name": name, key: arguments})``, without building the dict (a rendered call)."""
+    return f'{{"name": {_encoder.encode_basestring(name)}, "{key}": {dumps(arguments) if arguments else "{}"}}}'
+
+
 def dumps(value: Any) -> str:
     """``json.dumps(value, ensure_ascii=False)``; TypeError/ValueError as it raises them."""
     if _FAST is None or type(value) is str:

@@ -138,8 +138,15 @@ class ActionReturn:
         Text items carry the readable form; JSON items are shown only when there is no text item
         (a tool that returns both gives the same data twice, and tokens are dear).
         """
+        result = self.result
         if self.status is not ActionStatus.SUCCESS:
             body = f"Error ({self.status.value}): {self.error}"
+        elif len(result) == 1 and result[0].type in ("text", "json"):  # the common result: one item
+            item = result[0]
+            if item.type == "text":
+                body = str(item.content)
+            else:
+                body = item.encoded if item.encoded is not None else dumps(item.content)
         else:
             has_text = any(i.type == "text" for i in self.result)
             parts: list[str] = []

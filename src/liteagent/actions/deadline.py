@@ -16,9 +16,11 @@ Where the program has a SIGALRM handler of its own it is put back after each cal
 from __future__ import annotations
 
 import _signal
+import os
 import signal
 import threading
 import time
+from _thread import get_ident
 from collections.abc import Callable
 from typing import Any
 
@@ -32,9 +34,17 @@ class ToolTimedOut(BaseException):
     Exception`` cannot swallow it)."""
 
 
+_CAN_SIGNAL = bool(_SIGALRM) and hasattr(signal, "pthread_kill")
+
+
+_MAIN = [threading.main_thread().ident]  # the main thread's id (a forked child's is its own)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _MAIN.__setitem__(0, threading.main_thread().ident))
+
+
 def available() -> bool:
     """Can this thread run a call under a limit without a thread? (the main thread, with signals)"""
-    return bool(_SIGALRM) and hasattr(signal, "pthread_kill") and threading.current_thread() is threading.main_thread()
+    return _CAN_SIGNAL and get_ident() == _MAIN[0]
 
 
 class _Slot:

@@ -174,6 +174,15 @@ class ActionExecutor:
         api = self._apis.get(name) or self.resolve(name)
         return api is not None and api.spec.is_async
 
+    def runs_inline(self, name: str) -> bool:
+        """Would ``aexecute(name, alone=True)`` run it right here, blocking nobody? (a sync API,
+        no other task on this loop, and its limit enforceable on this thread): then ``execute``
+        gives the same result without a coroutine."""
+        api = self._apis.get(name) or self.resolve(name)
+        if api is None or api.spec.is_async or not _loop_is_idle():
+            return False
+        return self._timeout_for(api) is None or deadline.available()
+
     # -- descriptions -----------------------------------------------------------------------
     def lagent_descriptions(self) -> list[dict[str, Any]]:
         """One Lagent-style dict per plugin (toolkits nest their ``api_list``)."""
@@ -387,10 +396,24 @@ class ActionExecutor:
             self._pool = None
 
 
+#: every live task of every loop, where CPython 3.10/3.11 keep them in one registry (3.12 split
+#: it, 3.14 keeps tasks per thread): there "is any other task on this loop?" stops at the first one
+_TASKS: Any = getattr(asyncio.tasks, "_all_tasks", None) if sys.version_info < (3, 12) else None
+
+
 def _loop_is_idle() -> bool:
     """Is the running task the only one on this loop? (then a sync tool blocks nobody)"""
-    tasks = asyncio.all_tasks()
-    return len(tasks) <= 1
+    tasks = _TASKS
+    if tasks is None:
+        return len(asyncio.all_tasks()) <= 1
+    if len(tasks) <= 1:
+        return True
+    loop = asyncio.get_running_loop()
+    me = asyncio.current_task(loop)
+    for t in tasks:  # with many conversations on this loop, the first look finds one
+        if t is not me and t.get_loop() is loop and not t.done():
+            return False
+    return True
 
 
 async def _with_timeout(aw: Any, timeout: float | None) -> Any:

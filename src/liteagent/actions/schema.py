@@ -121,11 +121,16 @@ class JsonSchemaApiSpec(ApiSpec):
     """An API described by a JSON Schema someone else wrote (an MCP server's ``input_schema``):
     shown to the model as given, arguments checked against it with ``jsonschema``."""
 
+    #: the schema's validator, made on first use (its schema never changes)
+    checker: Any = field(default=None, compare=False, repr=False)
+
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         import jsonschema
 
         try:
-            validator = jsonschema.validators.validator_for(self.parameters)(self.parameters)
+            validator = self.checker
+            if validator is None:
+                validator = self.checker = jsonschema.validators.validator_for(self.parameters)(self.parameters)
             errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.path))
         except jsonschema.SchemaError:
             return dict(arguments)  # the server's schema is broken: let the server judge

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from .. import sync_bridge
 from ..errors import LLMError
+from ..jsontext import dumps
 
 if TYPE_CHECKING:
     import aiohttp
@@ -282,7 +283,8 @@ class OpenAICompatibleLLM(LLM):
         while True:
             received = False
             try:
-                async with self._session().post(url, json=body) as r:
+                payload = dumps(body).encode()  # one encode (aiohttp's json= makes an encoder per call)
+                async with self._session().post(url, data=payload, headers=_JSON_HEADERS) as r:
                     if r.status != 200:
                         raise _Status(r.status, await r.text(errors="replace"), r.headers.get("Retry-After"))
                     ctype = r.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -366,6 +368,9 @@ class _Incomplete(Exception):
     pass
 
 
+_JSON_HEADERS = {"Content-Type": "application/json"}
+
+
 class _Deadline(Exception):
     pass
 
@@ -375,11 +380,10 @@ async def _sse_data(content: aiohttp.StreamReader) -> AsyncIterator[str]:
     buf = b""
     async for piece in content.iter_any():
         buf += piece
-        while True:
-            nl = buf.find(b"\n")
-            if nl < 0:
-                break
-            line, buf = buf[:nl].rstrip(b"\r"), buf[nl + 1 :]
+        if b"\n" not in piece:
+            continue
+        *lines, buf = buf.split(b"\n")  # linear however many events one read holds
+        for line in lines:
             if line.startswith(b"data:"):
                 yield line[5:].strip().decode("utf-8", "replace")
     if buf.startswith(b"data:"):

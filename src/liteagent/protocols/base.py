@@ -132,6 +132,7 @@ class _Plan(NamedTuple):
 
 
 _PLANS: dict[tuple[str, ...], _Plan] = {}
+_BY_ID: dict[int, tuple[tuple[str, ...], _Plan]] = {}
 
 
 def _plan(markers: tuple[str, ...]) -> _Plan:
@@ -185,7 +186,14 @@ class MarkerScanner:
         buf = self.buf
         if not buf:
             return "", None
-        plan = _PLANS.get(markers) or _plan(markers)
+        known = _BY_ID.get(id(markers))  # by identity: hashing the tuple costs more than the search
+        if known is not None and known[0] is markers:
+            plan = known[1]
+        else:
+            if len(_BY_ID) > 256:
+                _BY_ID.clear()
+            plan = _plan(markers)
+            _BY_ID[id(markers)] = (markers, plan)  # the tuple is kept: its id is not reused
         hit = plan.first.search(buf)
         if hit is not None:
             at, found = hit.start(), hit.group()
@@ -219,14 +227,22 @@ class ScanningParser(StreamParser):
     """
 
     text_state = "text"
+    #: the one character every marker starts with, where there is one: text without it is plain
+    marker_char: str | None = None
 
     def __init__(self, state: str) -> None:
-        super().__init__()
+        # StreamParser's fields, set here: a parser is made per model turn, and calls cost
+        self._text: list[str] = []
+        self._thinking: list[str] = []
+        self._calls: list[ToolCall] = []
+        self._finished = False
+        self._open_from = -1
         self._scan = MarkerScanner()
         self._state = state
 
     def _plain(self, chunk: str) -> bool:
-        return False
+        """Can this text (in ``text_state``, nothing held) hold no marker? (``marker_char``)"""
+        return self.marker_char is not None and self.marker_char not in chunk
 
     @abstractmethod
     def _run(self, out: list[ParseEvent], final: bool) -> None: ...
@@ -235,9 +251,11 @@ class ScanningParser(StreamParser):
     def _flush(self, out: list[ParseEvent]) -> None: ...
 
     def feed(self, chunk: str) -> list[ParseEvent]:
-        if self._state == self.text_state and not self._scan.buf and self._plain(chunk):
-            self._text.append(chunk)
-            return [TextDelta(chunk)]
+        if self._state == self.text_state and not self._scan.buf:
+            mc = self.marker_char
+            if (mc not in chunk) if mc is not None else self._plain(chunk):
+                self._text.append(chunk)
+                return [TextDelta(chunk)]
         out: list[ParseEvent] = []
         if self._state != "done" and chunk:
             self._scan.push(chunk)

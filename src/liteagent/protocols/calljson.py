@@ -139,6 +139,9 @@ def known_tools(toolset: Any) -> Callable[[str], bool] | None:
     """``name -> is it a real tool`` for a tool set (None without one)."""
     if toolset is None:
         return None
+    contains = getattr(toolset, "__contains__", None)
+    if contains is not None:  # a ToolSet: ``name in toolset`` resolves aliases too
+        return contains  # type: ignore[no-any-return]
 
     def known(name: str) -> bool:
         return toolset.resolve(name) is not None

@@ -49,6 +49,10 @@ def _strict(schema: dict[str, Any]) -> dict[str, Any]:
 _ANSWER = r'answer ::= [^< \t\n] ( [^<] | "<" [^t] )*'
 
 
+#: calls one constrained reply may make at once (the model stops after any of them)
+MAX_PARALLEL_CALLS = 8
+
+
 def _literal(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
@@ -70,8 +74,9 @@ def hermes_grammar(toolset: ToolsView, required: bool) -> str:
     head = " ".join([_literal("<tool_call>"), '"\\n"', _literal('{"name": ')])
     tail = " ".join(['"}"', '"\\n"', _literal("</tool_call>")])
     call = "call ::= " + head + " ( " + " | ".join(alternatives) + " ) " + tail
-    root = "root ::= call" if required else "root ::= call | answer"
-    return "\n".join([root, call, _ANSWER, conv.format_grammar()])
+    calls = f'calls ::= call ( "\\n" call ){{0,{MAX_PARALLEL_CALLS - 1}}}'  # parallel calls, one per block
+    root = "root ::= calls" if required else "root ::= calls | answer"
+    return "\n".join([root, calls, call, _ANSWER, conv.format_grammar()])
 
 
 def hermes_grammar_for(toolset: ToolsView | None, tool_choice: str) -> str | None:

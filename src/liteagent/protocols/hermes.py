@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..jsontext import dumps
+from ..jsontext import call_object
 from ..messages import Message, ToolCall
 from ..prompts import HERMES_TOOLS, SYSTEM_EN
 from .base import ParseEvent, Protocol, Request, ScanningParser, TextReset, fill_template
@@ -77,7 +77,7 @@ class HermesProtocol(Protocol):
 def render_call(call: ToolCall) -> str:
     if call.error is not None:
         return call.raw
-    payload = dumps({"name": call.name, "arguments": call.arguments})
+    payload = call_object(call.name, "arguments", call.arguments)
     return f"{CALL_OPEN}\n{payload}\n{CALL_CLOSE}"
 
 
@@ -125,8 +125,7 @@ class HermesParser(ScanningParser):
             return None
         return ToolCall(got[0], got[1], raw=t)
 
-    def _plain(self, chunk: str) -> bool:
-        return "<" not in chunk
+    marker_char = "<"
 
     def _flush(self, out: list[ParseEvent]) -> None:
         rest = self._scan.take_all()

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..jsontext import dumps
+from ..jsontext import call_object
 from ..messages import Message, ToolCall
 from ..prompts import INTERPRETER_CN, META_CN, PLUGIN_CN
 from .base import ParseEvent, Protocol, Request, ScanningParser, fill_template, render_cache
@@ -61,6 +61,7 @@ class InternLM2Protocol(Protocol):
         super().__init__(system_prompt, plugin_prompt)
         self.interpreter_prompt = self.default_interpreter_prompt if interpreter_prompt is None else interpreter_prompt
         self._last_prefix: tuple[Any, ...] | None = None
+        self._last_parser_args: tuple[Any, ...] | None = None
 
     def tool_list(self, toolset: ToolsView) -> list[dict]:
         interp = interpreter_api(toolset)
@@ -138,7 +139,14 @@ class InternLM2Protocol(Protocol):
         return turn(m.role, m.content, m.name if m.role == "system" and m.name else None)
 
     def new_parser(self, toolset: ToolsView | None = None) -> InternLM2Parser:
-        return InternLM2Parser(interpreter_api(toolset) or "PythonInterpreter", known_tools(toolset))
+        last = self._last_parser_args
+        if last is None or last[0] is not toolset:  # worked out once per tool set
+            last = self._last_parser_args = (
+                toolset,
+                interpreter_api(toolset) or "PythonInterpreter",
+                known_tools(toolset),
+            )
+        return InternLM2Parser(last[1], last[2])
 
 
 def render_call(call: ToolCall) -> str:
@@ -148,7 +156,7 @@ def render_call(call: ToolCall) -> str:
     if call.kind == "interpreter":
         code = call.arguments.get("command", "")
         return f"{START}{INTERP}\n{code}{END}\n"
-    payload = dumps({"name": call.name, "parameters": call.arguments})
+    payload = call_object(call.name, "parameters", call.arguments)
     return f"{START}{PLUGIN}\n{payload}{END}\n"
 
 
@@ -165,22 +173,25 @@ class InternLM2Parser(ScanningParser):
         self._kind = "plugin"
         self._raw_head = ""
 
-    def _plain(self, chunk: str) -> bool:
-        return "<" not in chunk
+    marker_char = "<"
 
     def _flush(self, out: list[ParseEvent]) -> None:
         if self._state == "start":  # "<|action_start|>" then nothing readable
             self._state = "body"
         if self._state == "body":
             self._close_call(self._scan.take_all(), out)
-        elif self._state == "text":
+        elif self._state == "text" and (self._scan.buf or self._scan._kept):
             self._emit_text(self._scan.take_all(), out)
 
     def _run(self, out: list[ParseEvent], final: bool) -> None:
+        scan = self._scan
         while True:
             if self._state == "text":
-                text, marker = self._scan.scan(_TEXT_MARKERS)
-                self._emit_text(text, out)
+                if not scan.buf:
+                    return
+                text, marker = scan.scan(_TEXT_MARKERS)
+                if text:
+                    self._emit_text(text, out)
                 if marker is None:
                     return
                 if marker == START:
