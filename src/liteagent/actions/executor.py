@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from functools import partial
 from types import MappingProxyType
 from typing import Any
 
@@ -34,6 +33,8 @@ from .schema import ApiSpec, ArgumentsInvalid, lagent_api_dict
 from .tooldefs import ToolDef, ToolSet
 from .validation import describe_validation_error
 
+FAST_CALL_S = 0.002  # a sync API whose runs take under this may run on the event loop...
+FAST_RUNS = 3  # ...once this many runs in a row did (``aexecute``)
 _WIRE_OK = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _LAGENT_KEYS = {"text", "image", "file", "error", "json"}
 _SCALARS = (int, float, bool)
@@ -60,6 +61,8 @@ class BoundApi:
     spec: ApiSpec
     func: Callable[..., Any]
     plugin: BaseAction
+    #: sync APIs: how many runs in a row took under FAST_CALL_S (-1: one on the loop took longer)
+    fast_runs: int = 0
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -313,8 +316,11 @@ class ActionExecutor:
 
     async def aexecute(self, name: str, arguments: Any = None, call_id: str = "", alone: bool = False) -> ActionReturn:
         """Run one call without blocking other work on the event loop: a sync API runs in a
-        worker thread, or, when ``alone`` (the caller's only call) and nothing else runs on this
-        loop, right here (a thread hop costs ~70-100 us; its limit is then kept by ``deadline``)."""
+        worker thread, or right here (a thread hop costs ~0.1-0.2 ms; the limit is then kept by
+        ``deadline``) when ``alone`` (the caller's only call) and nothing else runs on this loop,
+        or when the API is known to be quick: its last FAST_RUNS runs each took under
+        FAST_CALL_S (2 ms). A quick API that once takes longer on the loop runs in threads from
+        then on: other work waits for a known-quick tool at most once."""
         start = time.perf_counter()
         prepared = self._prepare(name, arguments, call_id, start)
         if isinstance(prepared, ActionReturn):
@@ -329,9 +335,21 @@ class ActionExecutor:
                     value = await _with_timeout(api.func(**kwargs), timeout)
             elif alone and _loop_is_idle() and (timeout is None or deadline.available()):
                 value = api.func(**kwargs) if timeout is None else deadline.call_with_limit(api.func, kwargs, timeout)
+            elif api.fast_runs >= FAST_RUNS and (timeout is None or deadline.available()):
+                began = time.perf_counter()
+                try:
+                    value = (
+                        api.func(**kwargs) if timeout is None else deadline.call_with_limit(api.func, kwargs, timeout)
+                    )
+                finally:
+                    if time.perf_counter() - began > FAST_CALL_S:
+                        api.fast_runs = -1  # it held the loop up once: threads from now on
             else:
                 loop = asyncio.get_running_loop()
-                value = await _with_timeout(loop.run_in_executor(self._worker(), partial(api.func, **kwargs)), timeout)
+                run = loop.run_in_executor(self._worker(), _timed, api.func, kwargs)
+                value, took = await _with_timeout(run, timeout)
+                if api.fast_runs >= 0:
+                    api.fast_runs = api.fast_runs + 1 if took <= FAST_CALL_S else 0
         except (deadline.ToolTimedOut, asyncio.TimeoutError, TimeoutError):
             return self._timed_out(api, arguments, timeout, start, call_id)
         except Exception as exc:
@@ -399,6 +417,13 @@ class ActionExecutor:
 #: every live task of every loop, where CPython 3.10/3.11 keep them in one registry (3.12 split
 #: it, 3.14 keeps tasks per thread): there "is any other task on this loop?" stops at the first one
 _TASKS: Any = getattr(asyncio.tasks, "_all_tasks", None) if sys.version_info < (3, 12) else None
+
+
+def _timed(func: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[Any, float]:
+    """``func(**kwargs)`` and how long it took (in a worker thread: the hop is not counted)."""
+    began = time.perf_counter()
+    value = func(**kwargs)
+    return value, time.perf_counter() - began
 
 
 def _loop_is_idle() -> bool:

@@ -60,7 +60,23 @@ def build_server(executor: ActionExecutor, agent: Any = None, name: str = "litea
         ret = await executor.aexecute(params.name, args)
         return to_mcp_result(ret)
 
-    return Server(name, on_list_tools=list_tools, on_call_tool=call_tool)
+    server = Server(name, on_list_tools=list_tools, on_call_tool=call_tool)
+    if not _tracing_configured():
+        # The SDK wraps every request in an OpenTelemetry span; with no tracer provider set up
+        # the spans go nowhere, and building them is a tenth of a small call's time.
+        from mcp.server._otel import OpenTelemetryMiddleware
+
+        server.middleware = [m for m in server.middleware if not isinstance(m, OpenTelemetryMiddleware)]
+    return server
+
+
+def _tracing_configured() -> bool:
+    """Has this process set up OpenTelemetry (a tracer provider other than the default proxy)?"""
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return False
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
 def _error(text: str) -> Any:
@@ -107,6 +123,10 @@ async def serve_stdio(server: Any) -> None:
     import sys
 
     from mcp.server.stdio import stdio_server
+
+    from .connection import mark_asyncio_thread
+
+    mark_asyncio_thread()  # this process serves on asyncio only (see connection._run_loop)
 
     if sys.platform == "win32":
         async with stdio_server() as (read, write):
