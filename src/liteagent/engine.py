@@ -2,10 +2,12 @@
 record, as a plain generator that yields events for the caller and *effects* for its driver
 (load the session, record items, generate a model turn, run tool calls).
 
-Two drivers run it (``agent.py``): an async one (``astream``/``arun``: the LLM streams over
-the network, tools run concurrently) and a sync one for ``run``/``stream`` when every part can
+Drivers run it (``agent.py``): async ones (``astream``; ``arun``, the same loop as a coroutine
+with no events to pass on: an async generator costs per event) where the LLM streams over the
+network and tools run concurrently, and a sync one for ``run``/``stream`` when every part can
 answer at once (a scripted or other sync-capable model, an in-process session, sync tools), which
-needs no event loop at all. Both give the same events, the same session items, the same result.
+needs no event loop at all. All give the same session items and the same result; without
+``events`` (``run``/``arun``) the engine makes no events but the last.
 """
 
 from __future__ import annotations

@@ -99,13 +99,16 @@ def _order(case_id: str) -> tuple[str, int]:
 
 
 def table(results: dict[str, dict[str, CategoryResult]]) -> str:
-    """One line per (dialect, category): cases, correct, accuracy, invalid-call rate, time."""
-    lines = [f"{'dialect':10} {'category':18} {'cases':>5} {'correct':>7} {'accuracy':>8} {'invalid':>7} {'s/case':>7}"]
+    """One line per (dialect, category): cases, correct, accuracy, invalid-call rate, mean turns
+    (one: a case is one model turn, its calls scored, not run) and mean time."""
+    head = f"{'dialect':10} {'category':18} {'cases':>5} {'correct':>7} {'accuracy':>8} {'invalid':>7} {'turns':>5}"
+    lines = [f"{head} {'s/case':>7}"]
     for dialect, cats in results.items():
         for cat, r in cats.items():
             s = r.summary()
             lines.append(
-                f"{dialect:10} {cat:18} {s['cases']:5d} {s['correct']:7d} {s['accuracy']:8.1%} {s['invalid_call_rate']:7.1%} {s['mean_seconds']:7.2f}"
+                f"{dialect:10} {cat:18} {s['cases']:5d} {s['correct']:7d} {s['accuracy']:8.1%} "
+                f"{s['invalid_call_rate']:7.1%} {s['mean_turns']:5.1f} {s['mean_seconds']:7.2f}"
             )
     return "\n".join(lines)
 

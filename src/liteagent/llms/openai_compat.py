@@ -12,7 +12,7 @@ import logging
 import os
 import random
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -305,8 +305,10 @@ class OpenAICompatibleLLM(LLM):
                             yield chunk
                         return
                     finished = False
-                    async for data in _sse_data(r.content):
+                    events = _sse_data(r.content)
+                    async for data in events:
                         if data == "[DONE]":
+                            await events.aclose()  # closed here, not left to the loop's finalizer
                             return
                         try:
                             event = json.loads(data)
@@ -375,7 +377,7 @@ class _Deadline(Exception):
     pass
 
 
-async def _sse_data(content: aiohttp.StreamReader) -> AsyncIterator[str]:
+async def _sse_data(content: aiohttp.StreamReader) -> AsyncGenerator[str, None]:
     """The ``data:`` payloads of a server-sent-event stream, however the bytes are split."""
     buf = b""
     async for piece in content.iter_any():
