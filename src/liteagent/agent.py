@@ -165,17 +165,21 @@ class Agent:
         events as they happen; the last is FinalAnswer or ErrorEvent, each carrying the result."""
         session = session if session is not None else InMemorySession()
         steps = engine.question(self, query)
+        send, throw = steps.send, steps.throw
         value: Any = None
         error: engine.StopRun | None = None
+        effects, Generate = engine.EFFECTS, engine.Generate
         while True:
             item: Any
             try:
-                item = steps.throw(error) if error is not None else steps.send(value)
+                item = throw(error) if error is not None else send(value)
             except StopIteration:
                 return
             value, error = None, None
             kind = type(item)
-            if kind is engine.Generate:
+            if kind not in effects:  # an event: the common item
+                yield item
+            elif kind is Generate:
                 try:
                     if self.llm.sync_streaming:  # it answers at once: no async generator needed
                         for chunk in self.llm.stream_sync(item.request, self.config):
@@ -187,11 +191,9 @@ class Agent:
                                 yield ev
                 except LLMError as exc:
                     error = engine.StopRun("llm", str(exc))
-            elif kind in engine.EFFECTS:
+            else:
                 now = self._effect_now(item, session)
                 value, error = now if now is not None else await self._effect(item, session)
-            else:
-                yield item
 
     def _effect_now(self, item: Any, session: Session) -> tuple[Any, None] | None:
         """The effects that need no await, done at once: an in-memory session's items, a lone
