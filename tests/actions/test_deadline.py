@@ -98,3 +98,16 @@ def _default_alarm_handler():
     yield
     # later tests see the default state: our handler may stay installed, which is harmless
     assert deadline._slot.gen == 0
+
+
+def test_a_forked_child_keeps_limits():
+    import os
+
+    ex = ActionExecutor([nap], timeout=0.2)
+    assert ex.execute("nap", {"seconds": 5}).status is ActionStatus.TIMEOUT  # the parent's watchdog runs
+    pid = os.fork()
+    if pid == 0:  # the child: only this thread came along; its limits must still hold
+        r = ex.execute("nap", {"seconds": 5})
+        os._exit(0 if r.status is ActionStatus.TIMEOUT else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -38,8 +38,19 @@ _CAN_SIGNAL = bool(_SIGALRM) and hasattr(signal, "pthread_kill")
 
 
 _MAIN = [threading.main_thread().ident]  # the main thread's id (a forked child's is its own)
+
+
+def _after_fork_in_child() -> None:
+    # The child has only the thread that forked: no watchdog (the next call starts one), no call.
+    _MAIN[0] = threading.main_thread().ident
+    _slot.watching = False
+    _slot.gen, _slot.deadline, _slot.target = 0, 0.0, 0
+    global _lock
+    _lock = threading.Lock()  # it may have been held by the parent's watchdog at the fork
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=lambda: _MAIN.__setitem__(0, threading.main_thread().ident))
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def available() -> bool:
