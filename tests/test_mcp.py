@@ -154,6 +154,37 @@ def test_text_image_and_structured_content_from_an_sdk_server():
         tk.close()
 
 
+def test_mcp_calls_never_run_on_a_busy_event_loop():
+    # An MCP call's time is the server's: however fast it has been, on a loop with other work it
+    # goes to a worker thread (a server that hangs must not freeze every conversation).
+    import threading
+
+    tk = MCPToolkit(mcp_demo_server.server, name="demo")
+    ex = ActionExecutor([tk])
+    callers: list[str] = []
+    real = tk.connection.call_sync
+
+    def spy(*a, **kw):
+        callers.append(threading.current_thread().name)
+        return real(*a, **kw)
+
+    tk.connection.call_sync = spy  # type: ignore[method-assign]
+
+    async def many() -> None:
+        other = asyncio.create_task(asyncio.sleep(10))
+        try:
+            for _ in range(8):
+                assert (await ex.aexecute("demo.echo", {"text": "hi"})).ok
+        finally:
+            other.cancel()
+
+    try:
+        asyncio.run(many())
+        assert len(callers) == 8 and threading.main_thread().name not in callers, callers
+    finally:
+        tk.close()
+
+
 def test_a_slow_tool_times_out_and_the_agent_goes_on():
     tk = MCPToolkit(mcp_demo_server.server, name="demo", call_timeout=0.5)
     llm = ScriptedLLM(

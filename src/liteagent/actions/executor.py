@@ -335,7 +335,7 @@ class ActionExecutor:
                     value = await _with_timeout(api.func(**kwargs), timeout)
             elif alone and _loop_is_idle() and (timeout is None or deadline.available()):
                 value = api.func(**kwargs) if timeout is None else deadline.call_with_limit(api.func, kwargs, timeout)
-            elif api.fast_runs >= FAST_RUNS and (timeout is None or deadline.available()):
+            elif api.fast_runs >= FAST_RUNS and api.spec.may_run_inline and (timeout is None or deadline.available()):
                 began = time.perf_counter()
                 try:
                     value = (

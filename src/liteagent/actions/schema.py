@@ -98,6 +98,9 @@ class ApiSpec:
     is_async: bool
     timeout: float | None = None
     renamed: dict[str, str] = field(default_factory=dict)  # internal field -> parameter name
+    #: may a sync API that has been quick run on an event loop (``ActionExecutor.aexecute``)?
+    #: False for calls whose time is not the tool's own (an MCP server's, over a network or pipe)
+    may_run_inline: bool = True
 
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Validated call arguments (raises pydantic.ValidationError)."""

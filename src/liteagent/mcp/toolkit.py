@@ -58,6 +58,8 @@ class MCPToolkit(BaseAction):
                 )
                 for t in tools
             ]
+            for spec in self._specs:  # a server that answered fast may hang next time: never on a loop
+                spec.may_run_inline = False
         return self._specs
 
     def api_callable(self, spec: ApiSpec) -> Callable[..., Any]:
