@@ -20,6 +20,7 @@ pytest.importorskip("mcp")
 from mcp import Client, StdioServerParameters
 
 from liteagent import ActionExecutor, Agent, BaseAction, ScriptedLLM, tool_api
+from liteagent.errors import ToolError, UsageError
 from liteagent.mcp import MCPServerConfig, MCPToolkit, load_config
 from liteagent.mcp.server import build_server
 
@@ -78,10 +79,18 @@ def test_in_memory_client_sees_exact_schemas_and_right_results():
 
 
 def _children(pid: int) -> list[int]:
-    try:
-        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
+    """The live processes whose parent is ``pid`` (whichever of its threads started them)."""
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+            if int(ppid) == pid and state != "Z":
+                kids.append(int(entry.name))
+    return kids
 
 
 def test_stdio_server_as_a_child_lists_calls_and_leaves_nothing():
@@ -95,6 +104,7 @@ def test_stdio_server_as_a_child_lists_calls_and_leaves_nothing():
     r = ex.execute("w.Weather__forecast", {"city": "Oslo"})
     assert r.ok and "Oslo" in r.result[0].content
     kids = _children(os.getpid())
+    assert kids, "the stdio server runs as a child"
     tk.close()
     time.sleep(0.5)
     assert not [k for k in _children(os.getpid()) if k in kids and Path(f"/proc/{k}").exists()]
@@ -230,6 +240,145 @@ def test_a_stdio_child_gets_only_its_configured_environment(tmp_path, monkeypatc
         )
     finally:
         tk.close()
+
+
+def test_parallel_calls_share_one_connection_and_run_together():
+    # The waiting threads take turns running the connection's loop: three 1-s calls made at
+    # once (the agent's parallel tool calls) take about 1 s, and answers never go astray.
+    tk = MCPToolkit(StdioServerParameters(command=sys.executable, args=[str(DEMO)]), name="demo")
+    ex = ActionExecutor([tk])
+
+    async def three() -> list:
+        return await asyncio.gather(*(ex.aexecute("demo.slow", {"seconds": 1}) for _ in range(3)))
+
+    try:
+        t = time.monotonic()
+        rs = asyncio.run(three())
+        assert all(r.ok for r in rs) and time.monotonic() - t < 2.5, [r.error for r in rs]
+        errors: list[str] = []
+
+        def caller(k: int) -> None:
+            for i in range(15):
+                r = ex.execute("demo.echo", {"text": f"{k}-{i}"})
+                if not (r.ok and r.result[0].content == f"echo: {k}-{i}"):
+                    errors.append(f"{k}-{i}: {r.error or r.result}")
+
+        import threading
+
+        threads = [threading.Thread(target=caller, args=(k,)) for k in range(6)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(30)
+        assert not errors and not any(th.is_alive() for th in threads), errors[:3]
+    finally:
+        tk.close()
+
+
+def test_sync_calls_from_inside_a_running_event_loop():
+    # Sync code called from a coroutine (a loop already runs in this thread) still gets answers.
+    tk = MCPToolkit(StdioServerParameters(command=sys.executable, args=[str(DEMO)]), name="demo")
+    ex = ActionExecutor([tk])
+
+    async def inside() -> object:
+        return ex.execute("demo.echo", {"text": "from a loop"})
+
+    try:
+        r = asyncio.run(inside())
+        assert r.ok and r.result[0].content == "echo: from a loop"
+    finally:
+        tk.close()
+
+
+def test_an_idle_connection_notices_its_server_exit_and_the_next_call_reconnects():
+    tk = MCPToolkit(StdioServerParameters(command=sys.executable, args=[str(DEMO)]), name="demo")
+    ex = ActionExecutor([tk])
+    try:
+        assert ex.execute("demo.echo", {"text": "one"}).ok
+        (child,) = _children(os.getpid())
+        os.kill(child, 9)
+        t = time.monotonic()
+        while tk.connection.alive and time.monotonic() - t < 3:
+            time.sleep(0.05)
+        assert not tk.connection.alive, "no call was made, yet the exit is seen"
+        again = ex.execute("demo.echo", {"text": "two"})
+        assert again.ok and again.result[0].content == "echo: two"
+    finally:
+        tk.close()
+
+
+def test_a_signal_that_ends_a_wait_leaves_the_connection_usable():
+    # A tool limit (SIGALRM) or ^C ends a sync call while its thread runs the connection's loop:
+    # the call is abandoned, and the next one is answered (the loop is not left held).
+    import signal
+
+    class Limit(Exception):
+        pass
+
+    def on_alarm(*_a: object) -> None:
+        raise Limit
+
+    tk = MCPToolkit(StdioServerParameters(command=sys.executable, args=[str(DEMO)]), name="demo", call_timeout=3)
+    ex = ActionExecutor([tk])
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        assert ex.execute("demo.echo", {"text": "warm"}).ok
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(Limit):
+            tk.connection.call_sync("slow", {"seconds": 2})
+        t = time.monotonic()
+        again = ex.execute("demo.echo", {"text": "after"})
+        assert again.ok and again.result[0].content == "echo: after" and time.monotonic() - t < 2.5
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        tk.close()
+
+
+def test_stdio_speaks_the_handshake_era_and_falls_back_to_discovery(tmp_path):
+    era_log = tmp_path / "eras.txt"
+    modern_only = DATA / "mcp_modern_only_server.py"
+    env = {"ERA_LOG": str(era_log)}
+    # an SDK server (both eras): the handshake, which a pipe's long session needs no more than
+    sdk = MCPToolkit(StdioServerParameters(command=sys.executable, args=[str(DEMO)]), name="demo")
+    try:
+        assert ActionExecutor([sdk]).execute("demo.echo", {"text": "x"}).ok
+        assert sdk.connection.protocol == "legacy"
+    finally:
+        sdk.close()
+    # a server of the 2026-07-28 era only refuses the handshake: it is discovered instead
+    tk = MCPToolkit(StdioServerParameters(command=sys.executable, args=[str(modern_only)], env=env), name="m")
+    try:
+        r = ActionExecutor([tk]).execute("m.echo", {"text": "hi"})
+        assert r.ok and r.result[0].content == "echo: hi" and tk.connection.protocol == "auto"
+        assert era_log.read_text().splitlines()[-1] == "tools/call modern"
+    finally:
+        tk.close()
+    # pinned to the handshake, the same server cannot be used: a one-line error, no fallback
+    pinned = MCPToolkit(
+        StdioServerParameters(command=sys.executable, args=[str(modern_only)], env=env), name="m", protocol="legacy"
+    )
+    try:
+        with pytest.raises(ToolError, match=r"cannot connect.*2026-07-28 only"):
+            pinned.api_specs()
+    finally:
+        pinned.close()
+    # a config entry names the era; a bad one is a one-line usage error
+    cfg = tmp_path / "mcp.json"
+    entry = {"command": sys.executable, "args": [str(modern_only)], "env": env, "protocol": "2026-07-28"}
+    cfg.write_text(json.dumps({"mcpServers": {"m": entry}}))
+    (server,) = load_config(cfg)
+    tk = MCPToolkit(server)
+    era_log.write_text("")
+    try:
+        assert ActionExecutor([tk]).execute("m.echo", {"text": "pinned"}).ok
+        lines = era_log.read_text().splitlines()
+        assert lines[-1] == "tools/call modern" and all(line.endswith(" modern") for line in lines), lines
+    finally:
+        tk.close()
+    cfg.write_text(json.dumps({"mcpServers": {"m": {**entry, "protocol": "newest"}}}))
+    with pytest.raises(UsageError, match='protocol must be "auto", "legacy" or a version'):
+        load_config(cfg)
 
 
 def test_open_in_one_task_close_in_another_and_out_of_order():

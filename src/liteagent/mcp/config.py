@@ -1,6 +1,7 @@
 """The MCP servers file, in the format other clients already use:
 ``{"mcpServers": {"NAME": {"command": ..., "args": [...], "env": {...}, "cwd": ...}}}`` for stdio
-servers and ``{"url": ..., "headers": {...}}`` for Streamable HTTP ones."""
+servers and ``{"url": ..., "headers": {...}}`` for Streamable HTTP ones; either may name the
+protocol era to speak (``"protocol": "auto" | "legacy" | "2026-07-28"``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from ..errors import UsageError
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,48}$")
+_PROTOCOL = re.compile(r"^(auto|legacy|\d{4}-\d{2}-\d{2})$")
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class MCPServerConfig:
     cwd: str | None = None
     url: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    protocol: str | None = None  # "auto", "legacy" (the handshake) or a version; unset: see MCPConnection
 
     @property
     def transport(self) -> str:
@@ -58,8 +61,12 @@ def load_config(path: str | os.PathLike[str]) -> list[MCPServerConfig]:
         for label, mapping in (("env", env), ("headers", headers)):
             if not (isinstance(mapping, dict) and all(isinstance(v, str) for v in mapping.values())):
                 raise UsageError(f"{where}: {label} must map names to strings")
-        cwd = spec.get("cwd")
+        cwd, protocol = spec.get("cwd"), spec.get("protocol")
+        if protocol is not None and not (isinstance(protocol, str) and _PROTOCOL.match(protocol)):
+            raise UsageError(f'{where}: protocol must be "auto", "legacy" or a version like "2026-07-28"')
         out.append(
-            MCPServerConfig(name, command, tuple(args), dict(env), str(cwd) if cwd else None, url, dict(headers))
+            MCPServerConfig(
+                name, command, tuple(args), dict(env), str(cwd) if cwd else None, url, dict(headers), protocol
+            )
         )
     return out

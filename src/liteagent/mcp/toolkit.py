@@ -28,15 +28,24 @@ class MCPToolkit(BaseAction):
             name by default.
         connect_timeout: seconds to connect and list the tools.
         call_timeout: seconds one call may take; a call past it is an error result.
+        protocol: the protocol era to speak: ``"auto"`` (the SDK's: discover the newest, else the
+            handshake), ``"legacy"`` (the handshake) or a version to pin (``"2026-07-28"``). Unset
+            (or the config entry's ``protocol``): the handshake first over stdio, ``auto`` otherwise.
     """
 
     def __init__(
-        self, server: Any, name: str | None = None, *, connect_timeout: float = 10.0, call_timeout: float = 60.0
+        self,
+        server: Any,
+        name: str | None = None,
+        *,
+        connect_timeout: float = 10.0,
+        call_timeout: float = 60.0,
+        protocol: str | None = None,
     ) -> None:
         if name is None:
             name = server.name if isinstance(server, MCPServerConfig) else "mcp"
         super().__init__(name=name)
-        self.connection = MCPConnection(server, name, connect_timeout, call_timeout)
+        self.connection = MCPConnection(server, name, connect_timeout, call_timeout, protocol)
         self._specs: list[ApiSpec] | None = None
 
     @property
