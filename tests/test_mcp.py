@@ -439,6 +439,17 @@ def test_cli_run_and_tools_with_mcp(cli, server, tmp_path):
     assert bad.code == 2 and "no such file" in bad.err
 
 
+def test_mcp_serve_ignores_no_flag(cli):
+    # `--api-key` is the model's key: given to a plain server it would leave HTTP unprotected while
+    # the user believes it keyed; every flag that would do nothing is a one-line error instead.
+    keyed = cli("mcp", "serve", "--transport", "http", "--api-key", "K")
+    assert keyed.code == 2 and "--server-key" in keyed.err and "Traceback" not in keyed.err
+    stdio_key = cli("mcp", "serve", "--server-key", "K")
+    assert stdio_key.code == 2 and "--transport http" in stdio_key.err
+    model = cli("mcp", "serve", "--base-url", "http://127.0.0.1:9/v1", "--temperature", "0.2")
+    assert model.code == 2 and "--base-url, --temperature" in model.err and "--agent" in model.err
+
+
 def test_the_agent_itself_served_as_the_ask_tool():
     executor = ActionExecutor([Calc()])
     llm = ScriptedLLM(['<tool_call>{"name": "Calc.add", "arguments": {"a": 40, "b": 2}}</tool_call>', "It is 42."])

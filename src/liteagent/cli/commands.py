@@ -170,6 +170,7 @@ def cmd_mcp_serve(args: argparse.Namespace) -> int:
 
     import anyio
 
+    _check_mcp_serve_flags(args)
     try:
         from ..mcp.server import build_server, http_app, serve_stdio
     except ImportError:
@@ -190,6 +191,31 @@ def cmd_mcp_serve(args: argparse.Namespace) -> int:
     sys.stderr.write(f"liteagent mcp: http://{args.host}:{args.port}/mcp\n")
     uvicorn.run(http_app(server, args.host, key), host=args.host, port=args.port, log_level="warning")
     return 0
+
+
+# flags of the agent (model and dialect), as set when left out: they mean something with --agent only
+_AGENT_FLAGS = {
+    "api_key": None, "base_url": None, "backend": None, "model": None, "protocol": "auto", "system_prompt": None,
+    "plugin_prompt": None, "max_turns": 8, "temperature": None, "tool_choice": "auto", "context_tokens": None,
+    "model_path": None, "n_ctx": 4096, "threads": None, "gpu_layers": 0,
+}  # fmt: skip
+
+
+def _check_mcp_serve_flags(args: argparse.Namespace) -> None:
+    """No flag of ``mcp serve`` is silently ignored (an unprotected server above all)."""
+    if args.server_key and args.transport != "http":
+        raise UsageError("--server-key protects the HTTP transport; add --transport http (stdio has no clients to key)")
+    if args.agent:
+        return
+    if args.api_key is not None:
+        raise UsageError(
+            "--api-key is the model's key, used with --agent; to require a bearer token from MCP clients, "
+            "use --server-key KEY (or LITEAGENT_MCP_KEY)"
+        )
+    given = [name for name, unset in _AGENT_FLAGS.items() if getattr(args, name, unset) != unset]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise UsageError(f"{flags}: model flags apply to the agent; add --agent to serve it as the tool 'ask'")
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
