@@ -439,6 +439,30 @@ def test_cli_run_and_tools_with_mcp(cli, server, tmp_path):
     assert bad.code == 2 and "no such file" in bad.err
 
 
+def test_a_stdio_servers_stderr_goes_to_its_log_and_into_errors(tmp_path, capfd):
+    # A server's tracebacks are not printed over the user's terminal; they land in its log, and
+    # when it cannot start, the error names its last words and the log.
+    cfg = tmp_path / "mcp.json"
+    servers = {
+        "demo": {"command": sys.executable, "args": [str(DEMO)]},
+        "broken": {"command": sys.executable, "args": ["-c", "import no_such_module_here"]},
+    }
+    cfg.write_text(json.dumps({"mcpServers": servers}))
+    demo, broken = (MCPToolkit(c) for c in load_config(cfg))
+    try:
+        failed = ActionExecutor([demo]).execute("demo.fail", {"reason": "the reason"})
+        assert failed.status.value == "api_error"
+        demo.close()
+        assert "Traceback" not in capfd.readouterr().err
+        assert demo.connection.log_path is not None and "the reason" in demo.connection.log_path.read_text()
+        with pytest.raises(ToolError) as err:
+            broken.api_specs()
+        assert "No module named 'no_such_module_here'" in str(err.value) and "broken.log" in str(err.value)
+    finally:
+        demo.close()
+        broken.close()
+
+
 def test_mcp_serve_ignores_no_flag(cli):
     # `--api-key` is the model's key: given to a plain server it would leave HTTP unprotected while
     # the user believes it keyed; every flag that would do nothing is a one-line error instead.

@@ -19,10 +19,12 @@ import atexit
 import concurrent.futures
 import contextlib
 import os
+import re
 import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import ToolError, ToolTimeout
@@ -71,6 +73,8 @@ class MCPConnection:
         self._stop: asyncio.Event | None = None
         self._owner: asyncio.Task[None] | None = None
         self.tools: list[Any] = []
+        self.log_path: Path | None = None  # a stdio child's stderr
+        self._log_start = 0
         _LIVE.add(self)
 
     # -- running the loop in the waiting thread ----------------------------------------------------
@@ -220,17 +224,23 @@ class MCPConnection:
                     self._end_owner(cancel=True)
                     if i + 1 < len(modes) and _refused(exc):
                         continue  # a server of the per-request era only: discover it instead
-                    raise ToolError(f"MCP server {self.name}: cannot connect ({_why(exc)})") from None
+                    raise ToolError(
+                        f"MCP server {self.name}: cannot connect ({_why(exc)}){self.stderr_tail()}"
+                    ) from None
             raise AssertionError("unreachable")
 
     async def _own(self, ready: asyncio.Future[list[Any]], mode: str) -> None:
         from mcp import Client, StdioServerParameters
         from mcp.client.stdio import stdio_client
 
+        stack = contextlib.ExitStack()
         try:
             target = _transport(self.target)
             if isinstance(target, StdioServerParameters):
-                target = _watched(stdio_client(target), self._drop)  # a server's exit, seen while idle too
+                # its stderr goes to a log file (a server's tracebacks are not the user's terminal's);
+                # its exit is seen while the connection is idle too
+                errlog = stack.enter_context(self._open_log(target))
+                target = _watched(stdio_client(target, errlog=errlog), self._drop)
             async with Client(target, read_timeout_seconds=self.call_timeout, mode=mode) as client:
                 tools: list[Any] = []
                 cursor = None
@@ -252,6 +262,38 @@ class MCPConnection:
                 raise
         finally:
             self._client = None
+            stack.close()
+
+    def _open_log(self, params: Any) -> Any:
+        """The stdio child's stderr: appended to ``mcp-logs/NAME.log`` in the data directory
+        (started afresh past 1 MB)."""
+        from ..llms.local import data_dir
+
+        folder = data_dir() / "mcp-logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / (re.sub(r"[^A-Za-z0-9_.-]", "_", self.name) + ".log")
+        with contextlib.suppress(OSError):
+            if path.stat().st_size > 2**20:
+                os.replace(path, path.with_suffix(".log.1"))
+        log = open(path, "a", encoding="utf-8", errors="replace")  # closed with the owner (its ExitStack)
+        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {params.command} {' '.join(params.args)}\n")
+        log.flush()
+        self.log_path, self._log_start = path, log.tell()
+        return log
+
+    def stderr_tail(self) -> str:
+        """What the stdio child last wrote to its stderr in this connection, and where the rest is."""
+        path = self.log_path
+        if path is None:
+            return ""
+        try:
+            with open(path, "rb") as f:
+                f.seek(self._log_start)
+                lines = [ln.strip() for ln in f.read()[-4096:].decode("utf-8", "replace").splitlines() if ln.strip()]
+        except OSError:
+            return ""
+        last = _printable(lines[-1])[:300] if lines else ""
+        return f"; its stderr ends: {last} (all of it: {path})" if last else ""
 
     def _end_owner(self, cancel: bool = False, timeout: float = 5.0) -> None:
         """Have the owner task close the connection (stdio child included) and wait for it."""
@@ -321,6 +363,7 @@ class MCPConnection:
         except MCPError as exc:
             if exc.code == CONNECTION_CLOSED:
                 self._drop()
+                raise ToolError(f"MCP server {self.name}: {exc.message}{self.stderr_tail()}") from None
             raise ToolError(f"MCP server {self.name}: {exc.message}") from None
         except Exception as exc:
             self._drop()  # the transport broke: the next call connects again
@@ -404,6 +447,11 @@ class _EndWatch:
 
     async def __aexit__(self, *exc: Any) -> Any:
         return await self._inner.__aexit__(*exc)
+
+
+def _printable(text: str) -> str:
+    """A server's text for an error line: control characters (terminal escapes) shown, not sent."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _cancel(job: _Job) -> None:
