@@ -110,6 +110,94 @@ def test_stdio_server_as_a_child_lists_calls_and_leaves_nothing():
     assert not [k for k in _children(os.getpid()) if k in kids and Path(f"/proc/{k}").exists()]
 
 
+def test_stdio_server_takes_and_gives_big_messages_and_bad_lines(tmp_path):
+    # Lines far past a pipe's buffer both ways, and a line that is not JSON-RPC in between: the
+    # server answers each request whole and goes on.
+    plugin = tmp_path / "big.py"
+    plugin.write_text(
+        "from liteagent import BaseAction, tool_api\n\n\n"
+        "class Big(BaseAction):\n"
+        '    """Big texts."""\n\n'
+        "    @tool_api\n"
+        "    def double(self, text: str) -> str:\n"
+        '        """Twice the text.\n\n        Args:\n            text: any text\n        """\n'
+        "        return text * 2\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "liteagent", "mcp", "serve", "--plugin", f"{plugin}:Big"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+
+    def send(obj: object) -> None:
+        proc.stdin.write(json.dumps(obj).encode() + b"\n")  # type: ignore[union-attr]
+        proc.stdin.flush()  # type: ignore[union-attr]
+
+    try:
+        init = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+        send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init})
+        assert json.loads(proc.stdout.readline())["id"] == 1
+        send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        proc.stdin.write(b"this is not json\n")
+        text = "ab" * 150_000  # 300 kB in, 600 kB out
+        send(
+            {
+                "jsonrpc": "2.0",
+                "id": 2,
+                "method": "tools/call",
+                "params": {"name": "Big__double", "arguments": {"text": text}},
+            }
+        )
+        answer = json.loads(proc.stdout.readline())
+        assert answer["id"] == 2 and answer["result"]["content"][0]["text"] == text * 2
+    finally:
+        proc.stdin.close()
+        proc.wait(10)
+    assert proc.returncode == 0
+
+
+def test_a_stdio_server_that_will_not_exit_is_ended_with_its_whole_group(tmp_path):
+    # Closing stdin, then SIGTERM, then SIGKILL to the server's process group: a server that
+    # ignores the first two, and the grandchild it started, are both gone after close().
+    pid_file = tmp_path / "grandchild.pid"
+    params = StdioServerParameters(command=sys.executable, args=[str(DATA / "mcp_stubborn_server.py"), str(pid_file)])
+    tk = MCPToolkit(params, name="stubborn")
+    try:
+        assert ActionExecutor([tk]).execute("stubborn.echo", {"text": "hi"}).ok
+        (server,) = _children(os.getpid())
+        grandchild = int(pid_file.read_text())
+        t = time.monotonic()
+    finally:
+        tk.close()
+    assert time.monotonic() - t < 8
+    deadline = time.monotonic() + 3
+    while _alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(server) and not _alive(grandchild)
+
+
+def test_a_server_that_never_answers_the_handshake_times_out_and_is_ended():
+    mute = "import sys, time; sys.stdin.read(); time.sleep(60)"
+    tk = MCPToolkit(StdioServerParameters(command=sys.executable, args=["-c", mute]), name="mute", connect_timeout=1)
+    t = time.monotonic()
+    try:
+        with pytest.raises(ToolError, match="no answer within 1 s of connecting"):
+            tk.api_specs()
+        assert time.monotonic() - t < 8
+        assert not _children(os.getpid())
+    finally:
+        tk.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

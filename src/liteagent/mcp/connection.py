@@ -233,6 +233,8 @@ class MCPConnection:
         from mcp import Client, StdioServerParameters
         from mcp.client.stdio import stdio_client
 
+        from .stdio import stdio_pipes, usable
+
         stack = contextlib.ExitStack()
         try:
             target = _transport(self.target)
@@ -240,7 +242,8 @@ class MCPConnection:
                 # its stderr goes to a log file (a server's tracebacks are not the user's terminal's);
                 # its exit is seen while the connection is idle too
                 errlog = stack.enter_context(self._open_log(target))
-                target = _watched(stdio_client(target, errlog=errlog), self._drop)
+                pipes = stdio_pipes(target, errlog) if usable(target) else stdio_client(target, errlog=errlog)
+                target = _watched(pipes, self._drop)
             async with Client(target, read_timeout_seconds=self.call_timeout, mode=mode) as client:
                 tools: list[Any] = []
                 cursor = None

@@ -5,6 +5,7 @@ tool) an ``is_error`` result, never a JSON-RPC crash. With an agent, one more to
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hmac
 import json
@@ -14,6 +15,7 @@ from typing import Any
 
 from ..actions.executor import ActionExecutor
 from ..messages import ActionReturn
+from .lines import FdWriter, Inbox
 
 ASK_TOOL = "ask"
 ASK_SCHEMA = {
@@ -114,10 +116,12 @@ def to_mcp_result(ret: ActionReturn) -> Any:
 
 
 async def serve_stdio(server: Any) -> None:
-    """Serve over this process's stdin/stdout. The protocol gets private copies of fd 0 and 1,
-    read and written through the event loop (the SDK's default wraps them in worker threads, a
-    thread hop per message: ~0.4 ms a call here); fd 0 then reads /dev/null and fd 1 goes to
-    stderr, so a tool that prints cannot corrupt the protocol."""
+    """Serve over this process's stdin/stdout. The protocol gets private copies of fd 0 and 1;
+    lines read by the event loop go straight into the server's read stream and answers straight
+    to the pipe (the SDK's default reads and writes in worker threads, a thread hop per message,
+    ~0.4 ms a call, and its explicit-stream form puts a task between pipe and server each way);
+    fd 0 then reads /dev/null and fd 1 goes to stderr, so a tool that prints cannot corrupt the
+    protocol."""
     import asyncio
     import os
     import sys
@@ -126,7 +130,7 @@ async def serve_stdio(server: Any) -> None:
 
     from .connection import mark_asyncio_thread
 
-    mark_asyncio_thread()  # this process serves on asyncio only (see connection._run_loop)
+    mark_asyncio_thread()  # this process serves on asyncio only (see connection._drive)
 
     if sys.platform == "win32":
         async with stdio_server() as (read, write):
@@ -137,29 +141,29 @@ async def serve_stdio(server: Any) -> None:
     os.dup2(devnull, 0)
     os.dup2(2, 1)
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=64 * 2**20)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(proto_in, "rb", buffering=0))
-    out = os.fdopen(proto_out, "wb", buffering=0)
+    inbox = Inbox()
+    await loop.connect_read_pipe(lambda: _StdinReader(inbox), os.fdopen(proto_in, "rb", buffering=0))
+    async with inbox.stream:
+        await server.run(inbox.stream, FdWriter(proto_out), server.create_initialization_options())
 
-    class LinesIn:
-        def __aiter__(self) -> LinesIn:
-            return self
 
-        async def __anext__(self) -> str:
-            line = await reader.readline()
-            if not line:
-                raise StopAsyncIteration
-            return line.decode("utf-8", "replace")
+class _StdinReader(asyncio.Protocol):
+    """The protocol's input, read by the event loop into the server's read stream."""
 
-    class LinesOut:
-        async def write(self, text: str) -> None:
-            out.write(text.encode("utf-8"))
+    def __init__(self, inbox: Inbox) -> None:
+        self.inbox = inbox
 
-        async def flush(self) -> None:
-            return None
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.inbox.pipe = transport
 
-    async with stdio_server(LinesIn(), LinesOut()) as (read, write):  # type: ignore[arg-type]
-        await server.run(read, write, server.create_initialization_options())
+    def data_received(self, data: bytes) -> None:
+        self.inbox.feed(data)
+
+    def eof_received(self) -> None:
+        self.inbox.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.inbox.close()
 
 
 def http_app(server: Any, host: str, api_key: str | None) -> Any:
