@@ -542,7 +542,7 @@ def test_a_stdio_servers_stderr_goes_to_its_log_and_into_errors(tmp_path, capfd)
         assert failed.status.value == "api_error"
         demo.close()
         assert "Traceback" not in capfd.readouterr().err
-        assert demo.connection.log_path is not None and "the reason" in demo.connection.log_path.read_text()
+        assert demo.connection.stderr.path is not None and "the reason" in demo.connection.stderr.path.read_text()
         with pytest.raises(ToolError) as err:
             broken.api_specs()
         assert "No module named 'no_such_module_here'" in str(err.value) and "broken.log" in str(err.value)

@@ -128,9 +128,9 @@ async def serve_stdio(server: Any) -> None:
 
     from mcp.server.stdio import stdio_server
 
-    from .connection import mark_asyncio_thread
+    from .shared_loop import mark_asyncio_thread
 
-    mark_asyncio_thread()  # this process serves on asyncio only (see connection._drive)
+    mark_asyncio_thread()  # this process serves on asyncio only (see shared_loop.SharedLoop._drive)
 
     if sys.platform == "win32":
         async with stdio_server() as (read, write):
