@@ -218,8 +218,7 @@ def _refused(exc: BaseException) -> bool:
     """Did the server answer the handshake with a refusal (rather than fail to answer)?"""
     from mcp import MCPError
 
-    while getattr(exc, "exceptions", None):  # an ExceptionGroup from a task group: its first cause
-        exc = exc.exceptions[0]  # type: ignore[attr-defined]
+    exc = _cause(exc)
 
     if isinstance(exc, MCPError):
         return exc.code != CONNECTION_CLOSED
@@ -231,10 +230,15 @@ async def _cancel_and_wait(task: asyncio.Future[Any]) -> None:
     await asyncio.wait({task})
 
 
+def _cause(exc: BaseException) -> BaseException:
+    """An ExceptionGroup from a task group: its first cause; anything else as it is."""
+    while getattr(exc, "exceptions", None):
+        exc = exc.exceptions[0]  # type: ignore[attr-defined]
+    return exc
+
+
 def _why(exc: BaseException) -> str:
-    inner = getattr(exc, "exceptions", None)  # an ExceptionGroup from a task group: its first cause
-    if inner:
-        return _why(inner[0])
+    exc = _cause(exc)
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
