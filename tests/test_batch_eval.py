@@ -195,3 +195,17 @@ def test_eval_compares_dialects_side_by_side(cli, server):
     assert r.code == 0, r.err
     lines = [x for x in r.out.splitlines() if "irrelevance" in x]
     assert [x.split()[0] for x in lines] == ["hermes", "react"] and all("100.0%" in x for x in lines)
+
+
+def test_resume_after_a_crash_mid_line_loses_no_row(cli, server, tmp_path):
+    server.default_reply = "Sunny."
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_rows(inp, 4)
+    done = {"id": "r0", "answer": "Sunny.", "status": "ok"}
+    cut = json.dumps({"id": "r1", "answer": "Sun", "status": "ok"})[:25]  # the crash came mid-write
+    out.write_text(json.dumps(done) + "\n" + cut)
+    r = cli("batch", str(inp), "--out", str(out), "--resume", "--base-url", server.url, "--model", "scripted-model")
+    assert r.code == 0, r.err
+    assert "cut short" in r.err  # said, not silently repaired
+    rows = [json.loads(x) for x in out.read_text().splitlines()]  # every line is whole JSON
+    assert sorted(x["id"] for x in rows) == ["r0", "r1", "r2", "r3"]

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .runner import BatchStats, Row, done_ids
+from .runner import BatchStats, Row, done_ids, repair_tail
 
 _JSON = json.JSONEncoder(ensure_ascii=False, default=str)
 
@@ -46,6 +46,7 @@ def run_ray(
     import ray
 
     stats = BatchStats()
+    stats.cut_bytes = repair_tail(out) if resume else 0
     skip = done_ids(out) if resume else set()
     todo = [r for r in rows if str(r["id"]) not in skip]
     stats.skipped = len(rows) - len(todo)

@@ -27,6 +27,9 @@ class BatchStats:
     done: int = 0
     failed: int = 0
     skipped: int = 0
+    #: bytes of a last line cut by a crash, removed from the output before appending (its row
+    #: runs again)
+    cut_bytes: int = 0
     started: float = field(default_factory=time.perf_counter)
 
     def line(self, total: int | None) -> str:
@@ -71,6 +74,34 @@ def done_ids(out: Path) -> set[str]:
     return ids
 
 
+def repair_tail(out: Path) -> int:
+    """Remove a last line that a crash cut short (no newline at the end), so that appended rows
+    start on a line of their own; returns the bytes removed. That row's id is not done (see
+    ``done_ids``): it runs again."""
+    try:
+        fd = os.open(out, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return 0
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+            return 0
+        end, step = size, 1 << 16
+        while end > 0:  # back to the last newline
+            start = max(0, end - step)
+            nl = os.pread(fd, end - start, start).rfind(b"\n")
+            if nl >= 0:
+                keep = start + nl + 1
+                break
+            end = start
+        else:
+            keep = 0
+        os.ftruncate(fd, keep)
+        return size - keep
+    finally:
+        os.close(fd)
+
+
 def history_of(row: Row) -> tuple[list[Message], str]:
     """(the history before the question, the question) of a row."""
     if isinstance(row.get("question"), str):
@@ -96,9 +127,10 @@ async def run_batch(
 ) -> BatchStats:
     """Run ``process`` over ``rows``, at most ``concurrency`` at once, appending each result."""
     stats = BatchStats()
-    skip = done_ids(out) if resume else set()
     if not resume and out.exists() and out.stat().st_size:
         raise UsageError(f"{out} exists: pass --resume to continue it, or choose another --out")
+    stats.cut_bytes = repair_tail(out) if resume else 0
+    skip = done_ids(out) if resume else set()
     out.parent.mkdir(parents=True, exist_ok=True)
     show = sys.stderr.isatty() if progress is None else progress
     sem = asyncio.Semaphore(concurrency)

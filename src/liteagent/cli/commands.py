@@ -61,11 +61,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     else:
         executor = build_executor(args)
         agent = build_agent(args, executor)
-
-        def with_plugins(specs: list[str]) -> Any:
-            return build_agent(args, ActionExecutor(load_plugins(specs)))
-
-        process = row_processor(agent, with_plugins)
+        process = row_processor(agent)  # a row's "plugins" only narrows the enabled set
         try:
             stats = asyncio.run(
                 run_batch(iter(rows), process, out, concurrency=args.concurrency, resume=args.resume, total=len(rows))
@@ -75,6 +71,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
             return 130
         finally:
             executor.close()
+    if stats.cut_bytes:
+        sys.stderr.write(
+            f"liteagent batch: the last line of {out} was cut short by the crash ({stats.cut_bytes} bytes);"
+            " it was removed and its row ran again\n"
+        )
     sys.stderr.write(f"liteagent batch: {stats.done} done, {stats.failed} failed, {stats.skipped} skipped -> {out}\n")
     return 0 if not stats.failed else 1
 
