@@ -55,6 +55,12 @@ async def slow(seconds: float) -> str:
 
 
 @server.tool()
+def big(megabytes: float) -> str:
+    """A text of this many megabytes."""
+    return "x" * int(megabytes * 2**20)
+
+
+@server.tool()
 def crash() -> str:
     """Kill this server mid-call."""
     os._exit(3)

@@ -21,7 +21,7 @@ def print_json(value: Any) -> None:
 def build_executor(args: argparse.Namespace) -> ActionExecutor:
     plugins = load_plugins(args.plugin) if args.plugin else ([] if getattr(args, "mcp", None) else default_plugins())
     if getattr(args, "mcp", None):
-        plugins += mcp_toolkits(args.mcp)
+        plugins += mcp_toolkits(args.mcp, args.timeout)
     try:
         return ActionExecutor(plugins, timeout=args.timeout if args.timeout else 60.0)
     except ValueError as exc:
@@ -30,12 +30,14 @@ def build_executor(args: argparse.Namespace) -> ActionExecutor:
         raise LiteAgentError(str(exc)) from None
 
 
-def mcp_toolkits(paths: list[str]) -> list[Any]:
+def mcp_toolkits(paths: list[str], timeout: float | None = None) -> list[Any]:
+    """The toolkits of the MCP config files; ``timeout`` (--timeout) bounds each call as it does
+    every other tool's."""
     try:
         from ..mcp import toolkits_from_config
     except ImportError:
         raise UsageError('--mcp needs the MCP SDK: pip install "liteagent[mcp]"') from None
-    return list(toolkits_from_config(paths))
+    return list(toolkits_from_config(paths, **({"call_timeout": timeout} if timeout else {})))
 
 
 def cmd_batch(args: argparse.Namespace) -> int:

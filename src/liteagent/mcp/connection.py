@@ -21,11 +21,13 @@ from typing import Any
 
 from ..errors import ToolError, ToolTimeout
 from .config import MCPServerConfig
+from .lines import TOO_LARGE
 from .shared_loop import SharedLoop
 from .stdio import StderrLog
 
 _LIVE: weakref.WeakSet[MCPConnection] = weakref.WeakSet()
 CONNECTION_CLOSED = -32000  # the SDK's error code when the server's side of the transport closed
+REQUEST_TIMEOUT = -32001  # the SDK's, when its read timeout ends a request
 BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")  # what a stdio child needs to start
 
 
@@ -37,8 +39,10 @@ class MCPConnection:
         connect_timeout: float = 10.0,
         call_timeout: float = 60.0,
         protocol: str | None = None,
+        max_result_bytes: int = 16 * 2**20,
     ) -> None:
         self.target, self.name = target, name
+        self.max_result_bytes = max_result_bytes
         self.connect_timeout, self.call_timeout = connect_timeout, call_timeout
         if protocol is None and isinstance(target, MCPServerConfig):
             protocol = target.protocol
@@ -104,7 +108,11 @@ class MCPConnection:
                 # its stderr goes to a log file (a server's tracebacks are not the user's terminal's);
                 # its exit is seen while the connection is idle too
                 errlog = stack.enter_context(self.stderr.open(target))
-                pipes = stdio_pipes(target, errlog) if usable(target) else stdio_client(target, errlog=errlog)
+                pipes = (
+                    stdio_pipes(target, errlog, self.max_result_bytes)
+                    if usable(target)
+                    else stdio_client(target, errlog=errlog)
+                )
                 target = watched(pipes, self._drop)
             async with Client(target, read_timeout_seconds=self.call_timeout, mode=mode) as client:
                 tools: list[Any] = []
@@ -181,10 +189,14 @@ class MCPConnection:
         if client is None:
             raise ToolError(f"MCP server {self.name} is not connected")
         try:
-            return await client.call_tool(tool, arguments, read_timeout_seconds=limit)
+            result = await client.call_tool(tool, arguments, read_timeout_seconds=limit)
         except (asyncio.TimeoutError, TimeoutError):
             raise ToolTimeout(f"MCP tool {self.name}.{tool} gave no answer within {limit:g} s") from None
         except MCPError as exc:
+            if exc.code == TOO_LARGE:
+                raise self._too_large(tool) from None
+            if exc.code == REQUEST_TIMEOUT:  # the SDK's read timeout: a timeout, not a failure
+                raise ToolTimeout(f"MCP tool {self.name}.{tool} gave no answer within {limit:g} s") from None
             if exc.code == CONNECTION_CLOSED:
                 self._drop()
                 raise ToolError(f"MCP server {self.name}: {exc.message}{self.stderr.tail()}") from None
@@ -192,6 +204,15 @@ class MCPConnection:
         except Exception as exc:
             self._drop()  # the transport broke: the next call connects again
             raise ToolError(f"MCP server {self.name} failed the call ({_why(exc)})") from None
+        if _size(result) > self.max_result_bytes:  # HTTP and in-process: seen once received
+            raise self._too_large(tool)
+        return result
+
+    def _too_large(self, tool: str) -> ToolError:
+        return ToolError(
+            f"MCP tool {self.name}.{tool} answered with more than {self.max_result_bytes / 2**20:g} MB "
+            "(the result size limit, max_result_bytes); ask it for less"
+        )
 
     def _drop(self) -> None:
         """Forget a broken connection; its owner task closes it (the next call reconnects)."""
@@ -266,3 +287,23 @@ def _close_all() -> None:
     for conn in list(_LIVE):
         with contextlib.suppress(Exception):
             conn.close(timeout=3)
+
+
+def _size(result: Any) -> int:
+    """About the bytes of a CallToolResult's content: its texts and encoded data."""
+    n = 0
+    for block in getattr(result, "content", None) or []:
+        for attr in ("text", "data"):
+            v = getattr(block, attr, None)
+            if isinstance(v, str):
+                n += len(v)
+        res = getattr(block, "resource", None)
+        for attr in ("text", "blob"):
+            v = getattr(res, attr, None)
+            if isinstance(v, str):
+                n += len(v)
+    if getattr(result, "structured_content", None) is not None:
+        import json
+
+        n += len(json.dumps(result.structured_content, default=str))
+    return n

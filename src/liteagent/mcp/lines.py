@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from typing import Any
 
 import anyio
@@ -15,35 +16,70 @@ MAX_LINE = 64 * 2**20  # the longest message read from a pipe
 HIGH = 64  # messages waiting before the pipe is read no further (resumed at half)
 
 
+TOO_LARGE = -32090  # our JSON-RPC error code (the SDK uses -32000..-32042) for an answer dropped for its size
+_EDGE = 2048  # bytes kept of each end of a line being dropped: where its id is
+_ID_HEAD = re.compile(rb'^\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(-?\d+|"[^"\\]{0,200}")')
+_ID_TAIL = re.compile(rb'"id"\s*:\s*(-?\d+|"[^"\\]{0,200}")\s*\}\s*$')
+
+
 class Inbox:
     """Lines in, messages out: each whole line parsed as JSON-RPC and put in the read stream
     (a line that is not JSON-RPC as the error, which the SDK reports); reading the pipe pauses
-    while more than ``HIGH`` messages wait. ``stream`` is the session's read stream."""
+    while more than ``HIGH`` messages wait. ``stream`` is the session's read stream.
 
-    def __init__(self) -> None:
+    A line longer than ``max_line`` is never held whole: it is dropped as it arrives, and when its
+    id can be read from either end (SDKs put it first or last) the waiting request gets an error
+    response (``TOO_LARGE``) at once instead of waiting for its timeout."""
+
+    def __init__(self, max_line: int = MAX_LINE) -> None:
         self._send, receive = anyio.create_memory_object_stream[Any](math.inf)
         self.stream = InboxStream(receive, self)
         self.pipe: Any = None  # the read transport: paused and resumed
         self.paused = False
-        self._tail = b""
+        self.max_line = max_line
+        self._parts: list[bytes] = []  # the line so far (joined once it ends: linear in its size)
+        self._size = 0
+        self._head: bytes | None = None  # set while dropping a line too long: its first bytes
+        self._end = b""  # and its last bytes
 
     def feed(self, data: bytes) -> None:
+        start = 0
+        while True:
+            nl = data.find(b"\n", start)
+            piece = data[start:] if nl < 0 else data[start:nl]
+            if self._head is not None:
+                self._end = (self._end + piece)[-_EDGE:]
+            else:
+                self._parts.append(piece)
+                self._size += len(piece)
+                if self._size > self.max_line:
+                    joined = b"".join(self._parts)
+                    self._head, self._end = joined[:_EDGE], joined[-_EDGE:]
+                    self._parts, self._size = [], 0
+            if nl < 0:
+                return
+            if self._head is not None:
+                self._put(self._too_large(self._head, self._end))
+                self._head, self._end = None, b""
+            else:
+                line = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
+                self._parts, self._size = [], 0
+                if line.strip():
+                    self._put(_parse(line))
+            start = nl + 1
+
+    def _too_large(self, head: bytes, end: bytes) -> Any:
         import mcp.types as t
         from mcp.shared.message import SessionMessage
 
-        lines = (self._tail + data).split(b"\n")
-        self._tail = lines.pop()
-        if len(self._tail) > MAX_LINE:
-            self._tail = b""
-            self._put(ValueError(f"a message over {MAX_LINE} bytes"))
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                item: Any = SessionMessage(t.jsonrpc_message_adapter.validate_json(line, by_name=False))
-            except Exception as exc:
-                item = exc
-            self._put(item)
+        found = _ID_HEAD.match(head) or _ID_TAIL.search(end)
+        why = f"a message over {self.max_line / 2**20:g} MB was dropped"
+        if found is None:
+            return ValueError(why)
+        raw = found.group(1)
+        rid: Any = raw[1:-1].decode("utf-8", "replace") if raw.startswith(b'"') else int(raw)
+        error = t.JSONRPCError(jsonrpc="2.0", id=rid, error=t.ErrorData(code=TOO_LARGE, message=why))
+        return SessionMessage(error)
 
     def _put(self, item: Any) -> None:
         try:
@@ -97,6 +133,16 @@ class InboxStream:
 
     async def __aexit__(self, *exc: Any) -> None:
         self._inner.close()
+
+
+def _parse(line: bytes) -> Any:
+    import mcp.types as t
+    from mcp.shared.message import SessionMessage
+
+    try:
+        return SessionMessage(t.jsonrpc_message_adapter.validate_json(line, by_name=False))
+    except Exception as exc:
+        return exc
 
 
 def encode(item: Any) -> bytes:

@@ -32,13 +32,13 @@ def usable(params: Any) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def stdio_pipes(params: Any, errlog: TextIO) -> AsyncIterator[tuple[Any, Any]]:
+async def stdio_pipes(params: Any, errlog: TextIO, max_line: int | None = None) -> AsyncIterator[tuple[Any, Any]]:
     from mcp.client.stdio import get_default_environment
 
     from .lines import Inbox, PipeWriter
 
     loop = asyncio.get_running_loop()
-    inbox = Inbox()
+    inbox = Inbox(max_line) if max_line else Inbox()
     transport, proto = await loop.subprocess_exec(
         lambda: _ServerPipes(inbox),
         params.command,

@@ -28,6 +28,9 @@ class MCPToolkit(BaseAction):
             name by default.
         connect_timeout: seconds to connect and list the tools.
         call_timeout: seconds one call may take; a call past it is an error result.
+        max_result_bytes: the largest answer taken from the server (texts and encoded data); a
+            larger one is an error result saying so (over stdio it is dropped as it arrives,
+            never held whole).
         protocol: the protocol era to speak: ``"auto"`` (the SDK's: discover the newest, else the
             handshake), ``"legacy"`` (the handshake) or a version to pin (``"2026-07-28"``). Unset
             (or the config entry's ``protocol``): the handshake first over stdio, ``auto`` otherwise.
@@ -41,11 +44,12 @@ class MCPToolkit(BaseAction):
         connect_timeout: float = 10.0,
         call_timeout: float = 60.0,
         protocol: str | None = None,
+        max_result_bytes: int = 16 * 2**20,
     ) -> None:
         if name is None:
             name = server.name if isinstance(server, MCPServerConfig) else "mcp"
         super().__init__(name=name)
-        self.connection = MCPConnection(server, name, connect_timeout, call_timeout, protocol)
+        self.connection = MCPConnection(server, name, connect_timeout, call_timeout, protocol, max_result_bytes)
         self._specs: list[ApiSpec] | None = None
 
     @property
