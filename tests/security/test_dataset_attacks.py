@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ..conftest import TESTS
 
 WEATHER = TESTS / "data" / "plugins" / "weather.py"
@@ -14,17 +16,20 @@ def _batch(cli, server, tmp_path, row, *flags):
     inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     inp.write_text(json.dumps({"id": "evil", **row}) + "\n")
     r = cli("batch", str(inp), "--out", str(out), "--base-url", server.url, "--model", "scripted-model",
-            "--protocol", "hermes", *flags)  # fmt: skip
+            "--protocol", "hermes", *flags, timeout=300)  # fmt: skip
     rows = [json.loads(x) for x in out.read_text().splitlines()] if out.exists() else []
     return r, rows
 
 
-def test_a_row_cannot_make_a_module_function_a_tool(cli, server, tmp_path):
+@pytest.mark.parametrize("backend", ["local", "ray"])
+def test_a_row_cannot_make_a_module_function_a_tool(cli, server, tmp_path, backend):
+    if backend == "ray":
+        pytest.importorskip("ray", reason="Ray is not installed (pip install 'ray[serve]')")
     marker = tmp_path / "pwned"
     call = {"name": "getoutput", "arguments": {"cmd": f"touch {marker}"}}
-    server.replies = [f"<tool_call>{json.dumps(call)}</tool_call>", "done"]
+    server.default_reply = f"<tool_call>{json.dumps(call)}</tool_call>"
     row = {"question": "run it", "plugins": ["subprocess:getoutput"]}
-    r, rows = _batch(cli, server, tmp_path, row, "--plugin", f"{WEATHER}:Weather")
+    r, rows = _batch(cli, server, tmp_path, row, "--plugin", f"{WEATHER}:Weather", "--batch-backend", backend)
     assert not marker.exists()  # the shell command never ran on the host
     assert r.code == 1 and rows[0]["status"] == "error"
     assert "not an enabled plugin" in rows[0]["error"] and "Weather" in rows[0]["error"]
