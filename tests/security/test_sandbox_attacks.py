@@ -18,7 +18,7 @@ import pytest
 
 from liteagent import ActionExecutor, ActionStatus
 from liteagent.actions.builtin import sandbox
-from liteagent.actions.builtin.interpreter import SANDBOX_ROOT, PythonInterpreter
+from liteagent.actions.builtin.interpreter import PythonInterpreter
 
 pytestmark = pytest.mark.skipif(
     not sandbox.bwrap_works() and not os.environ.get("CI"), reason="bubblewrap is not available here"
@@ -112,10 +112,11 @@ def test_setuid_files_cannot_be_made(py):
 def test_host_secrets_and_other_data_are_not_visible(py, tmp_path):
     db = tmp_path / "web.sqlite3"
     db.write_text("every user's messages")
+    root = py.interp.work_dir.parent  # holds other conversations' folders
     r = py(
         "import os\n"
         f"paths = ['/etc/shadow', '/root', os.path.expanduser('~root/.ssh'), {str(db)!r}, {str(tmp_path)!r},"
-        f" {str(SANDBOX_ROOT)!r}, '/run', '/home']\n"
+        f" {str(root)!r}, '/run', '/home']\n"
         "seen = {}\n"
         "for p in paths:\n"
         "    try: seen[p] = os.listdir(p) if os.path.isdir(p) else open(p).read()\n"
@@ -126,7 +127,7 @@ def test_host_secrets_and_other_data_are_not_visible(py, tmp_path):
     assert "every user's messages" not in text
     assert "root:" not in text  # /etc/shadow's first line
     seen = eval(r.result[0].content.removeprefix("Out: "))
-    assert seen[str(SANDBOX_ROOT)] in ("No such file or directory", [py.interp.work_dir.name])
+    assert seen[str(root)] in ("No such file or directory", [py.interp.work_dir.name])
 
 
 def test_unix_sockets_on_the_host_are_unreachable(py, tmp_path):
@@ -268,8 +269,7 @@ def test_call_leaves_no_folder_behind(tmp_path):
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["status"] == "success"
-    root = tmp_path / "liteagent-sandboxes"
-    assert not root.exists() or list(root.iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # its private root went at exit, and the folders in it
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import queue
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 import uuid
@@ -22,10 +21,9 @@ from typing import Any
 from ...errors import ToolError, ToolTimeout
 from ...messages import ResultItem
 from ..base import BaseAction, tool_api
-from . import sandbox
+from . import sandbox, workdisk, workfolders
 
 _LIVE: weakref.WeakSet[Kernel] = weakref.WeakSet()
-SANDBOX_ROOT = Path(tempfile.gettempdir()) / "liteagent-sandboxes"
 MAX_LINE = 4 * 2**20  # one protocol line from the kernel; a longer one is dropped, never buffered whole
 MAX_FIGURES = 20
 MAX_FIGURE_BYTES = 20 * 2**20
@@ -62,15 +60,39 @@ class Kernel:
         self._lock = threading.Lock()
         self.started_at = 0.0
         self.uid = sandbox.sandbox_uid(work)
+        self.disk: workdisk.WorkDisk | None = None  # the work folder's own filesystem, once mounted
+        self.no_disk: str | None = None  # why there is none, once that is known
+        self._before: dict[int, tuple[int, int]] = {}  # the work folder as the running cell found it
         _LIVE.add(self)
 
     @property
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def attach_disk(self) -> None:
+        """Mount the work folder's own size-limited filesystem, once, where this system can."""
+        if self.disk is not None or self.no_disk is not None:
+            return
+        self.no_disk = workdisk.unavailable()
+        if self.no_disk is None:
+            try:
+                self.disk = workdisk.attach(self.work, self.limits.disk_mb, self.limits.max_files)
+            except (OSError, ValueError) as exc:
+                self.no_disk = f"mounting one failed: {exc}"
+
+    def release_disk(self, remove_image: bool = False) -> None:
+        disk, self.disk = self.disk, None
+        self.no_disk = None
+        if disk is not None:
+            disk.release(remove_image)
+
     def start(self, timeout: float = 30.0) -> None:
-        sandbox.prepare_work(self.work, self.uid)
-        launch = sandbox.build(self.work, self.limits)
+        try:
+            self.attach_disk()
+            sandbox.prepare_work(self.work, self.uid)
+        except (OSError, ValueError) as exc:
+            raise ToolError(f"the Python kernel cannot start: {exc}") from None
+        launch = sandbox.build(self.work, self.limits, disk=self.disk, no_disk=self.no_disk or "")
         self.confinement, self._cgroup = launch.confinement, launch.cgroup
         self._replies = queue.Queue()
         t = time.perf_counter()
@@ -131,13 +153,15 @@ class Kernel:
 
     def _over_budget(self, disk_at_start: int) -> str | None:
         """Why the running cell must be stopped, if it must: the work folder grew past its disk
-        budget, or (without a memory cgroup) the kernel's processes hold more than its memory."""
+        budget (where no filesystem of that size holds it), or (without a memory cgroup) the
+        kernel's processes hold more than its memory."""
         lim = self.limits
-        used, entries = sandbox.disk_usage(self.work, lim.max_files)
-        if entries > lim.max_files:
-            return f"the work folder holds more than {lim.max_files} files and folders"
-        if used > lim.disk_mb * 2**20 and used > disk_at_start:
-            return f"the work folder grew past its disk budget of {lim.disk_mb} MB"
+        if self.disk is None:
+            used, entries = sandbox.disk_usage(self.work, lim.max_files)
+            if entries > lim.max_files:
+                return f"the work folder holds more than {lim.max_files} files and folders"
+            if used > lim.disk_mb * 2**20 and used > disk_at_start:
+                return f"the work folder grew past its disk budget of {lim.disk_mb} MB"
         if self.proc is not None and not (self._cgroup is not None and self._cgroup.memory):
             if sandbox.tree_rss(self.proc.pid) > lim.memory_mb * 2**20:
                 return f"the kernel's processes used more than {lim.memory_mb} MB of memory together"
@@ -164,13 +188,27 @@ class Kernel:
             if reply is not None:
                 return reply
 
+    def _stop_over_budget(self, why: str) -> dict[str, Any]:
+        """Stop the kernel and take back what the cell wrote past the disk budget."""
+        self.kill()
+        if self.disk is None:
+            lim = self.limits
+            removed = workfolders.trim(self.work, lim.disk_mb * 2**20, lim.max_files, self._before)
+            if removed:
+                shown = ", ".join(removed[:5]) + (f" and {len(removed) - 5} more" if len(removed) > 5 else "")
+                why += f"; what the cell added past it was removed ({shown})"
+        return {"died": True, "reason": why}
+
     def execute(self, code: str, timeout: float, grace: float = 3.0) -> dict[str, Any]:
         """Run one cell. On timeout: interrupt, then kill and restart if it will not stop."""
         with self._lock:
             if not self.alive:
                 self.start()
             cell_id = uuid.uuid4().hex
-            disk_at_start = sandbox.disk_usage(self.work, self.limits.max_files)[0]
+            disk_at_start = 0
+            if self.disk is None:  # accounting, where no filesystem holds the budget
+                disk_at_start = sandbox.disk_usage(self.work, self.limits.max_files)[0]
+                self._before = workfolders.snapshot(self.work)
             try:
                 self._send({"id": cell_id, "code": code})
                 reply = self._wait_reply(cell_id, timeout, disk_at_start)
@@ -184,12 +222,15 @@ class Kernel:
                     if isinstance(reply, dict):
                         reply["timed_out"] = True
                 if isinstance(reply, str):
-                    self.kill()
-                    return {"died": True, "reason": reply}
+                    return self._stop_over_budget(reply)
                 why = self._over_budget(disk_at_start)
                 if why is not None:
-                    self.kill()
-                    return {"died": True, "reason": why}
+                    return self._stop_over_budget(why)
+                if self.disk is not None:  # the filesystem held the budget: say when it is nearly spent
+                    said = f"{reply.get('output') or ''}{reply.get('error') or ''}"
+                    free = self.disk.free()
+                    if free < self.disk.size // 20 or "No space left on device" in said:
+                        reply["disk_left"] = free
                 return reply
             except KernelDied:
                 code_ = self.proc.wait(timeout=5) if self.proc else None
@@ -224,6 +265,8 @@ def _kill_all() -> None:
         k.kill()
     for interp in list(_OWNED):
         interp.close()
+    for k in list(_LIVE):  # a folder the caller named keeps its disk image, unmounted
+        k.release_disk()
 
 
 _OWNED: weakref.WeakSet[PythonInterpreter] = weakref.WeakSet()  # their temporary folders go at exit
@@ -263,17 +306,19 @@ class PythonInterpreter(BaseAction):
     ) -> None:
         super().__init__(name=name)
         self._owns_folder = work_dir is None
-        if self._owns_folder:
-            _OWNED.add(self)
         if work_dir is None:
-            SANDBOX_ROOT.mkdir(parents=True, exist_ok=True)
-            os.chmod(SANDBOX_ROOT, 0o711)
-            self.work_dir = SANDBOX_ROOT / uuid.uuid4().hex
+            # this process's own 0700 root: never a fixed, shared name in /tmp (a local user made
+            # /tmp/liteagent-sandboxes first and steered root's chmod/chown with a link, issue 23)
+            self.work_dir = workfolders.private_root() / uuid.uuid4().hex
         else:
-            self.work_dir = Path(work_dir).resolve()
+            # the folder itself is never followed if it is a link: only the way to it is resolved
+            given = Path(os.path.abspath(work_dir))
+            self.work_dir = given.parent.resolve() / given.name
             root = Path(sandbox_root).resolve() if sandbox_root is not None else None
             if root is not None and root not in self.work_dir.parents:
                 raise ValueError(f"work_dir {self.work_dir} is not inside sandbox_root {root}")
+            if root is not None:  # it holds other conversations' folders: nobody else may change it
+                os.close(workfolders.open_trusted_dir(root))
         # figures are copied here, out of the kernel's reach (it could swap them for links later)
         self.results_dir = self.work_dir.parent / f".{self.work_dir.name}.results"
         self.default_timeout = timeout
@@ -282,8 +327,10 @@ class PythonInterpreter(BaseAction):
             memory_mb=memory_mb, cpu_seconds=cpu_seconds, max_processes=max_processes, network=network,
             disk_mb=disk_mb,
         )  # fmt: skip
+        sandbox.prepare_work(self.work_dir, sandbox.sandbox_uid(self.work_dir))  # refuses a wrong folder
         self.kernel = Kernel(self.work_dir, limits)
-        sandbox.prepare_work(self.work_dir, self.kernel.uid)
+        if self._owns_folder:
+            _OWNED.add(self)  # only once there is something to clean up
 
     def write_file(self, name: str, data: bytes) -> Path:
         """Put a file (an upload) into the work folder for the code to read; never follows a
@@ -314,6 +361,12 @@ class PythonInterpreter(BaseAction):
             raise ToolTimeout(
                 f"the code ran past {limit} s and did not stop when interrupted; the kernel was restarted "
                 "and its state is lost" + notes
+            )
+        if reply.get("disk_left") is not None:
+            left = reply["disk_left"] / 2**20
+            notes = (
+                f"\n[the work folder is nearly full: {left:.1f} MB of its disk budget of {self.kernel.limits.disk_mb} "
+                "MB left; delete files to make room]" + notes
             )
         figures, figure_notes = self._copy_figures(reply.get("figures", []))
         text = self._format(reply, figures, figure_notes)
@@ -364,7 +417,11 @@ class PythonInterpreter(BaseAction):
         return f"\n[sandbox incomplete: {c.describe()}]"
 
     def close(self) -> None:
-        self.kernel.kill()
+        kernel = getattr(self, "kernel", None)  # None when __init__ refused the folder
+        if kernel is None:
+            return
+        kernel.kill()
+        kernel.release_disk(remove_image=self._owns_folder)
         if self._owns_folder:
             shutil.rmtree(self.work_dir, ignore_errors=True)
             shutil.rmtree(self.results_dir, ignore_errors=True)

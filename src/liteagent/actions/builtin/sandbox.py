@@ -2,15 +2,19 @@
 
 The case to defend is the usual one in containers: liteagent runs as root. So:
 
-- an unprivileged host uid for the kernel, one per work folder (a root parent drops to it before
-  bubblewrap starts), so nothing the code creates belongs to host root;
+- an unprivileged host uid for the kernel, one per work folder (the kernel drops to it before any
+  cell runs), so nothing the code creates belongs to host root; work folders under a private root
+  (``workfolders.py``);
 - bubblewrap (``bwrap``): a user namespace with no capabilities, new PID/IPC/UTS/net/cgroup
   namespaces, ``--new-session``, ``--die-with-parent``, no nested user namespaces; a filesystem of
-  only what Python needs (read-only) plus the work folder and a private, size-limited ``/tmp``;
-- a seccomp filter: no setuid/setgid bits, no extended attributes (``seccomp.py``);
+  only what Python needs (read-only, ``/``, ``/etc`` and ``/dev`` included) plus the work folder and
+  a private, size-limited ``/tmp``;
+- a seccomp filter: no setuid/setgid bits, no extended attributes, no allocation past a file's
+  size limit; no memfds or SysV shared memory where no memory cgroup counts them (``seccomp.py``);
 - one memory and process budget for the whole kernel (a cgroup where one can be made, else a
   watchdog summing the kernel's processes), CPU-time and file-size limits, a disk budget for the
-  work folder (a watchdog); a clean environment without keys or tokens.
+  work folder (a filesystem of that size where one can be mounted, ``workdisk.py``; else a
+  watchdog that takes back what went past it); a clean environment without keys or tokens.
 
 ``Confinement.describe()`` says in plain words which of these hold, so the tool never pretends.
 Host code that touches the work folder uses ``safe_write``/``read_inside``: the kernel owns that
@@ -20,7 +24,6 @@ folder and may have planted symlinks anywhere in it.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import resource
 import shutil
@@ -33,9 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from . import seccomp
-from .sandbox_host import disk_usage, prepare_work, read_inside, safe_write, tree_rss
+from .sandbox_host import disk_usage, read_inside, safe_write, tree_rss
+from .workdisk import WorkDisk
+from .workfolders import UID_RANGE_ENV, prepare_work, private_root, sandbox_uid
 
 __all__ = [
+    "UID_RANGE_ENV",
     "Confinement",
     "Limits",
     "build",
@@ -44,12 +50,12 @@ __all__ = [
     "prepare_work",
     "read_inside",
     "safe_write",
+    "sandbox_uid",
     "tree_rss",
 ]
 
 KERNEL = Path(__file__).with_name("kernel_main.py")
 KERNEL_INSIDE = "/opt/liteagent/kernel_main.py"  # where the sandbox sees it
-UID_RANGE_ENV = "LITEAGENT_SANDBOX_UIDS"  # "START:COUNT", the host uids kernels may run as
 DROP_TO_ENV = "LITEAGENT_KERNEL_UID"  # tells a kernel started as root which uid to become
 
 
@@ -86,34 +92,6 @@ class Confinement:
     @property
     def complete(self) -> bool:
         return not self.notes
-
-
-# ---------------------------------------------------------------------------- the sandbox's uid
-
-
-def _uid_range() -> tuple[int, int]:
-    raw = os.environ.get(UID_RANGE_ENV)
-    if raw:
-        first, _, n = raw.partition(":")
-        return int(first), max(1, int(n or 1))
-    top = 0
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/self/uid_map").read_text().splitlines():
-            inside, _, length = (int(x) for x in line.split())
-            top = max(top, inside + length)
-    if top >= 2_000_000_000:
-        return 1_800_000_000, 100_000_000
-    return 40_000, 20_000  # a container mapping 65536 uids: below nobody and systemd's dynamic uids
-
-
-def sandbox_uid(work: Path) -> int | None:
-    """The host uid a kernel for ``work`` runs as: its own per work folder when we are root
-    (None otherwise: an ordinary user's kernel runs as that user, who owns nothing of root's)."""
-    if os.geteuid() != 0:
-        return None
-    start, count = _uid_range()
-    h = int.from_bytes(hashlib.sha256(str(work).encode()).digest()[:8], "big")
-    return start + h % count
 
 
 # ---------------------------------------------------------------------------- cgroups
@@ -270,7 +248,7 @@ def _data_fd(data: bytes, fds: list[int]) -> str:
     return str(fd)
 
 
-def bwrap_argv(work: Path, limits: Limits, fds: list[int], as_root: bool) -> list[str]:
+def bwrap_argv(work: Path, limits: Limits, fds: list[int], as_root: bool, memory_cgroup: bool = True) -> list[str]:
     """bubblewrap's arguments; the descriptors it must inherit are appended to ``fds``.
     (The kernel closes every inherited descriptor before any cell runs.)
 
@@ -278,7 +256,8 @@ def bwrap_argv(work: Path, limits: Limits, fds: list[int], as_root: bool) -> lis
     by root maps the sandbox to host root, so files the code creates would be root's. bubblewrap
     mounts as root and keeps only CAP_SETUID/CAP_SETGID, which the kernel uses, before any cell
     runs, to become the folder's unprivileged uid; that clears every capability. The seccomp filter
-    refuses new namespaces in both cases."""
+    refuses new namespaces in both cases; without a memory cgroup (``memory_cgroup``) it refuses
+    memfds and SysV shared memory too, which no watchdog could count."""
     bwrap = bwrap_path()
     assert bwrap is not None
     argv = [bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--new-session",
@@ -314,8 +293,12 @@ def bwrap_argv(work: Path, limits: Limits, fds: list[int], as_root: bool) -> lis
     for a in sorted(made):
         argv += ["--chmod", "0755", a]
     argv += ["--chmod", "1777", "/tmp"]
+    # last: the tmpfs bubblewrap makes for / (and what it holds, /etc among it) and the one for
+    # /dev are writable and unlimited in a user namespace (7 x 448 MB held there, issue 23); only
+    # these two mounts turn read-only, /tmp and the work folder stay as they are (bwrap 0.8)
+    argv += ["--remount-ro", "/", "--remount-ro", "/dev"]
     if seccomp.supported():
-        argv += ["--seccomp", _data_fd(seccomp.program(), fds)]
+        argv += ["--seccomp", _data_fd(seccomp.program(count_shared_memory=memory_cgroup), fds)]
     return argv
 
 
@@ -328,21 +311,22 @@ def bwrap_works() -> bool:
     if _BWRAP_OK is None:
         _BWRAP_OK = False
         if bwrap_path() is not None:
-            work = Path(tempfile.mkdtemp(prefix="liteagent-probe-"))
-            launch = None
+            launch = work = None
             try:
+                work = Path(tempfile.mkdtemp(prefix="probe-", dir=private_root()))
                 launch = build(work, Limits(), probe=True)
                 prepare_work(work, launch.uid)
                 r = subprocess.run(
                     [*launch.argv[:-2], "-c", "pass"], capture_output=True, timeout=20, **launch.popen_kwargs()
                 )
                 _BWRAP_OK = r.returncode == 0
-            except (OSError, subprocess.TimeoutExpired):
+            except (OSError, ValueError, subprocess.TimeoutExpired):
                 _BWRAP_OK = False
             finally:
                 if launch is not None:
                     launch.close_fds()
-                shutil.rmtree(work, ignore_errors=True)
+                if work is not None:
+                    shutil.rmtree(work, ignore_errors=True)
     return _BWRAP_OK
 
 
@@ -358,10 +342,12 @@ class Launch:
     confinement: Confinement
     cgroup: Cgroup | None
     fds: list[int]
+    fsize_mb: int = 0  # RLIMIT_FSIZE: the per-file limit, smaller than the disk budget without a disk
 
     def popen_kwargs(self) -> dict[str, Any]:
         procs_files = self.cgroup.procs_files() if self.cgroup is not None else []
         limits, uid = self.limits, self.uid
+        fsize_mb = self.fsize_mb or limits.max_file_mb
         nproc_by_uid = self.cgroup is None or not self.cgroup.pids
 
         def preexec() -> None:  # in the child, before exec: join the cgroup, set limits
@@ -371,7 +357,7 @@ class Launch:
             mem = limits.memory_mb * 2**20
             resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
             resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
-            fsize = limits.max_file_mb * 2**20
+            fsize = fsize_mb * 2**20
             resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
             if nproc_by_uid:  # counts once the kernel is that uid (root is exempt until then)
@@ -411,10 +397,12 @@ def clean_env(work: Path, isolated: bool, uid: int | None) -> dict[str, str]:
     }
 
 
-def build(work: Path, limits: Limits, probe: bool = False) -> Launch:
-    """Everything to start a kernel in ``work``, and a plain account of the confinement it gives."""
+def build(work: Path, limits: Limits, probe: bool = False, disk: WorkDisk | None = None, no_disk: str = "") -> Launch:
+    """Everything to start a kernel in ``work``, and a plain account of the confinement it gives.
+    ``disk``: the work folder's own filesystem, if one is mounted; else ``no_disk`` says why not."""
     uid = sandbox_uid(work)
     cgroup = None if probe else Cgroup.create(limits)
+    memory_cgroup = cgroup is not None and cgroup.memory
     notes: list[str] = []
     fds: list[int] = []
     if uid is not None:
@@ -424,7 +412,8 @@ def build(work: Path, limits: Limits, probe: bool = False) -> Launch:
     if probe or bwrap_works():
         if not seccomp.supported():
             notes.append(f"no seccomp filter for {os.uname().machine}: setuid bits are not refused")
-        argv = [*bwrap_argv(work, limits, fds, as_root=uid is not None), sys.executable, "-I", KERNEL_INSIDE]
+        argv = [*bwrap_argv(work, limits, fds, as_root=uid is not None, memory_cgroup=memory_cgroup),
+                sys.executable, "-I", KERNEL_INSIDE]  # fmt: skip
         filesystem = (
             "only Python and system libraries (read-only), the work folder, a private /tmp "
             f"(bubblewrap: {bwrap_source()})"
@@ -448,19 +437,37 @@ def build(work: Path, limits: Limits, probe: bool = False) -> Launch:
         processes = (
             f"at most {limits.max_processes} more for uid {uid if uid is not None else os.getuid()} (RLIMIT_NPROC)"
         )
-    if cgroup is not None and cgroup.memory:
-        memory = f"{limits.memory_mb} MB for the whole kernel (memory cgroup)"
+    per_process = f", {limits.memory_mb} MB address space per process, {limits.cpu_seconds} CPU seconds"
+    if memory_cgroup:
+        memory = f"{limits.memory_mb} MB for the whole kernel, /tmp and shared memory included (memory cgroup)"
+        memory += per_process
     else:
         memory = f"{limits.memory_mb} MB for the whole kernel (a watchdog sums its processes every 0.25 s)"
-    memory += f", {limits.memory_mb} MB address space per process, {limits.cpu_seconds} CPU seconds"
-    disk = (
-        f"{limits.disk_mb} MB and {limits.max_files} entries in the work folder (watchdog), "
-        f"{limits.max_file_mb} MB per file, {limits.tmp_mb} MB /tmp"
-    )
+        memory += per_process
+        if isolated and seccomp.supported():
+            memory += f"; memfds and SysV shared memory refused, /tmp at most {limits.tmp_mb} MB, / and /dev read-only"
+        else:
+            memory += "; NOT counted: memfds, shared memory and files in /tmp"
+    if disk is not None:
+        fsize_mb = limits.max_file_mb
+        disk_text = (
+            f"the work folder is a filesystem of its own, {disk.size // 2**20} MB and about {limits.max_files} "
+            "entries (loop-mounted ext4: a hard limit)"
+        )
+    else:
+        fsize_mb = min(limits.max_file_mb, limits.disk_mb)
+        disk_text = (
+            f"{limits.disk_mb} MB and {limits.max_files} entries in the work folder, checked every 0.25 s and "
+            "when a cell ends; what a cell adds past it is removed. NOT a hard limit: writes can outrun the "
+            f"check ({no_disk or 'no size-limited filesystem here'})"
+        )
+    disk_text += f"; {fsize_mb} MB per file, {limits.tmp_mb} MB /tmp"
     confinement = Confinement(
-        user=user, filesystem=filesystem, network=network, processes=processes, memory=memory, disk=disk, notes=notes
-    )
-    return Launch(argv, clean_env(work, isolated, uid), work, uid, limits, confinement, cgroup, fds)
+        user=user, filesystem=filesystem, network=network, processes=processes, memory=memory, disk=disk_text,
+        notes=notes,
+    )  # fmt: skip
+    env = clean_env(work, isolated, uid)
+    return Launch(argv, env, work, uid, limits, confinement, cgroup, fds, fsize_mb)
 
 
 def _process_count(uid: int) -> int:

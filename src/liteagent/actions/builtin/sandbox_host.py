@@ -1,30 +1,14 @@
 """Host-side access to a kernel's work folder and processes. The kernel owns that folder and may
-have planted symlinks anywhere in it: nothing here follows one."""
+have planted symlinks anywhere in it: nothing here follows one. (The folder's parents are checked
+when it is made, ``workfolders.py``: only its last step needs ``O_NOFOLLOW``.)"""
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat
 import uuid
 from pathlib import Path
-
-
-def prepare_work(work: Path, uid: int | None) -> None:
-    """Create the work folder (0700) and give it and everything in it to the kernel's uid.
-
-    Runs while no kernel lives (nothing can swap paths under us); ``lchown`` never follows links.
-    """
-    work.mkdir(parents=True, exist_ok=True)
-    os.chmod(work, 0o700)
-    if uid is None:
-        return
-    os.lchown(work, uid, uid)
-    for root, dirs, files in os.walk(work):
-        for name in dirs + files:
-            with contextlib.suppress(OSError):
-                os.lchown(os.path.join(root, name), uid, uid)
 
 
 def _open_dir_nofollow(work: Path) -> int:

@@ -1,5 +1,6 @@
 """A seccomp filter for the interpreter's sandbox: no setuid/setgid bits, no new namespaces, no
-xattrs, no io_uring.
+xattrs, no io_uring, no allocation past a file's size limit, and (where no memory cgroup counts
+them) no memfds or SysV shared memory.
 
 bubblewrap loads it (``--seccomp FD``). Written as raw classic BPF, so no libseccomp is needed.
 It refuses (EPERM) every syscall that would create or chmod a file with S_ISUID or S_ISGID in its
@@ -8,6 +9,14 @@ mode, refuses the calls whose arguments BPF cannot inspect (``openat2``: the mod
 extended attributes (file capabilities) with ENOTSUP, new namespaces (``unshare``, ``setns``, a
 ``clone`` with namespace flags: EPERM; ``clone3``, whose flags BPF cannot read: ENOSYS, so libc
 falls back to ``clone``), and any syscall of a foreign ABI (x32, i386).
+
+``fallocate`` may only allocate within the file (mode 0, which RLIMIT_FSIZE caps) or punch holes:
+``FALLOC_FL_KEEP_SIZE`` allocated 100 MB on disk under a 20 MB RLIMIT_FSIZE here (the size, which
+the limit checks, stays 0); other modes get EOPNOTSUPP, which glibc's ``posix_fallocate`` answers
+by writing. With ``count_shared_memory`` off (no memory cgroup: the watchdog sums resident pages,
+and memfd or SysV pages held by a descriptor or an id are nobody's), ``memfd_create``,
+``memfd_secret`` and ``shmget`` get ENOSYS, as on a kernel without them: 7 memfds x 448 MB held
+3 GB against a 1 GB budget (issue 23).
 """
 
 from __future__ import annotations
@@ -28,9 +37,12 @@ _NEW_NAMESPACES = 0x7E020080  # CLONE_NEW{NS,CGROUP,UTS,IPC,USER,PID,NET,TIME}
 
 _O_CREATE = 0o100 | 0o20000000  # O_CREAT, __O_TMPFILE: only then does open's mode argument count
 
+_FALLOC_PUNCH_HOLE = 0x03  # FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE: frees blocks
+
 # per machine: audit arch, {syscall: (index of its mode argument, of its flags argument or -1)},
-# syscalls refused outright with their errno, the clone syscall
-_TABLES: dict[str, tuple[int, dict[int, tuple[int, int]], dict[int, int], int]] = {
+# syscalls refused outright with their errno, the clone syscall, fallocate, the shared-memory
+# makers (memfd_create, memfd_secret, shmget)
+_TABLES: dict[str, tuple[int, dict[int, tuple[int, int]], dict[int, int], int, int, tuple[int, ...]]] = {
     "x86_64": (
         0xC000003E,
         # open creat mkdir mknod chmod fchmod | openat mkdirat mknodat fchmodat fchmodat2
@@ -40,6 +52,8 @@ _TABLES: dict[str, tuple[int, dict[int, tuple[int, int]], dict[int, int], int]] 
         {437: errno.ENOSYS, 425: errno.ENOSYS, 188: errno.ENOTSUP, 189: errno.ENOTSUP, 190: errno.ENOTSUP,
          463: errno.ENOTSUP, 435: errno.ENOSYS, 272: errno.EPERM, 308: errno.EPERM},
         56,
+        285,
+        (319, 447, 29),
     ),
     "aarch64": (
         0xC00000B7,
@@ -48,6 +62,8 @@ _TABLES: dict[str, tuple[int, dict[int, tuple[int, int]], dict[int, int], int]] 
         {437: errno.ENOSYS, 425: errno.ENOSYS, 5: errno.ENOTSUP, 6: errno.ENOTSUP, 7: errno.ENOTSUP,
          463: errno.ENOTSUP, 435: errno.ENOSYS, 97: errno.EPERM, 268: errno.EPERM},
         220,
+        47,
+        (279, 447, 194),
     ),
 }  # fmt: skip
 
@@ -60,9 +76,12 @@ def _arg(idx: int) -> int:
     return 16 + 8 * idx  # seccomp_data.args[idx], its low 32 bits (little-endian)
 
 
-def program() -> bytes:
-    """The compiled filter (an array of ``struct sock_filter``), as bubblewrap reads it."""
-    arch, mode_args, refused, clone_nr = _TABLES[platform.machine()]
+def program(count_shared_memory: bool = True) -> bytes:
+    """The compiled filter (an array of ``struct sock_filter``), as bubblewrap reads it.
+    ``count_shared_memory``: a memory cgroup counts memfd and SysV pages, so they may be made."""
+    arch, mode_args, refused, clone_nr, fallocate_nr, shm_makers = _TABLES[platform.machine()]
+    if not count_shared_memory:
+        refused = refused | dict.fromkeys(shm_makers, errno.ENOSYS)
     ins: list[tuple[int, int, int, int]] = []
 
     def emit(code: int, k: int, jt: int = 0, jf: int = 0) -> None:
@@ -78,6 +97,12 @@ def program() -> bytes:
     for nr, err in refused.items():
         emit(_JEQ_K, nr, jt=0, jf=1)
         emit(_RET_K, _ERRNO | err)
+    emit(_JEQ_K, fallocate_nr, jt=0, jf=5)  # fallocate(fd, mode, ...): mode 0 or a punched hole
+    emit(_LD_W_ABS, _arg(1))
+    emit(_JEQ_K, 0, jt=2)
+    emit(_JEQ_K, _FALLOC_PUNCH_HOLE, jt=1)
+    emit(_RET_K, _ERRNO | errno.EOPNOTSUPP)
+    emit(_RET_K, _ALLOW)
     emit(_JEQ_K, clone_nr, jt=0, jf=4)  # clone(flags, ...): refuse namespace flags
     emit(_LD_W_ABS, _arg(0))
     emit(_JSET_K, _NEW_NAMESPACES, jt=0, jf=1)
