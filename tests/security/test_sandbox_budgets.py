@@ -252,6 +252,43 @@ def test_fallocate_cannot_outrun_the_disk_budget_of_a_local_user(local_user, bas
     assert "NOT a hard limit" in got["confinement"]  # said plainly where no filesystem can be mounted
 
 
+def test_fallocate_keep_size_cannot_pass_the_file_size_limit():
+    """FALLOC_FL_KEEP_SIZE allocates blocks without growing the size that RLIMIT_FSIZE checks."""
+    interp, run = make(disk_mb=20)
+    try:
+        r = run(
+            "import ctypes, ctypes.util, os\n"
+            "libc = ctypes.CDLL(None, use_errno=True)\n"
+            "fd = os.open('kept', os.O_CREAT | os.O_WRONLY, 0o600)\n"
+            "rc = libc.fallocate(fd, 1, ctypes.c_long(0), ctypes.c_long(64 * 2**20))\n"
+            "(rc, os.strerror(ctypes.get_errno()) if rc else '', os.fstat(fd).st_blocks * 512)"
+        )
+        assert sandbox.disk_usage(interp.work_dir, 1000)[0] <= 20 * MB, out(r)
+        rc, _, blocks = eval(r.result[0].content.removeprefix("Out: "))
+        assert rc == -1 and blocks == 0
+    finally:
+        interp.close()
+
+
+def test_the_work_folder_keeps_uploads_and_outlives_its_interpreter(tmp_path):
+    work = tmp_path / "conversation"
+    interp, run = make(work_dir=work, disk_mb=20)
+    try:
+        interp.write_file("data.csv", b"a,b\n")  # before any kernel (or filesystem) exists
+        assert run("open('data.csv').read()").result[0].content == "Out: 'a,b\\n'"
+        run("open('notes.txt', 'w').write('kept')")
+    finally:
+        interp.close()
+    assert not os.path.ismount(work)  # closed: unmounted
+    interp, run = make(work_dir=work, disk_mb=20)
+    try:
+        assert run("sorted(os.listdir()) if (os := __import__('os')) else 0").result[0].content == (
+            "Out: ['data.csv', 'notes.txt']"
+        )
+    finally:
+        interp.close()
+
+
 # ---------------------------------------------------------------------------- item 4: the memory budget
 
 

@@ -63,6 +63,7 @@ class Kernel:
         self.disk: workdisk.WorkDisk | None = None  # the work folder's own filesystem, once mounted
         self.no_disk: str | None = None  # why there is none, once that is known
         self._before: dict[int, tuple[int, int]] = {}  # the work folder as the running cell found it
+        self.pid = os.getpid()  # a forked child inherits this object, not the kernel or the mount
         _LIVE.add(self)
 
     @property
@@ -261,11 +262,13 @@ class Kernel:
 
 @atexit.register
 def _kill_all() -> None:
-    for k in list(_LIVE):
+    mine = [k for k in _LIVE if k.pid == os.getpid()]
+    for k in mine:
         k.kill()
     for interp in list(_OWNED):
-        interp.close()
-    for k in list(_LIVE):  # a folder the caller named keeps its disk image, unmounted
+        if interp.kernel.pid == os.getpid():
+            interp.close()
+    for k in mine:  # a folder the caller named keeps its disk image, unmounted
         k.release_disk()
 
 

@@ -19,6 +19,7 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 from pathlib import Path
 
 UID_RANGE_ENV = "LITEAGENT_SANDBOX_UIDS"  # "START:COUNT", the host uids kernels may run as
@@ -122,6 +123,7 @@ def open_trusted_dir(path: Path, private: bool = False) -> int:
 
 
 _ROOTS: dict[int, Path] = {}  # per process id: a forked child makes its own
+_ROOTS_LOCK = threading.Lock()
 
 
 def private_root() -> Path:
@@ -129,18 +131,23 @@ def private_root() -> Path:
     claim first) in a temporary folder only root may rename entries of, checked by descriptor,
     removed at exit."""
     pid = os.getpid()
-    if pid not in _ROOTS:
-        base = Path(tempfile.gettempdir())
-        fd = _open_checked(base)
-        try:
-            if not _may_hold(os.fstat(fd)):
-                raise ValueError(f"the temporary folder {base} can be changed by other users and is not sticky")
-        finally:
-            os.close(fd)
-        path = Path(tempfile.mkdtemp(prefix=f"liteagent-{os.geteuid()}-", dir=base))
-        os.close(open_trusted_dir(path, private=True))
-        _ROOTS[pid] = path
-    return _ROOTS[pid]
+    with _ROOTS_LOCK:
+        if pid not in _ROOTS:
+            _ROOTS[pid] = _make_private_root()
+        return _ROOTS[pid]
+
+
+def _make_private_root() -> Path:
+    base = Path(tempfile.gettempdir())
+    fd = _open_checked(base)
+    try:
+        if not _may_hold(os.fstat(fd)):
+            raise ValueError(f"the temporary folder {base} can be changed by other users and is not sticky")
+    finally:
+        os.close(fd)
+    path = Path(tempfile.mkdtemp(prefix=f"liteagent-{os.geteuid()}-", dir=base))
+    os.close(open_trusted_dir(path, private=True))
+    return path
 
 
 @atexit.register
