@@ -56,7 +56,9 @@ def send(
 
 
 def chat_body(stream: bool = False, **extra: Any) -> bytes:
-    return json.dumps({"model": "liteagent", "messages": [{"role": "user", "content": "hi"}], "stream": stream, **extra}).encode()
+    return json.dumps(
+        {"model": "liteagent", "messages": [{"role": "user", "content": "hi"}], "stream": stream, **extra}
+    ).encode()
 
 
 def error_of(raw: bytes) -> dict[str, Any]:
@@ -73,9 +75,7 @@ def test_a_cross_site_text_plain_post_runs_nothing(service, server):
     service must refuse it itself."""
     server.default_reply = "ran"
     s = service()
-    status, _, raw = send(
-        s, "POST", "/v1/chat/completions", chat_body(), Content_Type="text/plain", Origin=EVIL
-    )
+    status, _, raw = send(s, "POST", "/v1/chat/completions", chat_body(), Content_Type="text/plain", Origin=EVIL)
     assert status in (403, 415), raw
     status, _, raw = send(s, "POST", "/v1/chat/completions", chat_body(), Content_Type="text/plain")
     assert status == 415 and "application/json" in error_of(raw)["message"]
@@ -279,7 +279,7 @@ def test_a_model_server_error_page_reaches_the_log_not_the_client(service, html_
     assert not any(ch.choices and ch.choices[0].finish_reason == "stop" for ch in got)
     assert not _leaks(str(streamed.value.message) + json.dumps(streamed.value.body), html_502)
     assert "request id chatcmpl-" in streamed.value.message
-    status, _, raw = send(s, "POST", "/v1/chat/completions", chat_body(stream=True), Content_Type="application/json")
+    _, _, raw = send(s, "POST", "/v1/chat/completions", chat_body(stream=True), Content_Type="application/json")
     assert not _leaks(raw.decode(), html_502) and raw.rstrip().endswith(b"data: [DONE]")
     s.stop()
     log = s.proc.stderr.read() if s.proc.stderr else ""
@@ -314,7 +314,12 @@ def test_a_run_that_raises_mid_stream_still_ends_the_stream(service, server):
 
 def test_a_body_nested_too_deep_gets_a_clear_400(service, server):
     s = service()
-    deep = b'{"model": "liteagent", "messages": [{"role": "user", "content": "hi"}], "x": ' + b"[" * DEEP + b"]" * DEEP + b"}"
+    deep = (
+        b'{"model": "liteagent", "messages": [{"role": "user", "content": "hi"}], "x": '
+        + b"[" * DEEP
+        + b"]" * DEEP
+        + b"}"
+    )
     status, _, raw = send(s, "POST", "/v1/chat/completions", deep, Content_Type="application/json")
     assert status == 400, raw[:300]
     assert "nested" in error_of(raw)["message"]
@@ -403,4 +408,3 @@ def test_mcp_http_refuses_a_rebinding_host(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
-

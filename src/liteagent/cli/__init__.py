@@ -209,6 +209,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-body", type=_positive_int, default=1_000_000, help="largest request in bytes (default 1000000)"
     )
     p.add_argument("--run-timeout", type=float, default=300.0, help="seconds one answer may take (default 300)")
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="also accept this Host header: the name clients or a proxy use, e.g. api.example.com, "
+        "api.example.com:8443 or api.example.com:* (repeatable; default: only this machine's loopback "
+        "names and the address served, with its port; others get 421, against DNS rebinding)",
+    )
+    p.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let web pages from this origin call the API (CORS), e.g. https://app.example.com or "
+        "http://localhost:* (repeatable; default: none, requests from any web page get 403)",
+    )
     p.set_defaults(func=commands.cmd_serve)
 
     p = sub.add_parser("batch", parents=shared, help="run the agent over a JSONL file of questions")

@@ -152,8 +152,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import uvicorn
     except ImportError:
         raise UsageError('liteagent serve needs FastAPI and uvicorn: pip install "liteagent[serve]"') from None
-    from ..serve.factory import ARGV_ENV, app_from_args
+    from ..serve.factory import ARGV_ENV, app_from_args, check_args
 
+    if args.workers > 1:
+        check_args(args)  # here, once: a worker that refuses its flags would only be restarted
+    else:
+        app = app_from_args(args)
     sys.stderr.write(f"liteagent serve: http://{args.host}:{args.port}/v1 (model {args.served_name or 'liteagent'})\n")
     sys.stderr.flush()
     if args.workers > 1:
@@ -163,7 +167,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             workers=args.workers, log_level="warning",
         )  # fmt: skip
         return 0
-    uvicorn.run(app_from_args(args), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 

@@ -2,7 +2,9 @@
 ``GET /health``. The agent runs its tools on the server; the answer is the assistant message.
 Server-side tool progress travels in an extra field of each chunk, ``x_liteagent``, which stock
 clients ignore (no fake ``tool_calls``, no named SSE events: the official client parses every
-``data:`` line as a chunk)."""
+``data:`` line as a chunk). A run that fails ends a stream with a chunk carrying an ``error``
+object (the official client raises ``APIError`` on it) and ``data: [DONE]``; what the model server
+said, and any unexpected exception, goes to the log under the request id, never to the client."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request  # the "serve" extra; FastAPI reads these annotations at run time
@@ -22,10 +24,15 @@ from ..agent import Agent, RunResult
 from ..events import ErrorEvent, FinalAnswer, TextDelta, ToolCallEvent, ToolResultEvent
 from ..messages import Message, ToolCall
 from ..sessions import InMemorySession, Session
+from .guard import RequestGuard, check_allowlists
 from .store import SessionStore, key_owner
 
 log = logging.getLogger("liteagent.serve")
 _JSON = json.JSONEncoder(ensure_ascii=False)
+# what clients read when a run fails on our side: the detail (the model server's URL and answer,
+# a traceback) is in the log under the same request id
+UPSTREAM_FAILED = "the model server failed; see the service log (request id {rid})"
+INTERNAL_FAILURE = "the service failed while answering; see the service log (request id {rid})"
 
 
 class RequestError(Exception):
@@ -42,11 +49,20 @@ def create_app(
     api_key: str | None = None,
     max_body_bytes: int = 1_000_000,
     run_timeout: float = 300.0,
+    bound_host: str = "127.0.0.1",
+    allowed_hosts: Sequence[str] = (),
+    allowed_origins: Sequence[str] = (),
 ) -> Any:
     """A FastAPI app serving ``agent``. With ``api_key``, every request needs
     ``Authorization: Bearer KEY`` (401 otherwise); a session id is only usable with the key that
-    created it (404 otherwise)."""
+    created it (404 otherwise). With or without a key, a request must name this service in
+    ``Host`` (``bound_host``, loopback, or one of ``allowed_hosts``; 421), come from no page or
+    from one of ``allowed_origins`` (403) and send JSON (415): see :class:`.guard.RequestGuard`."""
+    check_allowlists(allowed_hosts, allowed_origins)
     app = FastAPI(title="liteagent", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(
+        RequestGuard, bound_host=bound_host, allowed_hosts=list(allowed_hosts), allowed_origins=list(allowed_origins)
+    )
     expected = f"Bearer {api_key}".encode() if api_key else None
 
     def error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
@@ -86,6 +102,9 @@ def create_app(
         except RequestError as exc:
             log.info("%s %s status=%d ms=%.1f", rid, "-", exc.status, (time.perf_counter() - t0) * 1000)
             return error(exc.status, exc.message, exc.kind)
+        except Exception:  # the session store, say: the detail is the operator's
+            log.exception("%s the request failed before the run", rid)
+            return error(500, INTERNAL_FAILURE.format(rid=rid), "server_error")
         if body.get("stream"):
             events = _stream(agent, question, session, rid, model_name, run_timeout, sid, t0)
             return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
@@ -94,7 +113,14 @@ def create_app(
         except (asyncio.TimeoutError, TimeoutError):
             _log(rid, sid, None, "timeout", t0)
             return error(504, f"the agent did not answer within {run_timeout:g} s", "timeout")
+        except Exception:
+            log.exception("%s the run failed", rid)
+            _log(rid, sid, None, "internal_error", t0)
+            return error(500, INTERNAL_FAILURE.format(rid=rid), "server_error")
         _log(rid, sid, result, result.status, t0)
+        if result.status == "error":  # the model server failed (its own words name its URL)
+            log.warning("%s %s", rid, result.error)
+            return error(502, UPSTREAM_FAILED.format(rid=rid), "upstream_error")
         if result.status not in ("ok", "truncated"):
             return error(502, f"the agent could not answer: {result.error}", "agent_error")
         return _completion(rid, model_name, result)
@@ -115,6 +141,8 @@ async def _read_body(request: Any, limit: int) -> dict[str, Any]:
         body = json.loads(raw or b"{}")
     except ValueError:
         raise RequestError(400, "the body is not JSON") from None
+    except RecursionError:
+        raise RequestError(400, "the body is JSON nested too deeply (arrays and objects inside one another)") from None
     if not isinstance(body, dict):
         raise RequestError(400, "the body must be a JSON object")
     return body
@@ -196,6 +224,14 @@ def _chunk(rid: str, model: str, delta: dict[str, Any], finish: str | None = Non
     return b"data: " + _JSON.encode(c).encode() + b"\n\n"
 
 
+def _error_chunk(rid: str, model: str, message: str, kind: str, code: int) -> bytes:
+    """The last chunk of a failed run: an ``error`` object, which the official client raises as
+    ``APIError`` (an empty answer that ends with "stop" would look like a normal one); the same
+    message in ``x_liteagent`` as before, for clients that read that."""
+    err = {"message": message, "type": kind, "code": code}
+    return _chunk(rid, model, {}, "error", error=err, x_liteagent={"type": "error", "message": message})
+
+
 def _call_info(call: ToolCall) -> dict[str, Any]:
     return {"type": "tool_call", "id": call.id, "name": call.name, "arguments": call.arguments}
 
@@ -203,49 +239,65 @@ def _call_info(call: ToolCall) -> dict[str, Any]:
 async def _stream(
     agent: Agent, question: str, session: Session, rid: str, model: str, timeout: float, sid: str, t0: float
 ) -> AsyncIterator[bytes]:
-    """SSE chunks for one run. A client that goes away cancels the run (its generator is closed)."""
+    """SSE chunks for one run, always ending with ``data: [DONE]`` unless the client went away
+    (then the run is cancelled: its generator is closed)."""
     yield _chunk(rid, model, {"role": "assistant", "content": ""})
     deadline = asyncio.get_running_loop().time() + timeout
     events: Any = agent.astream(question, session)  # an async generator: closed below
     result: RunResult | None = None
     status = "cancelled"
     try:
-        while True:
-            left = deadline - asyncio.get_running_loop().time()
-            try:
-                ev = await asyncio.wait_for(events.__anext__(), max(left, 0.001))
-            except StopAsyncIteration:
-                break
-            except (asyncio.TimeoutError, TimeoutError):
-                status = "timeout"
-                info = {"type": "error", "message": f"the agent did not answer within {timeout:g} s"}
-                yield _chunk(rid, model, {}, "stop", x_liteagent=info)
-                break
-            if isinstance(ev, TextDelta):
-                yield _chunk(rid, model, {"content": ev.text})
-            elif isinstance(ev, ToolCallEvent):
-                yield _chunk(rid, model, {}, x_liteagent=_call_info(ev.call))
-            elif isinstance(ev, ToolResultEvent):
-                text = ev.result.format_for_model(2000)
-                info = {
-                    "type": "tool_result",
-                    "id": ev.call.id,
-                    "name": ev.result.name,
-                    "status": ev.result.status.value,
-                    "text": text,
-                }
-                yield _chunk(rid, model, {}, x_liteagent=info)
-            elif isinstance(ev, FinalAnswer):
-                result, status = ev.result, ev.result.status
-                finish = "length" if ev.result.status == "truncated" else "stop"
-                yield _chunk(rid, model, {}, finish, usage=_usage(ev.result))
-            elif isinstance(ev, ErrorEvent):
-                result, status = ev.result, "error"
-                yield _chunk(rid, model, {}, "stop", x_liteagent={"type": "error", "message": ev.message})
+        try:
+            while True:
+                left = deadline - asyncio.get_running_loop().time()
+                try:
+                    ev = await asyncio.wait_for(events.__anext__(), max(left, 0.001))
+                except StopAsyncIteration:
+                    break
+                except (asyncio.TimeoutError, TimeoutError):
+                    status = "timeout"
+                    yield _error_chunk(rid, model, f"the agent did not answer within {timeout:g} s", "timeout", 504)
+                    break
+                if isinstance(ev, FinalAnswer):
+                    result, status = ev.result, ev.result.status
+                elif isinstance(ev, ErrorEvent):
+                    result, status = ev.result, "error"
+                chunk = _event_chunk(ev, rid, model)
+                if chunk is not None:
+                    yield chunk
+        except Exception:  # a bug or a RecursionError deep in a run: the stream still ends properly
+            log.exception("%s the run failed mid-stream", rid)
+            status = "internal_error"
+            yield _error_chunk(rid, model, INTERNAL_FAILURE.format(rid=rid), "server_error", 500)
         yield b"data: [DONE]\n\n"
     finally:
-        await events.aclose()
+        try:
+            await events.aclose()
+        except Exception:
+            log.exception("%s closing the run failed", rid)
         _log(rid, sid, result, status, t0)
+
+
+def _event_chunk(ev: Any, rid: str, model: str) -> bytes | None:
+    """The SSE chunk for one event of the run (None: not shown to clients)."""
+    if isinstance(ev, TextDelta):
+        return _chunk(rid, model, {"content": ev.text})
+    if isinstance(ev, ToolCallEvent):
+        return _chunk(rid, model, {}, x_liteagent=_call_info(ev.call))
+    if isinstance(ev, ToolResultEvent):
+        text = ev.result.format_for_model(2000)
+        info = {"type": "tool_result", "id": ev.call.id, "name": ev.result.name, "status": ev.result.status.value,
+                "text": text}  # fmt: skip
+        return _chunk(rid, model, {}, x_liteagent=info)
+    if isinstance(ev, FinalAnswer):
+        finish = "length" if ev.result.status == "truncated" else "stop"
+        return _chunk(rid, model, {}, finish, usage=_usage(ev.result))
+    if isinstance(ev, ErrorEvent):
+        if ev.kind == "llm":  # the model server's words name its URL and carry its answer: the log's
+            log.warning("%s %s", rid, ev.message)
+            return _error_chunk(rid, model, UPSTREAM_FAILED.format(rid=rid), "upstream_error", 502)
+        return _error_chunk(rid, model, f"the agent could not answer: {ev.message}", "agent_error", 502)
+    return None
 
 
 def _log(rid: str, sid: str, result: RunResult | None, status: str, t0: float) -> None:
