@@ -327,8 +327,8 @@ def _check_hoard(status: str, text: str, budget: int) -> None:
     if status == "SUCCESS":
         res = eval(text.removeprefix("Out: "))
         assert res["held"] <= budget, res
-        for p in ("/big", "/etc/big", "/dev/big", "/dev/shm/big"):
-            assert res[p] != "written", res
+        for p in ("/big", "/etc/big", "/dev/big"):
+            assert res[p] != "written", res  # read-only; /dev/shm is a size-limited tmpfs
     else:  # stopped: the budget held by ending the kernel
         assert "memory" in text or "died" in text, text
 

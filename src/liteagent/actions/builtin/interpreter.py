@@ -228,10 +228,7 @@ class Kernel:
                 if why is not None:
                     return self._stop_over_budget(why)
                 if self.disk is not None:  # the filesystem held the budget: say when it is nearly spent
-                    said = f"{reply.get('output') or ''}{reply.get('error') or ''}"
-                    free = self.disk.free()
-                    if free < self.disk.size // 20 or "No space left on device" in said:
-                        reply["disk_left"] = free
+                    reply["disk_left"] = self.disk.nearly_full()
                 return reply
             except KernelDied:
                 code_ = self.proc.wait(timeout=5) if self.proc else None
@@ -366,10 +363,9 @@ class PythonInterpreter(BaseAction):
                 "and its state is lost" + notes
             )
         if reply.get("disk_left") is not None:
-            left = reply["disk_left"] / 2**20
             notes = (
-                f"\n[the work folder is nearly full: {left:.1f} MB of its disk budget of {self.kernel.limits.disk_mb} "
-                "MB left; delete files to make room]" + notes
+                f"\n[the work folder is nearly full: {reply['disk_left']:.1f} MB of its disk budget of "
+                f"{self.kernel.limits.disk_mb} MB left; delete files to make room]" + notes
             )
         figures, figure_notes = self._copy_figures(reply.get("figures", []))
         text = self._format(reply, figures, figure_notes)

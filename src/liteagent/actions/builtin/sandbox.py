@@ -68,6 +68,7 @@ class Limits:
     disk_mb: int = 1024  # the work folder
     max_files: int = 20_000
     tmp_mb: int = 128
+    shm_mb: int = 64  # /dev/shm (multiprocessing's locks and shared memory)
     network: bool = False
 
 
@@ -284,6 +285,9 @@ def bwrap_argv(work: Path, limits: Limits, fds: list[int], as_root: bool, memory
         argv += ["--ro-bind-fd", _path_fd(d, fds), d]
     argv += ["--ro-bind-data", _data_fd(KERNEL.read_bytes(), fds), KERNEL_INSIDE]
     argv += ["--proc", "/proc", "--dev", "/dev"]
+    # a /dev/shm of its own and of a fixed size: /dev turns read-only below, and POSIX semaphores
+    # (multiprocessing's locks) live here (root's 0755 one left them "Permission denied" before)
+    argv += ["--size", str(limits.shm_mb * 2**20), "--tmpfs", "/dev/shm", "--chmod", "1777", "/dev/shm"]
     wfd = os.open(work, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     fds.append(wfd)
     argv += ["--bind-fd", str(wfd), str(work)]  # the kernel enters it (HOME) once it is the folder's uid
@@ -295,7 +299,7 @@ def bwrap_argv(work: Path, limits: Limits, fds: list[int], as_root: bool, memory
     argv += ["--chmod", "1777", "/tmp"]
     # last: the tmpfs bubblewrap makes for / (and what it holds, /etc among it) and the one for
     # /dev are writable and unlimited in a user namespace (7 x 448 MB held there, issue 23); only
-    # these two mounts turn read-only, /tmp and the work folder stay as they are (bwrap 0.8)
+    # these two mounts turn read-only, not the ones below them (bwrap's remount is not recursive)
     argv += ["--remount-ro", "/", "--remount-ro", "/dev"]
     if seccomp.supported():
         argv += ["--seccomp", _data_fd(seccomp.program(count_shared_memory=memory_cgroup), fds)]
@@ -445,7 +449,10 @@ def build(work: Path, limits: Limits, probe: bool = False, disk: WorkDisk | None
         memory = f"{limits.memory_mb} MB for the whole kernel (a watchdog sums its processes every 0.25 s)"
         memory += per_process
         if isolated and seccomp.supported():
-            memory += f"; memfds and SysV shared memory refused, /tmp at most {limits.tmp_mb} MB, / and /dev read-only"
+            memory += (
+                f"; memfds and SysV shared memory refused, /tmp at most {limits.tmp_mb} MB, /dev/shm "
+                f"{limits.shm_mb} MB, /, /etc and /dev read-only"
+            )
         else:
             memory += "; NOT counted: memfds, shared memory and files in /tmp"
     if disk is not None:

@@ -67,14 +67,16 @@ class WorkDisk:
     def image(self) -> Path:
         return image_path(self.work)
 
-    def free(self) -> int:
-        """Bytes still free for the kernel (ext4 holds back a little for itself: here 2 MB of a
-        40 MB image were still listed free when a write got ENOSPC)."""
+    def nearly_full(self) -> float | None:
+        """MB still free when little is left, else None. ext4 holds back min(2%, 4096 blocks) for
+        itself: a write got ENOSPC with 2 MB of a 40 MB image still listed free here."""
         try:
             st = os.fstatvfs(self.root_fd)
         except OSError:
-            return self.size
-        return st.f_bavail * st.f_frsize
+            return None
+        free = st.f_bavail * st.f_frsize
+        held_back = min(self.size // 50, 4096 * st.f_frsize)
+        return free / 2**20 if free < self.size // 20 + held_back or st.f_favail < 2 else None
 
     def release(self, remove_image: bool = False) -> None:
         """Unmount (lazily: a process still inside keeps it until it ends); the loop device then
@@ -122,7 +124,12 @@ def attach(work: Path, disk_mb: int, max_files: int) -> WorkDisk:
             fresh = ist.st_size == 0
             if fresh:
                 os.ftruncate(img, disk_mb * 2**20)
-            root = _mount(work, parent, img, fresh, max_files)
+            try:
+                root = _mount(work, parent, img, fresh, max_files)
+            except BaseException:
+                if fresh:  # no half-made image: the next try starts over
+                    os.ftruncate(img, 0)
+                raise
             disk = WorkDisk(work, root, os.fstat(img).st_size, mounted_here=True)
             try:
                 _move_in(under, root)
