@@ -370,41 +370,68 @@ def test_an_unexpected_error_in_a_stream_ends_it_with_an_error_chunk(tmp_path):
         thread.join(10)
 
 
-# -- MCP over HTTP: the SDK's own Host/Origin check is on for a loopback address ----------------
-
-
-def test_mcp_http_refuses_a_rebinding_host(tmp_path):
-    pytest.importorskip("mcp")
+# -- MCP over HTTP: Host and Origin checked for any bound address, the interpreter refused ----------
+def _mcp_http_status(port: int, extra: list[str], headers: dict[str, str]) -> int:
     import subprocess
     import sys
     import time
 
-    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "liteagent", "mcp", "serve", "--transport", "http", "--port", str(port),
-         "--plugin", f"{TESTS / 'data' / 'plugins' / 'weather.py'}:Weather"],
+         "--plugin", f"{TESTS / 'data' / 'plugins' / 'weather.py'}:Weather", *extra],
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}).encode()
+        init = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init}).encode()
         for _ in range(200):
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-                conn.request(
-                    "POST", "/mcp", body=body,
-                    headers={"Host": f"evil.example:{port}", "Content-Type": "application/json",
-                             "Accept": "application/json, text/event-stream"},
-                )  # fmt: skip
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)  # loopback only, always
+                conn.request("POST", "/mcp", body=body, headers={
+                    "Content-Type": "application/json", "Accept": "application/json, text/event-stream", **headers})  # fmt: skip
                 status = conn.getresponse().status
                 conn.close()
-                break
+                return status
             except OSError:
                 if proc.poll() is not None:
                     pytest.fail(proc.stderr.read() if proc.stderr else "mcp serve died")
                 time.sleep(0.1)
-        else:
-            pytest.fail("liteagent mcp serve did not start")
-        assert status == 421
+        pytest.fail("liteagent mcp serve did not start")
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.mark.parametrize(
+    "bind, headers, want",
+    [
+        ("127.0.0.1", {"Host": "evil.example:{port}"}, 421),
+        ("0.0.0.0", {"Host": "evil.example:{port}"}, 421),  # the SDK checks only loopback binds
+        ("127.0.0.1", {"Host": "127.0.0.1:{port}", "Origin": "http://localhost:1"}, 403),  # another local page
+        ("0.0.0.0", {"Host": "evil.example:{port}", "Origin": "http://evil.example:{port}"}, 421),
+        ("0.0.0.0", {"Host": "127.0.0.1:{port}"}, 200),
+    ],
+)
+def test_mcp_http_refuses_rebinding_hosts_and_foreign_pages(bind, headers, want):
+    pytest.importorskip("mcp")
+    port = free_port()
+    sent = {k: v.format(port=port) for k, v in headers.items()}
+    assert _mcp_http_status(port, ["--host", bind], sent) == want
+
+
+def test_mcp_http_lets_the_operator_allow_a_proxy_name_and_a_page():
+    pytest.importorskip("mcp")
+    port = free_port()
+    flags = ["--allowed-host", "mcp.example.com", "--allowed-origin", "https://app.example.com"]
+    headers = {"Host": "mcp.example.com", "Origin": "https://app.example.com"}
+    assert _mcp_http_status(port, flags, headers) == 200
+
+
+def test_mcp_http_refuses_the_interpreter_stdio_keeps_it(cli):
+    pytest.importorskip("mcp")
+    spec = "liteagent.actions.builtin.interpreter:PythonInterpreter"
+    r = cli("mcp", "serve", "--transport", "http", "--port", str(free_port()), "--plugin", spec)
+    assert r.code == 2 and "liteagent mcp serve --transport http does not offer PythonInterpreter" in r.err
+    assert "Traceback" not in r.err
+    r = cli("mcp", "serve", "--allowed-host", "x.example", "--plugin", "EnvChecker")
+    assert r.code == 2 and "--allowed-host is for the HTTP transport" in r.err

@@ -187,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="HTTP: require 'Authorization: Bearer KEY' (or set LITEAGENT_MCP_KEY; default: none)",
     )
+    _allow_flags(p, "serve MCP")
     p.set_defaults(func=commands.cmd_mcp_serve)
 
     p = sub.add_parser("serve", parents=shared, help="serve the agent as an OpenAI-compatible API")
@@ -209,23 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-body", type=_positive_int, default=1_000_000, help="largest request in bytes (default 1000000)"
     )
     p.add_argument("--run-timeout", type=float, default=300.0, help="seconds one answer may take (default 300)")
-    p.add_argument(
-        "--allowed-host",
-        action="append",
-        default=[],
-        metavar="HOST",
-        help="also accept this Host header: the name clients or a proxy use, e.g. api.example.com, "
-        "api.example.com:8443 or api.example.com:* (repeatable; default: only this machine's loopback "
-        "names and the address served, with its port; others get 421, against DNS rebinding)",
-    )
-    p.add_argument(
-        "--allowed-origin",
-        action="append",
-        default=[],
-        metavar="ORIGIN",
-        help="let web pages from this origin call the API (CORS), e.g. https://app.example.com or "
-        "http://localhost:* (repeatable; default: none, requests from any web page get 403)",
-    )
+    _allow_flags(p, "call the API")
     p.set_defaults(func=commands.cmd_serve)
 
     p = sub.add_parser("batch", parents=shared, help="run the agent over a JSONL file of questions")
@@ -320,3 +305,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     return int(code or 0)
+
+
+def _allow_flags(p: argparse.ArgumentParser, what: str) -> None:
+    """--allowed-host and --allowed-origin, for the services a browser could reach."""
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="also accept this Host header: the name clients or a proxy use, e.g. api.example.com, "
+        "api.example.com:8443 or api.example.com:* (repeatable; default: only this machine's loopback "
+        "names and the address served, with its port; others get 421, against DNS rebinding)",
+    )
+    p.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help=f"let web pages from this origin {what} (CORS), e.g. https://app.example.com or "
+        "http://localhost:* (repeatable; default: none, requests from any web page get 403)",
+    )

@@ -182,7 +182,12 @@ def cmd_mcp_serve(args: argparse.Namespace) -> int:
         from ..mcp.server import build_server, http_app, serve_stdio
     except ImportError:
         raise UsageError('liteagent mcp serve needs the MCP SDK: pip install "liteagent[mcp]"') from None
-    executor = build_executor(args)
+    if args.transport == "http":  # many clients share it: no interpreter, however it is named
+        from ..serve.factory import shared_executor
+
+        executor = shared_executor(args, build_executor, "liteagent mcp serve --transport http")
+    else:
+        executor = build_executor(args)
     agent = None
     if args.agent:
         from ..agent_config import build_agent
@@ -196,7 +201,10 @@ def cmd_mcp_serve(args: argparse.Namespace) -> int:
 
     key = args.server_key or os.environ.get("LITEAGENT_MCP_KEY")
     sys.stderr.write(f"liteagent mcp: http://{args.host}:{args.port}/mcp\n")
-    uvicorn.run(http_app(server, args.host, key), host=args.host, port=args.port, log_level="warning")
+    app = http_app(
+        server, args.host, key, port=args.port, allowed_hosts=args.allowed_host, allowed_origins=args.allowed_origin
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 
@@ -212,6 +220,21 @@ def _check_mcp_serve_flags(args: argparse.Namespace) -> None:
     """No flag of ``mcp serve`` is silently ignored (an unprotected server above all)."""
     if args.server_key and args.transport != "http":
         raise UsageError("--server-key protects the HTTP transport; add --transport http (stdio has no clients to key)")
+    for flag, values in (("--allowed-host", args.allowed_host), ("--allowed-origin", args.allowed_origin)):
+        if values and args.transport != "http":
+            raise UsageError(f"{flag} is for the HTTP transport; add --transport http")
+    from ..serve.guard import host_error, origin_error
+
+    for flag, values, why_not in (
+        ("--allowed-host", args.allowed_host, host_error),
+        ("--allowed-origin", args.allowed_origin, origin_error),
+    ):
+        for value in values:
+            why = why_not(value)
+            if flag == "--allowed-origin" and value.strip() in ("*", "null"):
+                why = "mcp serve takes named origins only (scheme://name[:port], a port may be *)"
+            if why is not None:
+                raise UsageError(f"{flag} {value!r}: {why}")
     if args.agent:
         return
     if args.api_key is not None:

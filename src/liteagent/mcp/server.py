@@ -166,10 +166,34 @@ class _StdinReader(asyncio.Protocol):
         self.inbox.close()
 
 
-def http_app(server: Any, host: str, api_key: str | None) -> Any:
+def http_app(
+    server: Any,
+    host: str,
+    api_key: str | None,
+    *,
+    port: int = 8765,
+    allowed_hosts: list[str] | None = None,
+    allowed_origins: list[str] | None = None,
+) -> Any:
     """The Streamable HTTP app (path ``/mcp``); with ``api_key``, every request needs
-    ``Authorization: Bearer KEY`` (401 otherwise)."""
-    app = server.streamable_http_app(host=host)
+    ``Authorization: Bearer KEY`` (401 otherwise).
+
+    The SDK's transport security is always on (it turns itself on only for a loopback ``host``):
+    a ``Host`` naming this machine's loopback or ``host``, with ``port``, or one of ``allowed_hosts``
+    (421 otherwise: DNS rebinding); an ``Origin`` of this service itself or ``allowed_origins``
+    (403 otherwise; the SDK's default lets any ``http://localhost:*`` page in); JSON bodies."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    names = ["127.0.0.1", "localhost", "[::1]"]
+    bound = host.strip().lower()
+    if bound not in ("", "0.0.0.0", "::", "[::]"):
+        names.append(f"[{bound}]" if ":" in bound and not bound.startswith("[") else bound)
+    hosts = [*(f"{n}:{port}" for n in names), *(allowed_hosts or [])]
+    origins = [*(f"http://{n}:{port}" for n in names), *(allowed_origins or [])]
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection="*" not in hosts, allowed_hosts=hosts, allowed_origins=origins
+    )
+    app = server.streamable_http_app(host=host, transport_security=security)
     if not api_key:
         return app
     expected = f"Bearer {api_key}".encode()

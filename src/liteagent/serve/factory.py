@@ -37,7 +37,7 @@ def check_args(args: argparse.Namespace) -> None:
     check_flags(args)
     from ..cli.commands import build_executor
 
-    executor = _serve_executor(args, build_executor)
+    executor = shared_executor(args, build_executor)
     executor.close()
     for plugin in executor.plugins:
         with suppress(Exception):
@@ -55,7 +55,7 @@ def app_from_args(args: argparse.Namespace) -> Any:
     check_flags(args)
     setup_logging()  # errors of runs (the model server's answer, tracebacks) and one line per request
     logging.getLogger("liteagent.serve").setLevel(logging.INFO)
-    executor = _serve_executor(args, build_executor)
+    executor = shared_executor(args, build_executor)
     agent = build_agent(args, executor)
     store = store_from_url(args.sessions, data_dir() / "serve-sessions.sqlite3")
     key = args.server_key or os.environ.get("LITEAGENT_SERVE_KEY") or None
@@ -66,8 +66,9 @@ def app_from_args(args: argparse.Namespace) -> Any:
     )  # fmt: skip
 
 
-def _serve_executor(args: argparse.Namespace, build_executor: Any) -> Any:
-    """The plugins, without a PythonInterpreter: one kernel would serve every caller's
+def shared_executor(args: argparse.Namespace, build_executor: Any, service: str = "liteagent serve") -> Any:
+    """The plugins of a service that many callers share (``service`` names it in the error),
+    without a PythonInterpreter: one kernel would serve every caller's
     conversations (state and files shared across users). Judged by the loaded objects, not the
     spelling of ``--plugin``: a module path, a subclass, an entry point, or a plugin file that
     creates one inside its own plugin."""
@@ -88,7 +89,7 @@ def _serve_executor(args: argparse.Namespace, build_executor: Any) -> Any:
     what = ", ".join(names) + (f" (inside plugin {', '.join(held)})" if held else "")
     kind = "" if names == ["PythonInterpreter"] else " (a PythonInterpreter)"
     raise UsageError(
-        f"liteagent serve does not offer PythonInterpreter: {what}{kind} would run one kernel shared by "
+        f"{service} does not offer PythonInterpreter: {what}{kind} would run one kernel shared by "
         "every caller's conversations; serve without it"
     )
 
