@@ -29,7 +29,7 @@ import pytest
 
 import liteagent
 from liteagent import ActionExecutor
-from liteagent.actions.builtin import sandbox
+from liteagent.actions.builtin import sandbox, workdisk
 from liteagent.actions.builtin.interpreter import PythonInterpreter
 
 pytestmark = pytest.mark.skipif(
@@ -127,7 +127,7 @@ def user_interpreter(user: LocalUser, tmp: Path, code: str, **kw) -> dict:
     script = f"""
         import json
         from liteagent import ActionExecutor
-        from liteagent.actions.builtin import sandbox
+        from liteagent.actions.builtin import sandbox, workdisk
         from liteagent.actions.builtin.interpreter import PythonInterpreter
         interp = PythonInterpreter(**{kw!r})
         ex = ActionExecutor([interp])
@@ -232,7 +232,10 @@ made
 """
 
 
-def test_fallocate_cannot_outrun_the_disk_budget():
+@pytest.mark.parametrize("mount", [True, False], ids=["own-filesystem", "accounting"])
+def test_fallocate_cannot_outrun_the_disk_budget(mount, monkeypatch):
+    if not mount:  # as where no filesystem can be mounted (not root, no loop devices)
+        monkeypatch.setattr(workdisk, "unavailable", lambda: "no loop devices (test)")
     interp, run = make(disk_mb=20)
     try:
         for _ in range(2):  # and the next cell cannot do it again

@@ -458,8 +458,8 @@ def build(work: Path, limits: Limits, probe: bool = False, disk: WorkDisk | None
     if disk is not None:
         fsize_mb = limits.max_file_mb
         disk_text = (
-            f"the work folder is a filesystem of its own, {disk.size // 2**20} MB and about {limits.max_files} "
-            "entries (loop-mounted ext4: a hard limit)"
+            f"the work folder is a filesystem of its own, {disk.size // 2**20} MB and {disk.entries} entries "
+            "(loop-mounted ext4: a hard limit)"
         )
     else:
         fsize_mb = min(limits.max_file_mb, limits.disk_mb)

@@ -64,6 +64,14 @@ class WorkDisk:
         self.work, self.root_fd, self.size, self.mounted_here = work, root_fd, size, mounted_here
 
     @property
+    def entries(self) -> int:
+        """How many files and folders the filesystem can hold."""
+        try:
+            return os.fstatvfs(self.root_fd).f_files
+        except OSError:
+            return 0
+
+    @property
     def image(self) -> Path:
         return image_path(self.work)
 
@@ -178,7 +186,8 @@ def _mount(work: Path, parent: int, img: int, fresh: bool, max_files: int) -> in
         if fresh:
             # 128-byte inodes and no journal: a 20 MB image keeps 17 of its MB usable (16 with a
             # journal); -m 0: nothing reserved for root, the kernel never is root
-            cmd = [_mkfs() or "mkfs.ext4", "-q", "-F", "-m", "0", "-I", "128", "-N", str(max_files),
+            inodes = min(max_files, os.fstat(img).st_size // 2048)  # a small image keeps most of its room
+            cmd = [_mkfs() or "mkfs.ext4", "-q", "-F", "-m", "0", "-I", "128", "-N", str(inodes),
                    "-O", "^has_journal", "-E", "root_owner=0:0,nodiscard", path]  # fmt: skip
         else:  # a process that ended without unmounting may have left it unclean
             cmd = [shutil.which("e2fsck", path=_SBIN) or "e2fsck", "-p", path]
