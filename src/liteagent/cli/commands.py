@@ -37,7 +37,7 @@ def mcp_toolkits(paths: list[str], timeout: float | None = None) -> list[Any]:
         from ..mcp import toolkits_from_config
     except ImportError:
         raise UsageError('--mcp needs the MCP SDK: pip install "liteagent[mcp]"') from None
-    return list(toolkits_from_config(paths, **({"call_timeout": timeout} if timeout else {})))
+    return list(toolkits_from_config(paths, call_timeout=timeout or 60.0))
 
 
 def cmd_batch(args: argparse.Namespace) -> int:

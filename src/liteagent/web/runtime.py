@@ -171,7 +171,7 @@ def build_plugins(settings: Settings, folder: Path, cache: dict[str, BaseAction]
                         continue
                     from ..mcp import MCPToolkit
 
-                    toolkit = MCPToolkit(cfg, **({"call_timeout": settings.timeout} if settings.timeout else {}))
+                    toolkit = MCPToolkit(cfg, call_timeout=settings.timeout or 60.0)
                     toolkit.api_specs()  # connect now: a server that cannot be reached is a notice
                     cache[spec] = toolkit
                 else:
