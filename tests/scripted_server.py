@@ -2,9 +2,11 @@
 
 It serves /v1/models, /v1/completions and /v1/chat/completions (SSE streaming or not), answers
 from a script of replies, and records every request body. A reply may be a string, a dict
-``{"text": ..., "tool_calls": [...]}``, ``{"status": 500}`` (an error response), or a callable
-taking the request body. It runs on asyncio in a thread of its own (thousands of concurrent
-connections are cheap), or standalone: ``python tests/scripted_server.py --help``.
+``{"text": ..., "tool_calls": [...]}``, ``{"status": 500}`` (an error response), ``{"sse": [events]}``
+(exactly those stream events: dicts, or strings such as "[DONE]"), ``{"body": {...}}`` (exactly
+that whole reply), or a callable taking the request body. It runs on asyncio in a thread of its
+own (thousands of concurrent connections are cheap), or standalone:
+``python tests/scripted_server.py --help``.
 """
 
 from __future__ import annotations
@@ -166,6 +168,11 @@ class ScriptedServer:
                 await asyncio.sleep(self.delay)
         finally:
             self.in_flight -= 1
+        if isinstance(reply, dict) and "sse" in reply:  # exactly these events, as a misbehaving server sends
+            await self._raw_stream(writer, reply["sse"])
+            return True
+        if isinstance(reply, dict) and "body" in reply:  # exactly this whole reply
+            return await self._json(writer, 200, reply["body"])
         if isinstance(reply, dict) and "status" in reply:
             return await self._json(
                 writer, reply["status"], {"error": {"message": reply.get("error", "scripted failure")}}
@@ -268,6 +275,15 @@ class ScriptedServer:
         payloads = [b"data: " + json.dumps(ev).encode() + b"\n\n" for ev in events]
         payloads.append(b"data: [DONE]\n\n")
         for data in payloads:  # one chunk per event: the client sees a real stream
+            writer.write(b"%x\r\n%s\r\n" % (len(data), data))
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    async def _raw_stream(self, writer: asyncio.StreamWriter, events: list[Any]) -> None:
+        """``data:`` lines of exactly ``events`` (a dict as JSON, a string as is: "[DONE]")."""
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for ev in events:
+            data = b"data: " + (ev if isinstance(ev, str) else json.dumps(ev)).encode() + b"\n\n"
             writer.write(b"%x\r\n%s\r\n" % (len(data), data))
         writer.write(b"0\r\n\r\n")
         await writer.drain()

@@ -130,6 +130,11 @@ class RunState:
         return ErrorEvent(kind, message, self.result("", status, message))
 
 
+#: a model turn that brought nothing: no text, no call, no finish reason (a backend that ended
+#: without a word): an error, never an empty answer (an empty answer comes with its "stop")
+EMPTY_REPLY = "the model sent an empty reply (no text, no tool call and no finish reason): no answer came"
+
+
 class StopRun(Exception):
     """A driver's effect failed in a way that ends the run (the model server, say)."""
 
@@ -168,6 +173,9 @@ def question(agent: Agent, query: str | Message, events: bool = True) -> Steps:
             yield state
         except StopRun as stop:
             yield run.stop(stop.kind, stop.message, "error")
+            return
+        if state.finish is None and state.ttft is None:  # not a word, not even a finish reason
+            yield run.stop("llm", EMPTY_REPLY, "error")
             return
         last = state.parser.finish()
         if events:
@@ -317,10 +325,11 @@ def failure_budget(agent: Agent, results: list[ActionReturn], run: RunState) -> 
     if run.failures < agent.max_call_errors:
         return None
     last = results[-1]
+    error = " ".join(str(last.error).split())  # one line (a dialect's call format spans several)
     if caller_error(last.status):
-        msg = f"the model's calls failed {run.failures} turns in a row; last error: {last.error}"
+        msg = f"the model's calls failed {run.failures} turns in a row; last error: {error}"
     else:
-        msg = f"{last.name} kept failing ({run.failures} turns in a row, the same call): {last.error}"
+        msg = f"{last.name} kept failing ({run.failures} turns in a row, the same call): {error}"
     return run.stop("call_errors", msg, "call_errors")
 
 

@@ -12,8 +12,8 @@ import logging
 import os
 import random
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from .. import sync_bridge
@@ -300,8 +300,9 @@ class OpenAICompatibleLLM(LLM):
                             raise self._not_openai(ctype, raw)
                         if data.get("error"):
                             raise self._http_error(500, json.dumps(data))
+                        chunks = self._read(parse_full, data)
                         received = True
-                        for chunk in parse_full(data):
+                        for chunk in chunks:
                             yield chunk
                         return
                     finished = False
@@ -309,7 +310,9 @@ class OpenAICompatibleLLM(LLM):
                     async for data in events:
                         if data == "[DONE]":
                             await events.aclose()  # closed here, not left to the loop's finalizer
-                            return
+                            if finished or received:
+                                return
+                            raise _Incomplete(EMPTY)  # [DONE] alone is no answer, not even an empty one
                         try:
                             event = json.loads(data)
                         except json.JSONDecodeError:
@@ -320,22 +323,23 @@ class OpenAICompatibleLLM(LLM):
                             raise LLMError(f"the server at {self.base_url} sent a stream event that is not an object")
                         if event.get("error"):
                             raise self._http_error(500, json.dumps(event))
-                        delta = parse_delta(event)
+                        delta = self._read(parse_delta, event)
                         if delta is not None:
+                            if delta.finish_reason in _FAILED:  # vLLM: the engine gave up on it
+                                raise _Incomplete(f"finish_reason {delta.finish_reason!r}")
                             received = received or bool(delta.text or delta.thinking or delta.tool_calls)
                             finished = finished or delta.finish_reason is not None
                             yield delta
                     if finished:
                         return  # a finish_reason, then the connection closed without [DONE]: complete
-                    raise _Incomplete()
-            except _Incomplete:
+                    raise _Incomplete(BROKE_OFF)
+            except _Incomplete as inc:
                 if attempt >= self.max_retries or received:
-                    raise LLMError(
-                        f"the reply from {self.base_url} broke off before it was complete (the stream ended "
-                        "without a finish_reason or [DONE]); the partial reply was not used"
-                    ) from None
+                    raise self._incomplete(inc.why) from None
                 delay = self.backoff * 2**attempt
-                reason = "the stream broke off before any text"
+                reason = {EMPTY: "the reply was empty", BROKE_OFF: "the stream broke off before any text"}.get(
+                    inc.why, f"the reply ended with {inc.why}"
+                )
             except _Status as st:
                 retryable = st.status == 429 or st.status >= 500
                 if not retryable or attempt >= self.max_retries or received:
@@ -358,6 +362,36 @@ class OpenAICompatibleLLM(LLM):
             )
             await asyncio.sleep(delay)
 
+    def _incomplete(self, why: str) -> LLMError:
+        if why is EMPTY:
+            return LLMError(
+                f"the model server at {self.base_url} sent an empty reply (its stream ended with [DONE] and "
+                "no text, tool call or finish_reason): no answer came"
+            )
+        if why is BROKE_OFF:
+            return LLMError(
+                f"the reply from {self.base_url} broke off before it was complete (the stream ended "
+                "without a finish_reason or [DONE]); the partial reply was not used"
+            )
+        return LLMError(
+            f"the model server at {self.base_url} ended the reply with {why}, not a complete answer; "
+            "the partial reply was not used (see the server's log)"
+        )
+
+    def _read(self, parse: Callable[[dict[str, Any]], _T], data: dict[str, Any]) -> _T:
+        """``parse(data)``, an LLMError where the server's JSON is not shaped as OpenAI's."""
+        try:
+            return parse(data)
+        except _EmptyReply as exc:
+            raise LLMError(f"the model server at {self.base_url} sent an empty reply ({exc}): no answer came") from None
+        except _NotOpenAI as exc:
+            raise LLMError(f"the model server at {self.base_url} sent a reply that is not OpenAI's: {exc}") from None
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError):
+            raise LLMError(
+                f"the model server at {self.base_url} sent a reply that is not OpenAI's (choices, delta, "
+                "message or tool_calls of the wrong type)"
+            ) from None
+
     def _not_openai(self, ctype: str, raw: bytes) -> LLMError:
         head = " ".join(raw[:120].decode("utf-8", "replace").split())
         return LLMError(
@@ -367,7 +401,25 @@ class OpenAICompatibleLLM(LLM):
 
 
 class _Incomplete(Exception):
-    pass
+    """The reply ended short of an answer; ``why`` is EMPTY, BROKE_OFF or a failed finish_reason."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+
+EMPTY, BROKE_OFF = "empty", "broke off"
+#: finish reasons that end a reply short of an answer (vLLM's engine: the request was aborted,
+#: or failed); "stop", "length", "tool_calls", "content_filter" are answers, read as such
+_FAILED = frozenset({"abort", "error"})
+_T = TypeVar("_T")
+
+
+class _NotOpenAI(ValueError):
+    """A reply shaped unlike OpenAI's (the message says how)."""
+
+
+class _EmptyReply(ValueError):
+    """A whole (non-streamed) reply that holds no answer (the message says why)."""
 
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
@@ -379,15 +431,20 @@ class _Deadline(Exception):
 
 async def _sse_data(content: aiohttp.StreamReader) -> AsyncGenerator[str, None]:
     """The ``data:`` payloads of a server-sent-event stream, however the bytes are split."""
-    buf = b""
+    parts: list[bytes] = []  # an unfinished line's pieces: joined once its end comes (bytes += copies)
     async for piece in content.iter_any():
-        buf += piece
         if b"\n" not in piece:
+            parts.append(piece)
             continue
-        *lines, buf = buf.split(b"\n")  # linear however many events one read holds
+        if parts:
+            parts.append(piece)
+            piece = b"".join(parts)
+        *lines, rest = piece.split(b"\n")  # linear however many events one read holds
+        parts = [rest] if rest else []
         for line in lines:
             if line.startswith(b"data:"):
                 yield line[5:].strip().decode("utf-8", "replace")
+    buf = b"".join(parts)
     if buf.startswith(b"data:"):
         yield buf[5:].strip().decode("utf-8", "replace")
 
@@ -412,54 +469,69 @@ def _usage(event: dict[str, Any]) -> dict[str, int] | None:
 
 
 def parse_delta(event: dict[str, Any]) -> Chunk | None:
-    """One streamed event of /v1/completions or /v1/chat/completions."""
-    choices = event.get("choices") or []
+    """One streamed event of /v1/completions or /v1/chat/completions (TypeError and the like
+    where its fields have the wrong types: the caller says the reply is not OpenAI's)."""
+    choices = event.get("choices")
     usage = _usage(event)
     if not choices:
         return Chunk(usage=usage) if usage else None
     c = choices[0]
-    chunk = Chunk(finish_reason=c.get("finish_reason"), usage=usage)
+    chunk = Chunk(finish_reason=_finish(c), usage=usage)
     if "text" in c:
-        chunk.text = c.get("text") or ""
+        chunk.text = _str(c.get("text"))
         return chunk
     delta = c.get("delta") or {}
-    chunk.text = delta.get("content") or ""
-    chunk.thinking = delta.get("reasoning_content") or delta.get("reasoning") or ""
+    chunk.text = _str(delta.get("content"))
+    chunk.thinking = _str(delta.get("reasoning_content") or delta.get("reasoning"))
     tcs = delta.get("tool_calls")
     if tcs:
-        chunk.tool_calls = [
-            ToolCallDelta(
-                index=tc.get("index", i),
-                id=tc.get("id"),
-                name=(tc.get("function") or {}).get("name"),
-                arguments=(tc.get("function") or {}).get("arguments"),
-            )
-            for i, tc in enumerate(tcs)
-        ]
+        chunk.tool_calls = [_tool_call(i, tc) for i, tc in enumerate(tcs)]
     return chunk
 
 
 def parse_full(data: dict[str, Any]) -> list[Chunk]:
-    """A non-streamed response as chunks."""
-    choices = data.get("choices") or []
+    """A non-streamed response as chunks; one with no choices, or a choice with no text, no
+    tool call and no finish_reason, is an empty reply (_EmptyReply), not an empty answer."""
+    choices = data.get("choices")
     if not choices:
-        raise LLMError("the model server answered without choices")
+        raise _EmptyReply("no choices")
     c = choices[0]
     usage = _usage(data)
     if "text" in c:
-        return [Chunk(text=c.get("text") or "", finish_reason=c.get("finish_reason"), usage=usage)]
-    msg = c.get("message") or {}
-    chunk = Chunk(
-        text=msg.get("content") or "",
-        thinking=msg.get("reasoning_content") or msg.get("reasoning") or "",
-        finish_reason=c.get("finish_reason"),
-        usage=usage,
-    )
-    if msg.get("tool_calls"):
-        chunk.tool_calls = [
-            ToolCallDelta(
-                i, tc.get("id"), (tc.get("function") or {}).get("name"), (tc.get("function") or {}).get("arguments")
-            )
-            for i, tc in enumerate(msg["tool_calls"])
-        ]
+        chunk = Chunk(text=_str(c.get("text")), finish_reason=_finish(c), usage=usage)
+    else:
+        msg = c.get("message") or {}
+        chunk = Chunk(
+            text=_str(msg.get("content")),
+            thinking=_str(msg.get("reasoning_content") or msg.get("reasoning")),
+            finish_reason=_finish(c),
+            usage=usage,
+        )
+        if msg.get("tool_calls"):
+            chunk.tool_calls = [_tool_call(i, tc) for i, tc in enumerate(msg["tool_calls"])]
+    if chunk.finish_reason in _FAILED:
+        raise _EmptyReply(f"finish_reason {chunk.finish_reason!r}")
+    if not (chunk.text or chunk.thinking or chunk.tool_calls or chunk.finish_reason):
+        raise _EmptyReply("a choice with no text, tool call or finish_reason")
     return [chunk]
+
+
+def _str(value: Any) -> str:
+    if value is None or type(value) is str:
+        return value or ""
+    raise _NotOpenAI(f"text of type {type(value).__name__} where a string belongs")
+
+
+def _finish(choice: dict[str, Any]) -> str | None:
+    reason = choice.get("finish_reason")
+    if reason is None or type(reason) is str:
+        return reason
+    raise _NotOpenAI(f"a finish_reason of type {type(reason).__name__}")
+
+
+def _tool_call(i: int, tc: dict[str, Any]) -> ToolCallDelta:
+    fn = tc.get("function") or {}
+    index, id_, name, args = tc.get("index", i), tc.get("id"), fn.get("name"), fn.get("arguments")
+    if type(index) is not int or not all(v is None or type(v) is str for v in (id_, name, args)):
+        raise _NotOpenAI("a tool call whose index, id, name or arguments has the wrong type")
+    return ToolCallDelta(index, id_, name, args)
