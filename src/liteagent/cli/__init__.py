@@ -236,7 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--categories",
         default="simple_python,multiple,parallel,parallel_multiple,irrelevance",
-        help="comma-separated (default: simple_python,multiple,parallel,parallel_multiple,irrelevance)",
+        help="comma-separated BFCL v4 categories or groups: all, live, non_live, python, non_python (a group takes "
+        "those in --data; default: simple_python,multiple,parallel,parallel_multiple,irrelevance)",
     )
     p.add_argument("--limit", type=_positive_int, default=None, help="first N cases of each category (default: all)")
     p.add_argument("--concurrency", type=_positive_int, default=8, help="cases at once (default 8)")

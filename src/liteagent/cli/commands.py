@@ -108,12 +108,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..agent_config import build_agent
-    from ..evals.run import CategoryResult, eval_category, row_writer, table
+    from ..evals.bfcl import categories as bfcl_categories
+    from ..evals.run import CategoryResult, category_sizes, eval_category, row_writer, scores, scores_table, table
 
     data = Path(args.data)
     if not data.is_dir():
         raise UsageError(f"--data {data}: no such folder")
-    categories = [c.strip() for c in args.categories.split(",") if c.strip()]
+    categories = bfcl_categories(args.categories, data)
     dialects = [d.strip() for d in args.compare.split(",")] if args.compare else [args.protocol]
     results: dict[str, dict[str, CategoryResult]] = {}
     sink_file = open(args.out, "w", encoding="utf-8") if args.out else None
@@ -134,12 +135,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     finally:
         if sink_file is not None:
             sink_file.close()
+    sizes = category_sizes(data)
     if args.json:
         print_json(
-            {"dialects": {d: {"categories": {c: r.summary() for c, r in cats.items()}} for d, cats in results.items()}}
+            {
+                "dialects": {
+                    d: {"categories": {c: r.summary() for c, r in cats.items()}, "bfcl": scores(cats, sizes)}
+                    for d, cats in results.items()
+                }
+            }
         )
     else:
-        sys.stdout.write(table(results) + "\n")
+        sys.stdout.write(table(results) + "\n\n" + scores_table(results, sizes) + "\n")
     return 0
 
 

@@ -1,37 +1,97 @@
-"""BFCL (Berkeley Function Calling Leaderboard) cases and the way its AST checker scores them:
-the function name; required parameters present; each value among the allowed ones (``""`` among
-them: the parameter may be left out); strings compared after BFCL's ``standardize_string``
-(spaces and ``,./-_*^`` removed, lower-cased); an int accepted for a float; parallel calls matched
-in any order; an irrelevance case passes only with no call."""
+"""BFCL (Berkeley Function Calling Leaderboard) v4 cases: the categories of its single-turn (AST)
+part, read from a data folder laid out as the ``bfcl-eval`` package ships it, and offered to a model
+as BFCL offers them to a function-calling model. Scoring is ``bfcl_checker``; the overall and group
+scores ``bfcl_scores``."""
 
 from __future__ import annotations
 
+import copy
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from .bfcl_checker import language
 
-_PY_TYPES = {
-    "dict": "object",
-    "float": "number",
-    "int": "integer",
+#: BFCL v4's single-turn categories, in its own order (``constants/category_mapping.py``)
+NON_LIVE = [
+    "simple_python",
+    "simple_java",
+    "simple_javascript",
+    "multiple",
+    "parallel",
+    "parallel_multiple",
+    "irrelevance",
+]
+LIVE = ["live_simple", "live_multiple", "live_parallel", "live_parallel_multiple", "live_irrelevance", "live_relevance"]
+CATEGORIES = NON_LIVE + LIVE
+#: names that stand for several categories, as in BFCL's ``--test-category``
+GROUPS = {
+    "all": CATEGORIES,
+    "single_turn": CATEGORIES,
+    "non_live": NON_LIVE,
+    "live": LIVE,
+    "python": [c for c in CATEGORIES if language(c) == "python"],
+    "non_python": ["simple_java", "simple_javascript"],
+}
+
+# BFCL's type names -> JSON Schema (its GORILLA_TO_OPENAPI, what a function-calling model is offered)
+_JSON_TYPES = {
     "integer": "integer",
-    "str": "string",
-    "string": "string",
-    "bool": "boolean",
-    "boolean": "boolean",
-    "list": "array",
-    "array": "array",
-    "tuple": "array",
     "number": "number",
+    "float": "number",
+    "string": "string",
+    "boolean": "boolean",
+    "bool": "boolean",
+    "array": "array",
+    "list": "array",
+    "dict": "object",
     "object": "object",
+    "tuple": "array",
+    "any": "string",
+    "byte": "integer",
+    "short": "integer",
+    "long": "integer",
+    "double": "number",
+    "char": "string",
+    "ArrayList": "array",
+    "Array": "array",
+    "HashMap": "object",
+    "Hashtable": "object",
+    "Queue": "array",
+    "Stack": "array",
+    "Any": "string",
+    "String": "string",
+    "Bigint": "integer",
+}
+_HINT = {
+    "python": " Note that the provided function is in Python 3 syntax.",
+    "java": " Note that the provided function is in Java 8 SDK syntax.",
+    "javascript": " Note that the provided function is in JavaScript syntax.",
 }
 
 
+def categories(spec: str, data: Path) -> list[str]:
+    """The categories named by ``spec`` (comma-separated names or group names such as ``all``, ``live``,
+    ``non_live``): a group gives those of its categories whose file is in ``data``."""
+    out: list[str] = []
+    for name in (s.strip() for s in spec.split(",")):
+        if not name:
+            continue
+        if name in GROUPS:
+            present = [c for c in GROUPS[name] if (data / f"BFCL_v4_{c}.json").is_file()]
+            if not present:
+                raise UsageError(f"no category of {name!r} in {data}")
+            out += [c for c in present if c not in out]
+        elif name not in out:
+            out.append(name)
+    return out
+
+
 def to_json_schema(schema: Any) -> Any:
-    """BFCL's schemas (``"type": "dict"``, Python type names, ``any``) as JSON Schema."""
+    """A BFCL schema (``"type": "dict"``, Python and Java type names) as JSON Schema, the way BFCL
+    converts it for function-calling models: ``any`` and unknown types become strings, a property
+    without a type a string."""
     if isinstance(schema, list):
         return [to_json_schema(s) for s in schema]
     if not isinstance(schema, dict):
@@ -39,100 +99,63 @@ def to_json_schema(schema: Any) -> Any:
     out = {k: to_json_schema(v) for k, v in schema.items()}
     t = schema.get("type")
     if isinstance(t, str):
-        if t == "any":
-            out.pop("type")
-        else:
-            out["type"] = _PY_TYPES.get(t, t)
+        out["type"] = _JSON_TYPES.get(t, "string")
+    props = out.get("properties")
+    if isinstance(props, dict):
+        for p in props.values():
+            if isinstance(p, dict) and "type" not in p:
+                p["type"] = "string"
     return out
 
 
+def offered_tool(function: dict[str, Any], category: str) -> dict[str, Any]:
+    """One function as BFCL offers it: its description with BFCL's language note; for Java and
+    JavaScript every parameter a string holding source text (its declared type said in its
+    description), as the checker reads it back (``bfcl_langs``)."""
+    f = copy.deepcopy(function)
+    lang = language(category)
+    f["description"] = str(f.get("description", "")) + _HINT[lang]
+    params = f.get("parameters") or {}
+    for p in (params.get("properties") or {}).values():
+        if lang == "python" or not isinstance(p, dict):
+            continue
+        kind, t = ("Java", p.get("type")) if lang == "java" else ("JavaScript", p.get("type"))
+        desc = str(p.get("description", ""))
+        if t == "any":
+            desc += f" This parameter can be of any type of {kind} object in string representation."
+        else:
+            desc += f" This is {kind} {t} type parameter in string representation."
+        if t in (("ArrayList", "Array") if lang == "java" else ("array",)):
+            desc += f" The list elements are of type {(p.get('items') or {}).get('type')}; they are not in string representation."
+            p.pop("items", None)
+        if lang == "javascript" and t == "dict" and "properties" in p:
+            desc += f" The dictionary entries have the following schema; they are not in string representation. {json.dumps(p.pop('properties'))}"
+        p["description"] = desc
+        p["type"] = "string"
+    return {"name": f["name"], "description": f["description"], "parameters": to_json_schema(params)}
+
+
 def load_category(data: Path, category: str, limit: int | None = None) -> list[dict[str, Any]]:
-    """The cases of ``BFCL_v4_<category>.json`` in ``data``, each with its ``ground_truth``
-    (None where the category has no answer file: any call is wrong)."""
+    """The cases of ``BFCL_v4_<category>.json`` in ``data``: each with ``function`` (BFCL's schemas,
+    which the checker reads), ``tools`` (as offered to the model) and ``ground_truth`` (None for the
+    (ir)relevance categories, which have no answer file)."""
     path = data / f"BFCL_v4_{category}.json"
     if not path.is_file():
         raise UsageError(f"no BFCL category {category!r}: {path} does not exist")
-    answers: dict[str, Any] = {}
+    answers: list[dict[str, Any]] = []
     answer_path = data / "possible_answer" / path.name
     if answer_path.is_file():
-        for line in answer_path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                a = json.loads(line)
-                answers[a["id"]] = a.get("ground_truth")
+        answers = [json.loads(x) for x in answer_path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    elif "relevance" not in category:
+        raise UsageError(f"BFCL category {category!r} has no answers: {answer_path} does not exist")
     cases = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
+    for i, line in enumerate(x for x in path.read_text(encoding="utf-8").splitlines() if x.strip()):
         c = json.loads(line)
-        functions = c.get("function") or []
-        c["tools"] = [
-            {
-                "name": f["name"],
-                "description": f.get("description", ""),
-                "parameters": to_json_schema(f.get("parameters") or {}),
-            }
-            for f in functions
-        ]
-        c["ground_truth"] = answers.get(c["id"])
+        c["category"] = category
+        c["tools"] = [offered_tool(f, category) for f in c.get("function") or []]
+        # BFCL pairs a case with its answer by position (a few answer ids are spelled otherwise)
+        c["ground_truth"] = answers[i]["ground_truth"] if i < len(answers) else None
         cases.append(c)
         if limit is not None and len(cases) >= limit:
             break
     return cases
-
-
-_STRIP = re.compile(r"[ ,./\-_*^]")
-
-
-def _norm(v: Any) -> Any:
-    if isinstance(v, str):
-        return _STRIP.sub("", v).lower()
-    if isinstance(v, bool):
-        return v
-    if isinstance(v, (int, float)):
-        return float(v)
-    if isinstance(v, (list, tuple)):
-        return [_norm(x) for x in v]
-    if isinstance(v, dict):
-        return {str(k): _norm(x) for k, x in v.items()}
-    return v
-
-
-def _call_matches(name: str, args: dict[str, Any], want_name: str, allowed: dict[str, list[Any]]) -> str | None:
-    """None when the call is right, else why not."""
-    if name != want_name:
-        return f"called {name}, expected {want_name}"
-    for param in args:
-        if param not in allowed:
-            return f"{name}: unexpected parameter {param!r}"
-    for param, values in allowed.items():
-        if param not in args:
-            if "" not in values:
-                return f"{name}: missing parameter {param!r}"
-            continue
-        got = _norm(args[param])
-        if not any(got == _norm(v) for v in values if v != "" or isinstance(args[param], str)):
-            return f"{name}: {param}={args[param]!r} is not among {values!r}"
-    return None
-
-
-def score_calls(calls: list[tuple[str, dict[str, Any]]], ground_truth: list[dict[str, Any]] | None) -> tuple[bool, str]:
-    """(correct, why) for the calls one reply made. ``ground_truth`` None: an irrelevance case."""
-    if not ground_truth:
-        return (not calls, "no call, as expected" if not calls else f"called {calls[0][0]} though no function fits")
-    if len(calls) != len(ground_truth):
-        return False, f"{len(calls)} call(s), expected {len(ground_truth)}"
-    remaining = list(range(len(calls)))
-    for want in ground_truth:
-        ((want_name, allowed),) = want.items()
-        hit = None
-        why = "no call matches"
-        for i in remaining:
-            reason = _call_matches(calls[i][0], calls[i][1], want_name, allowed)
-            if reason is None:
-                hit = i
-                break
-            why = reason
-        if hit is None:
-            return False, why
-        remaining.remove(hit)
-    return True, "all calls right"

@@ -12,10 +12,10 @@ from typing import Any
 
 from ..agent import Agent
 from ..messages import Message
-from .bfcl import load_category, score_calls
+from .bfcl import CATEGORIES, load_category
+from .bfcl_checker import check
+from .bfcl_scores import group_scores
 from .tools import toolset_from_schemas
-
-CATEGORIES = ["simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance"]
 
 
 @dataclass
@@ -70,7 +70,11 @@ async def eval_category(
                 text = rec.text + (" …[stopped: an answer, no call can follow]" if rec.cut else "")
             except Exception as exc:  # the case fails; the run goes on
                 calls, malformed, text, err = [], [], "", f"{type(exc).__name__}: {exc}"
-            ok, why = score_calls(calls, case["ground_truth"]) if err is None else (False, err)
+            if err is None:
+                verdict = check(category, case["function"], case["ground_truth"], calls, len(malformed))
+                ok, why = verdict.ok, verdict.why
+            else:
+                ok, why = False, err
             res.cases += 1
             res.correct += ok
             res.invalid += bool(malformed)
@@ -101,13 +105,13 @@ def _order(case_id: str) -> tuple[str, int]:
 def table(results: dict[str, dict[str, CategoryResult]]) -> str:
     """One line per (dialect, category): cases, correct, accuracy, invalid-call rate, mean turns
     (one: a case is one model turn, its calls scored, not run) and mean time."""
-    head = f"{'dialect':10} {'category':18} {'cases':>5} {'correct':>7} {'accuracy':>8} {'invalid':>7} {'turns':>5}"
+    head = f"{'dialect':10} {'category':22} {'cases':>5} {'correct':>7} {'accuracy':>8} {'invalid':>7} {'turns':>5}"
     lines = [f"{head} {'s/case':>7}"]
     for dialect, cats in results.items():
         for cat, r in cats.items():
             s = r.summary()
             lines.append(
-                f"{dialect:10} {cat:18} {s['cases']:5d} {s['correct']:7d} {s['accuracy']:8.1%} "
+                f"{dialect:10} {cat:22} {s['cases']:5d} {s['correct']:7d} {s['accuracy']:8.1%} "
                 f"{s['invalid_call_rate']:7.1%} {s['mean_turns']:5.1f} {s['mean_seconds']:7.2f}"
             )
     return "\n".join(lines)
@@ -121,3 +125,31 @@ def row_writer(f: Any, dialect: str) -> Any:
         f.flush()
 
     return write
+
+
+def category_sizes(data: Path) -> dict[str, int]:
+    """Cases per category file in ``data``: BFCL weighs a category that was not run by its full size."""
+    sizes = {}
+    for cat in CATEGORIES:
+        path = data / f"BFCL_v4_{cat}.json"
+        if path.is_file():
+            with open(path, encoding="utf-8") as f:
+                sizes[cat] = sum(1 for line in f if line.strip())
+    return sizes
+
+
+def scores(cats: dict[str, CategoryResult], sizes: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """BFCL's overall and group scores for one dialect's results (``bfcl_scores``)."""
+    rows = group_scores({c: (r.correct, r.cases) for c, r in cats.items()}, sizes)
+    return {label: {"accuracy": round(s.accuracy, 4), "cases": s.count, "complete": not s.missing} for label, s in rows}
+
+
+def scores_table(results: dict[str, dict[str, CategoryResult]], sizes: dict[str, int]) -> str:
+    """BFCL's score rows, one column per dialect; N/A where a category of the row was not run."""
+    dialects = list(results)
+    rows = {d: group_scores({c: (r.correct, r.cases) for c, r in cats.items()}, sizes) for d, cats in results.items()}
+    labels = [label for label, _ in rows[dialects[0]]] if dialects else []
+    lines = [f"{'BFCL v4 score':48}" + "".join(f" {d:>10}" for d in dialects)]
+    for i, label in enumerate(labels):
+        lines.append(f"{label:48}" + "".join(f" {rows[d][i][1].display():>10}" for d in dialects))
+    return "\n".join(lines)
