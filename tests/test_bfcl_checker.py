@@ -105,6 +105,15 @@ def test_rules(functions, truth, args, ok, rule):
     assert check("simple_python", functions, truth, [("f", args)]).ok is ok, rule
 
 
+def test_a_python_tuple_counts_only_where_a_tuple_is_declared():
+    schema = fn(
+        {"t": {"type": "tuple", "items": {"type": "float"}}, "a": {"type": "array", "items": {"type": "float"}}}, []
+    )
+    gt = [{"f": {"t": ["", [1.5, 2.0]], "a": ["", [1.5, 2.0]]}}]
+    assert check("simple_python", schema, gt, [("f", {"t": (1.5, 2.0)})]).ok
+    assert not check("simple_python", schema, gt, [("f", {"a": (1.5, 2.0)})]).ok
+
+
 def test_categories_choose_the_checks():
     gt = [{"f": {"city": ["Paris"]}}, {"f": {"city": ["Rome"]}}]
     schema = fn({"city": {"type": "string"}}, ["city"])

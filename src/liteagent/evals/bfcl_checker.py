@@ -14,7 +14,8 @@ The rules, as the official checker applies them (and so, sometimes, surprisingly
   has ``""`` among its allowed values.
 - **Types.** The declared type (``integer`` int, ``float`` float, ``boolean`` bool, ``string``/``any``
   str, ``array``/``tuple`` list, ``dict`` dict) must be the value's exact Python type: an int is
-  accepted for a float (converted), never a float for an int, and never 1/0 for a bool. When the
+  accepted for a float (converted), never a float for an int, and never 1/0 for a bool; a Python
+  tuple (a model's literal) is a list only where a tuple is declared. When the
   answer's first non-``""`` value has another type, the answer is a "variable" (``"dontcare"`` for an
   integer, ``None`` for a string): a value of that type passes and is compared as is.
 - **Values.** Strings (and the string items of a list, and the string values of a dict) are compared
@@ -160,6 +161,8 @@ def _check_value(param: str, value: Any, allowed: list[Any], spec: dict[str, Any
         cls = PYTHON_TYPES[declared]
         if declared in ("array", "tuple"):
             item_cls = PYTHON_TYPES[spec["items"]["type"]]
+        if declared == "tuple" and type(value) is tuple:
+            value = list(value)  # a model's Python literal (liteagent's parser reads those); only for tuple
         if declared == "float" and type(value) is int:
             value = float(value)
     else:
