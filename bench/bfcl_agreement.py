@@ -10,15 +10,20 @@ Three uses:
   python bench/bfcl_agreement.py
       compare liteagent with the verdicts in tests/fixtures/bfcl_verdicts.jsonl.gz (no BFCL needed)
   python bench/bfcl_agreement.py --official /tmp/bfcl-venv/bin/python [--write]
-      record fresh verdicts with the official package installed in that interpreter's environment
-      (pip install bfcl-eval: see the fixture's README), compare, and with --write replace the fixture
+      record fresh verdicts with the official package installed in that interpreter's environment,
+      compare, and with --write replace the fixture. `pip install bfcl-eval==2026.3.23` pulls ~500
+      packages (torch included); importing the checker needs far fewer (117, no torch):
+        python -m venv /tmp/bfcl-venv && /tmp/bfcl-venv/bin/pip install --no-deps bfcl-eval==2026.3.23
+        /tmp/bfcl-venv/bin/pip install anthropic openai cohere==5.18.0 mistralai==1.7.0 google-genai
+          boto3 qwen-agent writer-sdk datamodel-code-generator soundfile numpy filelock tenacity
+          overrides tree_sitter==0.21.3 tree-sitter-java==0.21.0 tree-sitter-javascript==0.21.4   (one command)
   /tmp/bfcl-venv/bin/python bench/bfcl_agreement.py --record OUT.jsonl.gz
       the recording step alone (needs only the standard library and bfcl_eval)
 
 Probes are generated deterministically from the data the package ships (every AST category, live
-and non-live, Java and JavaScript, and the (ir)relevance ones); the fixture keeps one in
-``--keep`` of them per case (every oracle, then a deterministic choice), and per case only the schema
-parts the checker reads.
+and non-live, Java and JavaScript, and the (ir)relevance ones); the fixture keeps all of them
+(``--keep N``: one in N per case, every oracle kept, a deterministic choice), and per case only the
+schema parts the checker reads (the recording checks that this changes no official verdict).
 """
 
 from __future__ import annotations
