@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ..errors import ToolError, ToolTimeout
-from ..jsontext import dumps
+from ..jsontext import MAX_CALL_DEPTH, MAX_RESULT_DEPTH, TooDeep, dumps, nesting_exceeds, value_exceeds
 from ..messages import ActionReturn, ActionStatus, ResultItem
 from . import deadline
 from .base import BaseAction, as_action
@@ -250,6 +250,9 @@ class ActionExecutor:
         if api is not None and not arguments and type(arguments) is dict and not api.spec.params:
             return api, {}  # nothing to validate
         if isinstance(arguments, str):
+            if nesting_exceeds(arguments, MAX_CALL_DEPTH):
+                msg = f"arguments nest more than {MAX_CALL_DEPTH} levels deep; write them with less nesting"
+                return self._early(api, name, ActionStatus.ARGS_ERROR, msg, None, call_id, start)
             try:
                 arguments = json.loads(arguments) if arguments.strip() else {}
             except json.JSONDecodeError as exc:
@@ -399,6 +402,8 @@ class ActionExecutor:
     def _wrap(self, api: BoundApi, arguments: Any, value: Any, start: float, call_id: str) -> ActionReturn:
         try:
             items, error = to_items(value)
+        except (TooDeep, RecursionError):  # a result nested past the stack (asdict, repr, JSON)
+            return self._failed(api, arguments, ToolError(RESULT_TOO_DEEP), start, call_id)
         except Exception as exc:  # a result we cannot represent is the tool's fault
             return self._failed(api, arguments, exc, start, call_id)
         status = ActionStatus.SUCCESS if error is None else ActionStatus.API_ERROR
@@ -458,7 +463,7 @@ def to_items(value: Any) -> tuple[list[ResultItem], str | None]:
     if kind in _SCALARS:
         return [ResultItem("json", value)], None
     if isinstance(value, ResultItem):
-        return [value], None
+        return [_checked(value)], None
     if isinstance(value, str):
         return [ResultItem.text(value)], None
     if value is None:
@@ -475,23 +480,46 @@ def to_items(value: Any) -> tuple[list[ResultItem], str | None]:
                     for path in content if isinstance(content, list) else [content]:
                         items.append(ResultItem(key, str(path)))  # type: ignore[arg-type]
                 else:
-                    items.append(ResultItem(key, content))  # type: ignore[arg-type]
+                    items.append(_checked(ResultItem(key, content)))  # type: ignore[arg-type]
         return items, (str(error) if error else None)
     if isinstance(value, list) and value and all(isinstance(v, ResultItem) for v in value):
-        return list(value), None
+        return [_checked(v) for v in value], None
     if isinstance(value, BaseModel):
-        return [ResultItem.json(value.model_dump(mode="json"))], None
+        return [_json_item(value.model_dump(mode="json"))], None
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return [ResultItem.json(_jsonable(dataclasses.asdict(value)))], None
+        return [_json_item(dataclasses.asdict(value))], None
     return [_json_item(value)], None
 
 
+RESULT_TOO_DEEP = (
+    f"the tool returned data nested more than {MAX_RESULT_DEPTH} levels deep, which is not passed on; "
+    "the tool should return flatter data"
+)
+
+
 def _json_item(value: Any) -> ResultItem:
-    """A JSON item, encoded once: the check that it is JSON gives the text the model reads."""
+    """A JSON item, encoded once: the check that it is JSON gives the text the model reads.
+    Nested past MAX_RESULT_DEPTH: a ToolError (what reads results back, sessions and the
+    service's JSON included, must not run out of stack)."""
     try:
-        return ResultItem("json", value, dumps(value))
+        encoded = dumps(value)
+    except TooDeep:
+        raise ToolError(RESULT_TOO_DEEP) from None
     except (TypeError, ValueError):
-        return ResultItem("json", _jsonable(value))
+        value = _jsonable(value)
+        encoded = dumps(value)
+    if len(encoded) > 2 * MAX_RESULT_DEPTH + 1 and nesting_exceeds(encoded, MAX_RESULT_DEPTH):  # shorter: shallower
+        raise ToolError(RESULT_TOO_DEEP)
+    return ResultItem("json", value, encoded)
+
+
+def _checked(item: ResultItem) -> ResultItem:
+    """An item a tool made itself, held to what :func:`_json_item` checks (JSON gets encoded)."""
+    if item.type == "json" and item.encoded is None:
+        return _json_item(item.content)
+    if item.type == "text" and type(item.content) is not str and value_exceeds(item.content, MAX_RESULT_DEPTH):
+        raise ToolError(RESULT_TOO_DEEP)
+    return item
 
 
 def _lagent_shaped(value: dict[str, Any]) -> bool:

@@ -4,7 +4,8 @@ Tried in order: JSON (raw control characters inside strings allowed: models writ
 e-mails with literal newlines and tabs); Python literal syntax (single quotes, True/None); then
 the json-repair library (trailing commas, unclosed brackets). Text with no JSON object in it is
 never "repaired" into a call. Junk after the first complete object (a brace too many, prose
-before the end marker) is dropped only when that object names a real tool.
+before the end marker) is dropped only when that object names a real tool. A call nested deeper
+than ``MAX_CALL_DEPTH`` is refused before any reader recurses into it (:data:`TOO_DEEP`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,17 @@ from typing import Any
 
 import json_repair
 
+from ..jsontext import MAX_CALL_DEPTH, nesting_exceeds, value_exceeds
+
+#: why a call nested too deep is not read (the model reads it, and can write the call again)
+TOO_DEEP = (
+    f"the call nests brackets more than {MAX_CALL_DEPTH} levels deep, more than any tool takes; "
+    "write its arguments with less nesting"
+)
+#: JSON nested d deep takes at least 2d characters, so what a JSON decoder accepts from a text
+#: this short nests no deeper than the limit (and what lenient readers make of one is checked as a
+#: value): the two counts, ~0.2 us, are left to longer calls
+_SHORT = 2 * MAX_CALL_DEPTH + 1
 _LENIENT = json.JSONDecoder(strict=False)  # literal newlines and tabs inside strings are fine
 
 _FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n?(.*?)\n?```\s*$", re.S)
@@ -36,9 +48,12 @@ def strip_fences(text: str) -> str:
 
 
 def load_json_value(text: str) -> tuple[Any, str | None]:
-    """(value, None) or (None, why it cannot be read)."""
+    """(value, None) or (None, why it cannot be read); :data:`TOO_DEEP` for nesting past the
+    limit (checked on the very text each decoder reads, and on what lenient readers return)."""
     t = text.strip()
     if t[:1] == "{":  # the common case: plain JSON, and nothing after it
+        if len(t) > _SHORT and nesting_exceeds(t, MAX_CALL_DEPTH):
+            return None, TOO_DEEP
         try:
             value, end = _LENIENT.raw_decode(t)
             if end == len(t):
@@ -52,14 +67,16 @@ def load_json_value(text: str) -> tuple[Any, str | None]:
     if start < 0:
         return None, "no JSON object found"
     t = t[start:]
+    if len(t) > _SHORT and nesting_exceeds(t, MAX_CALL_DEPTH):
+        return None, TOO_DEEP
     try:
         return _LENIENT.decode(t), None
     except json.JSONDecodeError as exc:
         first_error = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
     try:
-        value = ast.literal_eval(t)
+        value = ast.literal_eval(t)  # Python's parser stops at 200 levels (a SyntaxError)
         if isinstance(value, (dict, list)):
-            return value, None
+            return (None, TOO_DEEP) if value_exceeds(value, MAX_CALL_DEPTH) else (value, None)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         pass
     # Bare keys ({city: "x"}) are common; quote them, then allow only silent structural repairs
@@ -67,12 +84,12 @@ def load_json_value(text: str) -> tuple[Any, str | None]:
     # guess a value (json-repair logs it) is refused: we never invent arguments.
     quoted = _BARE_KEY.sub(r'\1"\2":', t)
     for candidate in dict.fromkeys((t, quoted)):
-        try:
+        try:  # json-repair turns its own RecursionError into a ValueError
             value, log = json_repair.repair_json(candidate, return_objects=True, logging=True)
         except Exception:
             continue
         if not log and isinstance(value, (dict, list)) and value:
-            return value, None
+            return (None, TOO_DEEP) if value_exceeds(value, MAX_CALL_DEPTH) else (value, None)
     return None, f"invalid JSON: {first_error}"
 
 
@@ -94,7 +111,7 @@ def call_from_value(value: Any) -> tuple[str, dict[str, Any]] | str:
     if isinstance(args, str):
         decoded, err = load_json_value(args) if args.strip() else ({}, None)
         if err is not None:
-            return f"the arguments of {name} are not a JSON object ({err})"
+            return err if err is TOO_DEEP else f"the arguments of {name} are not a JSON object ({err})"
         args = decoded
     if args is None:
         args = {}
@@ -104,11 +121,12 @@ def call_from_value(value: Any) -> tuple[str, dict[str, Any]] | str:
 
 
 def first_json_value(text: str) -> tuple[Any, str] | None:
-    """The first complete JSON value in ``text`` (after any code fence) and what follows it."""
+    """The first complete JSON value in ``text`` (after any code fence) and what follows it;
+    None where there is none, or it nests too deep."""
     t = strip_fences(text.strip()).strip()
     start = min((i for i in (t.find("{"), t.find("[")) if i >= 0), default=-1)
-    if start < 0:
-        return None
+    if start < 0 or (len(t) - start > _SHORT and nesting_exceeds(t[start:], MAX_CALL_DEPTH)):
+        return None  # too deep: load_json_value says so
     try:
         value, end = _LENIENT.raw_decode(t, start)
     except json.JSONDecodeError:

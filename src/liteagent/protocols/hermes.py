@@ -5,6 +5,7 @@ as ``<tool_response>`` in a user turn. ``<think>`` blocks are kept apart from th
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,7 @@ from ..jsontext import call_object
 from ..messages import Message, ToolCall
 from ..prompts import HERMES_TOOLS, SYSTEM_EN
 from .base import ParseEvent, Protocol, Request, ScanningParser, TextReset, fill_template
-from .calljson import call_from_value, known_tools, load_json_value, parse_calls
+from .calljson import TOO_DEEP, call_from_value, known_tools, load_json_value, parse_calls
 
 if TYPE_CHECKING:
     from ..actions.tooldefs import ToolsView
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 CALL_OPEN, CALL_CLOSE, THINK_OPEN, THINK_CLOSE = "<tool_call>", "</tool_call>", "<think>", "</think>"
 _TEXT_MARKERS = (CALL_OPEN, CALL_CLOSE, THINK_OPEN, THINK_CLOSE, "<|im_end|>")
 _BODY_MARKERS = (CALL_CLOSE, CALL_OPEN, "<|im_end|>")
+_NAMED = re.compile(r'\{\s*"name"\s*:\s*"([^"\\]{1,200})"')  # a bare call's start: {"name": "Tool.api"
 
 
 def tool_schemas(toolset: ToolsView) -> list[dict[str, Any]]:
@@ -89,22 +91,30 @@ class HermesParser(ScanningParser):
     def __init__(self, known: Callable[[str], bool] | None = None) -> None:
         super().__init__("text")  # text | think | call | done
         self._known = known
-        self._lead: str | None = "" if known is not None else None  # the reply so far, while undecided
+        #: the reply so far, while undecided (pieces: joined once, however many chunks come)
+        self._lead: list[str] | None = [] if known is not None else None
+        self._brace = False  # the reply's first visible character was "{"
 
     def feed(self, chunk: str) -> list[ParseEvent]:
-        if self._lead is None:
+        lead = self._lead
+        if lead is None:
             return super().feed(chunk)
-        self._lead += chunk
-        head = self._lead.lstrip()
-        if not head or head[0] == "{":
+        lead.append(chunk)
+        if self._brace:
             return []  # maybe a bare JSON call: hold
-        held, self._lead = self._lead, None
-        return super().feed(held)
+        head = chunk.lstrip()
+        if not head:
+            return []
+        if head[0] == "{":
+            self._brace = True
+            return []
+        self._lead = None
+        return super().feed("".join(lead))
 
     def finish(self) -> list[ParseEvent]:
         if self._lead is None:
             return super().finish()
-        held, self._lead = self._lead, None
+        held, self._lead = "".join(self._lead), None
         out: list[ParseEvent] = []
         call = self._bare_call(held)
         if call is not None:
@@ -118,6 +128,9 @@ class HermesParser(ScanningParser):
         if not (t.startswith("{") and t.endswith("}")) or self._known is None:
             return None
         value, err = load_json_value(t)
+        if err is TOO_DEEP:  # a call to an offered tool, by its start, that cannot be read: say so
+            m = _NAMED.match(t)
+            return ToolCall("", {}, raw=t, error=err) if m and self._known(m.group(1)) else None
         if err is not None or not isinstance(value, dict):
             return None
         got = call_from_value(value)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..messages import Message, ToolCall
 from ..prompts import SYSTEM_EN
 from .base import ParseEvent, Protocol, Request, StreamParser
-from .calljson import load_json_value
+from .calljson import TOO_DEEP, load_json_value
 
 if TYPE_CHECKING:
     from ..actions.tooldefs import ToolsView
@@ -74,11 +74,11 @@ class OpenAIParser(StreamParser):
         return out
 
     def feed_tool_delta(self, index: int, id: str | None, name: str | None, arguments: str | None) -> None:
-        slot = self._pending.setdefault(index, {"id": "", "name": "", "args": []})
+        slot = self._pending.setdefault(index, {"id": "", "name": [], "args": []})
         if id:
             slot["id"] = id
         if name:
-            slot["name"] += name
+            slot["name"].append(name)  # pieces joined once: a name sent in many deltas stays linear
         if arguments:
             slot["args"].append(arguments)
 
@@ -89,7 +89,7 @@ class OpenAIParser(StreamParser):
         for index in sorted(self._pending):
             slot = self._pending[index]
             args_text = "".join(slot["args"])
-            name = slot["name"]
+            name = "".join(slot["name"])
             if not name:
                 self._emit_call(
                     ToolCall("", {}, id=slot["id"], raw=args_text, error="the tool call has no function name"), out
@@ -102,10 +102,8 @@ class OpenAIParser(StreamParser):
             if err is None and not isinstance(value, dict):
                 err = f"got {type(value).__name__}"
             if err is not None:
-                self._emit_call(
-                    ToolCall(name, {}, id=slot["id"], raw=args_text, error=f"arguments are not a JSON object ({err})"),
-                    out,
-                )
+                why = err if err is TOO_DEEP else f"arguments are not a JSON object ({err})"
+                self._emit_call(ToolCall(name, {}, id=slot["id"], raw=args_text, error=why), out)
             else:
                 self._emit_call(ToolCall(name, value, id=slot["id"], raw=args_text), out)
         if self._calls:  # native calls have no end marker: the last may be cut by a token limit

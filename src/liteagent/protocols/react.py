@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ..messages import Message, ToolCall
 from ..prompts import REACT_TOOLS, SYSTEM_EN
 from .base import ParseEvent, Protocol, Request, ScanningParser, fill_template
-from .calljson import first_json_value, load_json_value
+from .calljson import TOO_DEEP, first_json_value, load_json_value
 
 if TYPE_CHECKING:
     from ..actions.tooldefs import ToolsView
@@ -167,7 +167,8 @@ class ReActParser(ScanningParser):
             if err is None and not isinstance(value, dict):
                 err = f"got {type(value).__name__}"
             if err is not None:
-                self._emit_call(ToolCall(name, {}, raw=raw, error=f"Action Input is not a JSON object ({err})"), out)
+                why = err if err is TOO_DEEP else f"Action Input is not a JSON object ({err})"
+                self._emit_call(ToolCall(name, {}, raw=raw, error=why), out)
             else:
                 self._emit_call(ToolCall(name, value, raw=raw), out)
             return True
