@@ -122,6 +122,11 @@ def test_a_reply_the_server_aborted_is_an_error_not_a_short_answer(server, diale
     result = agent_for(server, dialect).run("What time is it?")
     assert_error(result, repr(reason))
     assert "It is no" not in (result.error or "")
+    whole = {"index": 0, "message": {"role": "assistant", "content": "It is no"}, "finish_reason": reason}
+    if dialect == "internlm2":
+        whole = {"index": 0, "text": "It is no", "finish_reason": reason}
+    server.default_reply = {"body": {"choices": [whole]}}
+    assert_error(agent_for(server, dialect, stream=False).run("What time is it?"), repr(reason), "not a complete")
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)

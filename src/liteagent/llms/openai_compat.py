@@ -382,6 +382,8 @@ class OpenAICompatibleLLM(LLM):
         """``parse(data)``, an LLMError where the server's JSON is not shaped as OpenAI's."""
         try:
             return parse(data)
+        except _Failed as exc:
+            raise self._incomplete(str(exc)) from None
         except _EmptyReply as exc:
             raise LLMError(f"the model server at {self.base_url} sent an empty reply ({exc}): no answer came") from None
         except _NotOpenAI as exc:
@@ -420,6 +422,10 @@ class _NotOpenAI(ValueError):
 
 class _EmptyReply(ValueError):
     """A whole (non-streamed) reply that holds no answer (the message says why)."""
+
+
+class _Failed(ValueError):
+    """A whole reply the server ended with a failed finish_reason (the message names it)."""
 
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
@@ -510,7 +516,7 @@ def parse_full(data: dict[str, Any]) -> list[Chunk]:
         if msg.get("tool_calls"):
             chunk.tool_calls = [_tool_call(i, tc) for i, tc in enumerate(msg["tool_calls"])]
     if chunk.finish_reason in _FAILED:
-        raise _EmptyReply(f"finish_reason {chunk.finish_reason!r}")
+        raise _Failed(f"finish_reason {chunk.finish_reason!r}")
     if not (chunk.text or chunk.thinking or chunk.tool_calls or chunk.finish_reason):
         raise _EmptyReply("a choice with no text, tool call or finish_reason")
     return [chunk]
