@@ -146,7 +146,7 @@ def test_llama_cpp_server_end_to_end(free_port):
         [
             sys.executable,
             "-m",
-            "llama_cpp.server",
+            "liteagent.llms.llama_server",  # llama_cpp.server, safe on CPUs with AMX
             "--model",
             str(model),
             "--host",

@@ -112,6 +112,48 @@ def _close_models() -> None:
     _MODELS.clear()
 
 
+def repacking_safe() -> bool:
+    """May llama.cpp repack the weights into its extra CPU buffer types? Not on a CPU with AMX:
+    on a Xeon reporting amx_tile/amx_int8 (this project's CI machines, in a VM) the first
+    multi-token eval of a repacked Q4_1 or Q8_0 model segfaults; without repacking it runs
+    (measured with llama-cpp-python 0.3.36). ``LITEAGENT_LLAMA_REPACK=1``/``0`` decides instead."""
+    forced = os.environ.get("LITEAGENT_LLAMA_REPACK")
+    if forced in ("0", "1"):
+        return forced == "1"
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return " amx_tile" not in line and " amx_int8" not in line
+    except OSError:
+        pass
+    return True
+
+
+@contextlib.contextmanager
+def _model_params(**fields: Any) -> Any:
+    """``Llama()`` takes its model parameters from ``llama_model_default_params()`` and exposes no
+    way to set these fields: give it defaults with them set, while it loads (``_MODELS_LOCK`` held)."""
+    import llama_cpp.llama_cpp as low
+
+    if not fields:
+        yield
+        return
+    default = low.llama_model_default_params
+
+    def with_fields() -> Any:
+        params = default()
+        for k, v in fields.items():
+            setattr(params, k, v)
+        return params
+
+    low.llama_model_default_params = with_fields
+    try:
+        yield
+    finally:
+        low.llama_model_default_params = default
+
+
 def load_model(path: Path, n_ctx: int, n_threads: int, n_gpu_layers: int) -> _Loaded:
     """Load (once per process) and share."""
     key = (str(path), n_ctx, n_threads, n_gpu_layers)
@@ -134,15 +176,16 @@ def load_model(path: Path, n_ctx: int, n_threads: int, n_gpu_layers: int) -> _Lo
             )
         t = time.perf_counter()
         try:
-            llama = Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                n_threads=n_threads,
-                n_threads_batch=n_threads,
-                n_gpu_layers=n_gpu_layers,
-                seed=1234,  # a fixed seed: the same prompt gets the same reply
-                verbose=False,
-            )
+            with _model_params(**({} if repacking_safe() else {"use_extra_bufts": False})):
+                llama = Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    n_threads=n_threads,
+                    n_threads_batch=n_threads,
+                    n_gpu_layers=n_gpu_layers,
+                    seed=1234,  # a fixed seed: the same prompt gets the same reply
+                    verbose=False,
+                )
         except Exception as exc:
             raise LLMError(
                 f"cannot load {path} as a GGUF model ({type(exc).__name__}: {exc}); is the file complete?"
