@@ -233,3 +233,31 @@ def test_eval_gives_the_official_verdict_of_every_sample_case(cli, server, tmp_p
     text = cli("eval", "--data", str(SAMPLE), "--categories", "live_relevance", "--base-url", server.url,
                "--model", "scripted-model", "--protocol", "hermes")  # fmt: skip
     assert "Relevance Detection" in text.out and "N/A" in text.out  # the other categories were not run
+
+
+def test_a_call_is_scored_by_the_name_as_written():
+    # BFCL compares function names exactly: a model that shouts the name fails the case, while a
+    # batch row records the tool the agent would have run.
+    import asyncio
+
+    from liteagent import ScriptedLLM
+    from liteagent.batch.turn import one_turn
+    from liteagent.evals.tools import toolset_from_schemas
+    from liteagent.messages import Message
+    from liteagent.protocols import get_protocol
+
+    schema = [{"name": "calc_area", "description": "Area.", "parameters": {"type": "object", "properties": {}}}]
+    reply = '<tool_call>{"name": "CALC_AREA", "arguments": {}}</tool_call>'
+    names = []
+    for calls_only in (True, False):
+        rec = asyncio.run(
+            one_turn(
+                ScriptedLLM([reply]),
+                get_protocol("hermes", "m"),
+                toolset_from_schemas(schema),
+                [Message("user", "area?")],
+                calls_only=calls_only,
+            )
+        )
+        names.append(rec.calls[0][0])
+    assert names == ["CALC_AREA", "calc_area"]

@@ -50,6 +50,14 @@ class ToolSet:
         full = self._aliases.get(name) or self._aliases.get(name.strip().lower())
         return self._by_name.get(full) if full else None
 
+    def resolve_exact(self, name: str) -> ToolDef | None:
+        """The tool ``name`` spells exactly: its name or its wire name (no case folding, no
+        short forms), for scoring calls as written."""
+        d = self._by_name.get(name)
+        if d is not None:
+            return d
+        return next((d for d in self.defs if d.wire == name), None)
+
     def api_descriptions(self) -> list[dict[str, Any]]:
         return [copy.deepcopy(dict(d.lagent)) for d in self.defs]
 

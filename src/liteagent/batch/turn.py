@@ -76,6 +76,8 @@ async def one_turn(
         if c.error is not None:
             malformed.append(c.error)
             continue
-        known = tools.resolve(c.name)
+        # scoring takes the name as written (BFCL fails CALC_AREA for calc_area); a recorded
+        # batch row gets the tool the agent would have run
+        known = tools.resolve_exact(c.name) if calls_only else tools.resolve(c.name)
         calls.append((known.name if known is not None else c.name, c.arguments))
     return TurnRecord(reply.text, calls, malformed, time.perf_counter() - t0, usage, cut)
