@@ -17,18 +17,37 @@ import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from typing import Protocol as Interface
 
-from . import agent as _agent  # agent imports this module: its names are read at call time
 from .context import fit
 from .events import ContextTrimmed, ErrorEvent, Event, FinalAnswer, Progress, ToolResultEvent, TurnEnd
 from .llms.base import Chunk
 from .messages import ActionReturn, ActionStatus, Message, ResultItem, ToolCall
-from .protocols.base import ParsedReply, Request
+from .protocols.base import ParsedReply
+from .request import Request
+from .results import RunResult, Step
 
 if TYPE_CHECKING:
+    from .actions.executor import ActionExecutor
     from .actions.tooldefs import ToolSet
-    from .agent import Agent, RunResult, Step
+    from .llms.base import LLM, GenerationConfig
     from .protocols import Protocol
+
+
+class Settings(Interface):
+    """What the loop reads of its agent (an :class:`~liteagent.agent.Agent`): the loop knows the
+    agent by these attributes only, so the agent module sits above this one."""
+
+    llm: LLM
+    executor: ActionExecutor
+    config: GenerationConfig
+    max_turns: int
+    max_call_errors: int
+    tool_choice: str
+    constrain_calls: bool
+    context_tokens: int | None
+
+    def grammar(self, protocol: Protocol, tool_choice: str) -> str | None: ...
 
 
 # -- effects: what the engine asks its driver to do -------------------------------------------
@@ -115,7 +134,7 @@ class RunState:
     repeated: list[bool] = field(default_factory=list)  # per result of the last turn: a failed call again
 
     def result(self, answer: str, status: str = "ok", error: str | None = None) -> RunResult:
-        return _agent.RunResult(
+        return RunResult(
             answer=answer,
             steps=self.steps,
             messages=self.history[self.first_new :],
@@ -143,10 +162,9 @@ class StopRun(Exception):
         self.kind, self.message = kind, message
 
 
-def question(agent: Agent, query: str | Message, events: bool = True) -> Steps:
+def question(agent: Settings, query: str | Message, events: bool = True) -> Steps:
     """The loop for one question. Drivers send back each effect's value, or throw StopRun.
     Without ``events`` (``Agent.run``: only the result is wanted) the only event is the last."""
-    Step = _agent.Step
     start = time.perf_counter()
     history: list[Message] = yield LOAD
     run = RunState(list(history), len(history), start)
@@ -224,7 +242,7 @@ def question(agent: Agent, query: str | Message, events: bool = True) -> Steps:
 
 
 def render(
-    agent: Agent, protocol: Protocol, run: RunState, tool_choice: str, toolset: ToolSet
+    agent: Settings, protocol: Protocol, run: RunState, tool_choice: str, toolset: ToolSet
 ) -> tuple[Request, ContextTrimmed | None]:
     """The request for this turn, fitted to the model's context; the grammar where decoding is
     constrained."""
@@ -247,7 +265,7 @@ def render(
 
 
 def execute(
-    agent: Agent, protocol: Protocol, run: RunState, calls: list[ToolCall]
+    agent: Settings, protocol: Protocol, run: RunState, calls: list[ToolCall]
 ) -> Generator[Any, Any, list[ActionReturn]]:
     """Results for the reply's calls. Unreadable calls and repeats are answered here (a model
     that repeats a call it already made is told so, and where decoding is constrained its next
@@ -310,7 +328,7 @@ def cut_off(call: ToolCall) -> ToolCall:
     return ToolCall(call.name, {}, id=call.id, raw=call.raw, kind=call.kind, error=why)
 
 
-def failure_budget(agent: Agent, results: list[ActionReturn], run: RunState) -> ErrorEvent | None:
+def failure_budget(agent: Settings, results: list[ActionReturn], run: RunState) -> ErrorEvent | None:
     """Turns whose calls all failed, in a row: calls the model got wrong, and calls it repeats
     though they already failed (a tool that keeps failing). At the budget the run ends with the
     last error, the tool's own."""

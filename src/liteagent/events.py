@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .messages import ActionReturn, ToolCall
 
 if TYPE_CHECKING:
-    from .agent import RunResult
+    from .results import RunResult
 
 
 @dataclass(slots=True)

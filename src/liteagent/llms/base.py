@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..protocols.base import Request
+from ..request import Request
 
 DEFAULT_MODEL_NAME = "smollm2-135m-instruct"  # the embedded model's name (it picks the dialect)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LLMError, UsageError
-from ..protocols.base import Request
+from ..request import Request
 from .base import DEFAULT_MODEL_NAME, LLM, Chunk, GenerationConfig
 from .prefix_cache import PrefixCache
 

@@ -22,7 +22,7 @@ from ..jsontext import dumps
 
 if TYPE_CHECKING:
     import aiohttp
-from ..protocols.base import Request
+from ..request import Request
 from .base import LLM, Chunk, GenerationConfig, ToolCallDelta
 
 log = logging.getLogger("liteagent.llm")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import LLMError
-from ..protocols.base import Request
+from ..request import Request
 from .base import LLM, Chunk, GenerationConfig, ToolCallDelta
 
 

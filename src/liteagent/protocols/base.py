@@ -5,42 +5,15 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..events import TextDelta, TextReset, ThinkingDelta, ToolCallEvent
 from ..messages import Message, ToolCall
+from ..request import Request
 
 if TYPE_CHECKING:
     from ..actions.tooldefs import ToolsView
-
-
-@dataclass(slots=True)
-class Request:
-    """What one model turn sends: a raw ``prompt`` (/v1/completions) or ``messages``
-    (/v1/chat/completions), plus native ``tools`` for the openai dialect."""
-
-    prompt: str | None = None
-    messages: list[dict[str, Any]] | None = None
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: str | None = None
-    stop: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
-    grammar: str | None = None  # GBNF for backends that constrain decoding (the embedded model)
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {}
-        if self.prompt is not None:
-            d["prompt"] = self.prompt
-        if self.messages is not None:
-            d["messages"] = self.messages
-        if self.tools:
-            d["tools"] = self.tools
-            d["tool_choice"] = self.tool_choice
-        if self.stop:
-            d["stop"] = self.stop
-        d.update(self.extra)
-        return d
 
 
 # -- parser events: the agent passes them on as its own events -----------------------------

@@ -1,0 +1,38 @@
+"""What one model turn sends to a backend: below both the dialects that make it and the backends
+that send it (protocols and llms import it; it imports neither)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class Request:
+    """What one model turn sends: a raw ``prompt`` (/v1/completions) or ``messages``
+    (/v1/chat/completions), plus native ``tools`` for the openai dialect."""
+
+    prompt: str | None = None
+    messages: list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | None = None
+    stop: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    grammar: str | None = None  # GBNF for backends that constrain decoding (the embedded model)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        if self.prompt is not None:
+            d["prompt"] = self.prompt
+        if self.messages is not None:
+            d["messages"] = self.messages
+        if self.tools:
+            d["tools"] = self.tools
+            d["tool_choice"] = self.tool_choice
+        if self.stop:
+            d["stop"] = self.stop
+        d.update(self.extra)
+        return d
+
+
+__all__ = ["Request"]

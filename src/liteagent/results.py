@@ -1,0 +1,61 @@
+"""What a run produces: its steps (one per model turn) and its result. Below the loop and every
+app that reads results (they import this; it imports only the message types)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .messages import ActionReturn, Message, ToolCall
+
+
+@dataclass(slots=True)
+class Step:
+    """One model turn: what it said, the calls it made and what they returned."""
+
+    text: str
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    results: list[ActionReturn] = field(default_factory=list)
+    thinking: str = ""
+    elapsed: float = 0.0
+    ttft: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "thinking": self.thinking,
+            "tool_calls": [c.to_dict() for c in self.tool_calls],
+            "results": [r.to_dict() for r in self.results],
+            "elapsed": round(self.elapsed, 6),
+            "ttft": None if self.ttft is None else round(self.ttft, 6),
+        }
+
+
+@dataclass(slots=True)
+class RunResult:
+    """What one question produced. ``status``: ok, truncated (the answer hit the token limit:
+    ``answer`` is what came, ``error`` says so), max_turns, call_errors or error."""
+
+    answer: str
+    steps: list[Step]
+    messages: list[Message]
+    status: str = "ok"
+    error: str | None = None
+    turns: int = 0
+    elapsed: float = 0.0
+    usage: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "answer": self.answer,
+            "status": self.status,
+            "error": self.error,
+            "steps": [s.to_dict() for s in self.steps],
+            "messages": [m.to_dict() for m in self.messages],
+            "turns": self.turns,
+            "elapsed": round(self.elapsed, 6),
+            "usage": self.usage,
+        }
+
+
+__all__ = ["RunResult", "Step"]
