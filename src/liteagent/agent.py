@@ -10,21 +10,20 @@ one event loop per thread, and so the LLM's connections, and work inside Jupyter
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator
 from typing import Any
 
-from . import engine, sync_bridge
+from . import sync_bridge
 from .actions.executor import ActionExecutor
-from .errors import LiteAgentError, LLMError, UsageError
+from .errors import UsageError
 from .events import (
-    ErrorEvent,
     Event,
-    FinalAnswer,
 )
 from .llms.base import LLM, GenerationConfig
 from .messages import ActionReturn, Message, ToolCall
 from .protocols import Protocol, get_protocol
 from .results import RunResult, Step
+from .runner import Drive, aiterate, alast, last
 from .sessions import InMemorySession, Session, SQLiteSession
 
 TOOL_CHOICES = ("auto", "required", "none")
@@ -110,78 +109,12 @@ class Agent:
             await self.llm.resolve_model()  # "auto" needs the served model's name
         return self.protocol
 
-    # -- the loop: engine.question, run by one of two drivers ---------------------------------
-    async def astream(self, query: str | Message, session: Session | None = None) -> AsyncIterator[Event]:
+    # -- the loop: engine.question, run by the one driver (runner.Drive) -----------------------
+    def astream(self, query: str | Message, session: Session | None = None) -> AsyncIterator[Event]:
         """Answer ``query`` in ``session`` (a new one-question conversation without it), yielding
         events as they happen; the last is FinalAnswer or ErrorEvent, each carrying the result."""
-        session = session if session is not None else InMemorySession()
-        steps = engine.question(self, query)
-        send, throw = steps.send, steps.throw
-        value: Any = None
-        error: engine.StopRun | None = None
-        effects, Generate = engine.EFFECTS, engine.Generate
-        while True:
-            item: Any
-            try:
-                item = throw(error) if error is not None else send(value)
-            except StopIteration:
-                return
-            value, error = None, None
-            kind = type(item)
-            if kind not in effects:  # an event: the common item
-                yield item
-            elif kind is Generate:
-                try:
-                    if self.llm.sync_streaming:  # it answers at once: no async generator needed
-                        for chunk in self.llm.stream_sync(item.request, self.config):
-                            for ev in item.feed(chunk):
-                                yield ev
-                    else:
-                        async for chunk in self.llm.astream(item.request, self.config):
-                            for ev in item.feed(chunk):
-                                yield ev
-                except LLMError as exc:
-                    error = engine.StopRun("llm", str(exc))
-            else:
-                now = self._effect_now(item, session)
-                value, error = now if now is not None else await self._effect(item, session)
-
-    def _effect_now(self, item: Any, session: Session) -> tuple[Any, None] | None:
-        """The effects that need no await, done at once: an in-memory session's items, a lone
-        sync call that would run inline anyway (``ActionExecutor.runs_inline``). None: await
-        :meth:`_effect`."""
-        kind = type(item)
-        if kind is engine.Record:
-            if type(session) is InMemorySession:
-                session.add_items_now(item.items)
-                return None, None
-        elif kind is engine.Execute:
-            calls = item.calls
-            if len(calls) == 1 and self.executor.runs_inline(calls[0].name):
-                c = calls[0]
-                return [self.executor.execute(c.name, c.arguments, call_id=c.id)], None
-        elif kind is engine.Load:
-            if type(session) is InMemorySession:
-                return session.get_items_now(), None
-        elif self._protocol is not None:  # ResolveProtocol, already resolved
-            return self._protocol, None
-        return None
-
-    async def _effect(self, item: Any, session: Session) -> tuple[Any, engine.StopRun | None]:
-        """What the async drivers do for every effect but Generate: (value to send, or error)."""
-        kind = type(item)
-        if kind is engine.Record:
-            await session.add_items(item.items)
-        elif kind is engine.Execute:
-            return await self._execute(item.calls), None
-        elif kind is engine.Load:
-            return await session.get_items(), None
-        else:  # ResolveProtocol
-            try:
-                return await self._ensure_protocol(), None
-            except LiteAgentError as exc:
-                return None, engine.StopRun("llm", str(exc))
-        return None, None
+        drive = Drive(self, session if session is not None else InMemorySession(), True)
+        return aiterate(drive, drive.steps(query))
 
     async def _execute(self, calls: list[ToolCall]) -> list[ActionReturn]:
         if len(calls) == 1:  # alone: a sync tool may run right here when nothing else waits
@@ -190,55 +123,10 @@ class Agent:
         return list(await asyncio.gather(*(self.executor.aexecute(c.name, c.arguments, call_id=c.id) for c in calls)))
 
     def _stream_sync(self, query: str | Message, session: Session, events: bool = True) -> Iterator[Event]:
-        """The sync driver: no event loop, for parts that all answer at once (see ``_sync_capable``).
-        Without ``events`` only the last event comes (``run`` wants the result only)."""
-        steps = engine.question(self, query, events)
-        send, throw = steps.send, steps.throw
-        value: Any = None
-        error: engine.StopRun | None = None
-        effects, Generate, Record, Execute, Load = (
-            engine.EFFECTS,
-            engine.Generate,
-            engine.Record,
-            engine.Execute,
-            engine.Load,
-        )
-        item: Any
-        while True:
-            try:
-                item = throw(error) if error is not None else send(value)
-            except StopIteration:
-                return
-            value, error = None, None
-            kind = type(item)
-            if kind not in effects:
-                yield item
-            elif kind is Generate:
-                try:
-                    if events:
-                        for chunk in self.llm.stream_sync(item.request, self.config):
-                            yield from item.feed(chunk)
-                    else:
-                        for chunk in self.llm.stream_sync(item.request, self.config):
-                            item.feed(chunk)
-                except LLMError as exc:
-                    error = engine.StopRun("llm", str(exc))
-            elif kind is Record:
-                session.add_items_now(item.items)  # type: ignore[attr-defined]
-            elif kind is Execute:
-                calls = item.calls
-                if len(calls) == 1 and not self.executor.is_async(calls[0].name):
-                    c = calls[0]
-                    value = [self.executor.execute(c.name, c.arguments, call_id=c.id)]
-                else:  # async tools, or several calls at once: on this thread's loop
-                    value = sync_bridge.thread_loop().run_until_complete(self._execute(calls))
-            elif kind is Load:
-                value = session.get_items_now()  # type: ignore[attr-defined]
-            else:  # ResolveProtocol
-                try:
-                    value = self.protocol if self._protocol is not None else sync_bridge.run_sync(self._ensure_protocol)
-                except LiteAgentError as exc:
-                    error = engine.StopRun("llm", str(exc))
+        """The driver without a loop (see ``_sync_capable``); an Await (async tools, several calls
+        at once, resolving the dialect) runs on this thread's loop. Without ``events`` only the
+        last event comes."""
+        return Drive(self, session, events, _on_thread_loop).steps(query)  # type: ignore[return-value]  # no Await comes
 
     def _sync_capable(self, session: Session | None) -> bool:
         """Can ``run``/``stream`` go without an event loop? The model streams synchronously, the
@@ -248,51 +136,16 @@ class Agent:
         return asyncio._get_running_loop() is None  # no exception to raise and catch, unlike get_running_loop
 
     async def arun(self, query: str | Message, session: Session | None = None) -> RunResult:
-        """Answer ``query``; the result carries the answer, steps, new messages, timing, usage.
-        (The async driver without events: only the result is wanted.)"""
-        session = session if session is not None else InMemorySession()
-        steps = engine.question(self, query, events=False)
-        value: Any = None
-        error: engine.StopRun | None = None
-        while True:
-            item: Any
-            try:
-                item = steps.throw(error) if error is not None else steps.send(value)
-            except StopIteration:
-                raise AssertionError("agent stream ended without a final event") from None
-            value, error = None, None
-            kind = type(item)
-            if kind is engine.Generate:
-                try:
-                    if self.llm.sync_streaming:
-                        for chunk in self.llm.stream_sync(item.request, self.config):
-                            item.feed(chunk)
-                    else:
-                        async for chunk in self.llm.astream(item.request, self.config):
-                            item.feed(chunk)
-                except LLMError as exc:
-                    error = engine.StopRun("llm", str(exc))
-            elif kind in engine.EFFECTS:
-                now = self._effect_now(item, session)
-                value, error = now if now is not None else await self._effect(item, session)
-            else:  # without events the only one is the last
-                assert isinstance(item, (FinalAnswer, ErrorEvent)) and item.result is not None, item
-                steps.close()
-                return item.result
+        """Answer ``query``; the result carries the answer, steps, new messages, timing, usage."""
+        drive = Drive(self, session if session is not None else InMemorySession(), False)
+        return await alast(aiterate(drive, drive.steps(query)))  # without events: only the last comes
 
     # -- sync API -------------------------------------------------------------------------------
     def run(self, query: str | Message, session: Session | None = None) -> RunResult:
         """Sync :meth:`arun`: without an event loop where every part answers at once, else on
         this thread's reused loop (inside a running loop, such as Jupyter's, a background one)."""
         if self._sync_capable(session):
-            # without events the only one is the last: FinalAnswer or ErrorEvent
-            steps = self._stream_sync(query, session if session is not None else InMemorySession(), events=False)
-            last = next(steps, None)
-            assert isinstance(last, (FinalAnswer, ErrorEvent)), "agent stream ended without a final event"
-            for _ in steps:  # the driver's end (nothing more comes)
-                pass
-            assert last.result is not None, "the final event carries no result"
-            return last.result
+            return last(self._stream_sync(query, session if session is not None else InMemorySession(), False))
         return sync_bridge.run_sync(lambda: self.arun(query, session))
 
     def stream(self, query: str | Message, session: Session | None = None) -> Iterator[Event]:
@@ -304,6 +157,11 @@ class Agent:
 
 
 _SYNC_SESSIONS = (InMemorySession, SQLiteSession)  # answer at once: *_now methods
+
+
+def _on_thread_loop(aw: Awaitable[Any]) -> Any:
+    """The sync driver's way to wait (async tools, several calls at once, resolving the dialect)."""
+    return sync_bridge.thread_loop().run_until_complete(aw)
 
 
 __all__ = ["Agent", "RunResult", "Step"]

@@ -1,0 +1,207 @@
+"""The one driver of the loop: it runs ``engine.question`` for ``run``, ``stream``, ``arun`` and
+``astream`` alike, doing each effect the engine asks for (load and record session items, stream a
+model turn, run tool calls, resolve the dialect).
+
+Written once, as a plain generator: what needs no waiting is done at once (an in-process
+session, a sync-streaming model, a tool that runs inline), and what must be awaited comes out as
+:class:`Await`, for the caller to resolve and send back. Two small adapters below differ only in
+how they resolve it: without a loop (the sync API where every part answers at once) it is resolved
+right where it comes up, on this thread's event loop (``resolve``); on a loop :func:`aiterate`
+awaits it. A new kind of effect is one more branch here, for every API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
+from typing import TYPE_CHECKING, Any
+from typing import Protocol as Interface
+
+from . import engine
+from .errors import LiteAgentError, LLMError
+from .events import ErrorEvent, FinalAnswer
+from .sessions import InMemorySession, SQLiteSession
+
+if TYPE_CHECKING:
+    from .events import Event
+    from .messages import ActionReturn, Message, ToolCall
+    from .protocols import Protocol
+    from .results import RunResult
+    from .sessions import Session
+
+
+class Driven(engine.Settings, Interface):
+    """What the driver reads of its agent beyond the loop's settings (an Agent: this module sits
+    below it)."""
+
+    _protocol: Protocol | None
+
+    async def _execute(self, calls: list[ToolCall]) -> list[ActionReturn]: ...
+
+    async def _ensure_protocol(self) -> Protocol: ...
+
+
+class Await:
+    """An awaitable the driver needs resolved; send back its value (or throw its exception)."""
+
+    __slots__ = ("aw",)
+
+    def __init__(self, aw: Awaitable[Any]) -> None:
+        self.aw = aw
+
+
+NOW_SYNC = (InMemorySession, SQLiteSession)  # sessions with *_now methods, for a driver without a loop
+NOW_ASYNC = (InMemorySession,)  # on a loop, SQLite's writes go to a thread (its add_items)
+
+
+class Drive:
+    """One question driven to its end. ``on_loop``: an event loop runs here (the async APIs, or
+    the sync ones over a model that streams asynchronously); without one, a lone sync tool runs
+    right on the caller's thread and SQLite is written at once."""
+
+    __slots__ = ("agent", "events", "on_loop", "open_stream", "resolve", "session")
+
+    def __init__(
+        self, agent: Driven, session: Session, events: bool, resolve: Callable[[Awaitable[Any]], Any] | None = None
+    ) -> None:
+        self.agent, self.session, self.events = agent, session, events
+        self.resolve = resolve  # without a loop: how an awaitable is resolved right here
+        self.on_loop = resolve is None
+        self.open_stream: Any = None  # a model stream left mid-way, for the async adapter to close
+
+    def steps(self, query: str | Message) -> Generator[Event | Await, Any, None]:
+        """Events (the engine's: all, or without ``events`` only the last) and Awaits."""
+        agent, session, events = self.agent, self.session, self.events
+        llm, executor, config = agent.llm, agent.executor, agent.config
+        now = type(session) in (NOW_ASYNC if self.on_loop else NOW_SYNC)
+        on_loop = self.on_loop
+        effects, Generate, Record, Execute, Load = (
+            engine.EFFECTS, engine.Generate, engine.Record, engine.Execute, engine.Load,
+        )  # fmt: skip
+        loop = engine.question(agent, query, events)
+        send, throw = loop.send, loop.throw
+        value: Any = None
+        error: engine.StopRun | None = None
+        try:
+            while True:
+                try:
+                    item: Any = throw(error) if error is not None else send(value)
+                except StopIteration:
+                    return
+                value, error = None, None
+                kind = type(item)
+                if kind not in effects:  # an event: the common item
+                    yield item
+                elif kind is Generate:
+                    try:
+                        if llm.sync_streaming:  # it answers at once: no awaiting
+                            if events:
+                                for chunk in llm.stream_sync(item.request, config):
+                                    yield from item.feed(chunk)
+                            else:
+                                for chunk in llm.stream_sync(item.request, config):
+                                    item.feed(chunk)
+                        else:
+                            yield from self._stream(item)
+                    except LLMError as exc:
+                        error = engine.StopRun("llm", str(exc))
+                elif kind is Record:
+                    if now:
+                        session.add_items_now(item.items)  # type: ignore[attr-defined]
+                    else:
+                        yield from self._wait(session.add_items(item.items))
+                elif kind is Execute:
+                    calls = item.calls
+                    # alone: on a loop, if it runs inline (quick, or nothing else waits); without
+                    # one, any sync tool, right on the caller's thread
+                    if len(calls) == 1 and (
+                        executor.runs_inline(calls[0].name) if on_loop else not executor.is_async(calls[0].name)
+                    ):
+                        c = calls[0]
+                        value = [executor.execute(c.name, c.arguments, call_id=c.id)]
+                    else:
+                        value = yield from self._wait(agent._execute(calls))
+                elif kind is Load:
+                    value = session.get_items_now() if now else (yield from self._wait(session.get_items()))  # type: ignore[attr-defined]
+                elif agent._protocol is not None:  # ResolveProtocol, already resolved
+                    value = agent._protocol
+                else:
+                    try:
+                        value = yield from self._wait(agent._ensure_protocol())
+                    except LiteAgentError as exc:
+                        error = engine.StopRun("llm", str(exc))
+        finally:
+            loop.close()
+
+    def _wait(self, aw: Awaitable[Any]) -> Generator[Any, Any, Any]:
+        """An awaitable's value: resolved right here without a loop, else awaited by the adapter."""
+        if self.resolve is not None:
+            return self.resolve(aw)
+        return (yield Await(aw))
+
+    def _stream(self, item: engine.Generate) -> Generator[Any, Any, None]:
+        """A model turn from a backend that streams asynchronously: one Await per chunk."""
+        stream = self.agent.llm.astream(item.request, self.agent.config)
+        following = stream.__anext__
+        events = self.events
+        self.open_stream = stream
+        while True:
+            try:
+                chunk = yield Await(following())
+            except StopAsyncIteration:
+                break
+            fed = item.feed(chunk)
+            if events:
+                yield from fed
+        self.open_stream = None
+
+
+async def aiterate(drive: Drive, steps: Generator[Any, Any, None]) -> AsyncIterator[Event]:
+    """The async adapter: each Await awaited here."""
+    send, throw = steps.send, steps.throw
+    value: Any = None
+    exc: BaseException | None = None
+    try:
+        while True:
+            try:
+                item = throw(exc) if exc is not None else send(value)
+            except StopIteration:
+                return
+            value, exc = None, None
+            if type(item) is Await:
+                try:
+                    value = await item.aw
+                except BaseException as e:  # cancellation too: the driver's finally runs
+                    exc = e
+            else:
+                yield item
+    finally:
+        steps.close()
+        stream, drive.open_stream = drive.open_stream, None
+        if stream is not None:  # left mid-turn (the caller stopped reading): end the model's reply
+            with contextlib.suppress(Exception):  # already ended by what stopped the run
+                await stream.aclose()
+
+
+def last(events: Iterator[Event]) -> RunResult:
+    """The run's result, from its final event (``run``: without events only the last comes)."""
+    final: Any = None
+    for final in events:  # noqa: B007 (to the driver's end: nothing more comes)
+        pass
+    return _result(final)
+
+
+async def alast(events: AsyncIterator[Event]) -> RunResult:
+    """:func:`last` for the async driver."""
+    final: Any = None
+    async for final in events:  # noqa: B007
+        pass
+    return _result(final)
+
+
+def _result(final: Any) -> RunResult:
+    assert isinstance(final, (FinalAnswer, ErrorEvent)) and final.result is not None, "the run ended without a result"
+    return final.result
+
+
+__all__ = ["Await", "Drive", "aiterate", "alast", "last"]
