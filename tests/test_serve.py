@@ -246,6 +246,8 @@ def test_the_same_app_on_ray_serve(server, tmp_path):
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'ray[serve]')")
     from ray import serve
 
+    from liteagent import AgentConfig
+    from liteagent.serve import ServeConfig
     from liteagent.serve.ray import deployment
 
     server.replies = [CALL, "Sunny (via Ray)."]
@@ -253,10 +255,10 @@ def test_the_same_app_on_ray_serve(server, tmp_path):
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
-        app = deployment(
-            ["--base-url", server.url, "--model", "scripted-model", "--protocol", "hermes",
-             "--plugin", f"{WEATHER}:Weather", "--sessions", str(tmp_path / "ray.sqlite3")],
-        ).bind()  # fmt: skip
+        agent = AgentConfig(
+            base_url=server.url, model="scripted-model", protocol="hermes", plugins=[f"{WEATHER}:Weather"]
+        )  # travels to the replica as JSON
+        app = deployment(ServeConfig(agent, sessions=str(tmp_path / "ray.sqlite3"))).bind()
         serve.run(app, route_prefix="/", blocking=False)
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0, timeout=60)
         r = client.chat.completions.create(model="liteagent", messages=[{"role": "user", "content": "Oslo?"}])

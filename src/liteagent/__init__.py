@@ -1,5 +1,7 @@
 """liteagent: a lightweight framework for LLM agents with plugins."""
 
+from typing import TYPE_CHECKING
+
 from .actions import ActionExecutor, BaseAction, tool, tool_api
 from .agent import Agent, RunResult, Step
 from .errors import LiteAgentError, LLMError, ToolError, ToolTimeout, UsageError
@@ -9,6 +11,9 @@ from .messages import ActionReturn, ActionStatus, Message, ResultItem, ToolCall
 from .protocols import get_protocol
 from .sessions import InMemorySession, Session, SQLiteSession
 
+if TYPE_CHECKING:
+    from .agent_config import AgentConfig
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -17,6 +22,7 @@ __all__ = [
     "ActionReturn",
     "ActionStatus",
     "Agent",
+    "AgentConfig",
     "BaseAction",
     "ErrorEvent",
     "FinalAnswer",
@@ -53,4 +59,8 @@ def __getattr__(name: str) -> object:
         from .llms.local import LocalLLM
 
         return LocalLLM
+    if name == "AgentConfig":  # the apps' way to build an agent: only when asked for
+        from .agent_config import AgentConfig
+
+        return AgentConfig
     raise AttributeError(f"module 'liteagent' has no attribute {name!r}")

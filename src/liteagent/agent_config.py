@@ -1,72 +1,212 @@
-"""Building an Agent from the shared settings (CLI flags, web sidebar): backend, model, protocol."""
+"""AgentConfig: everything that makes an Agent (model, server, dialect, plugins, limits) as plain
+data. Every app builds its agent from one: the CLI turns flags into it, ``serve`` workers, Ray
+replicas and Ray Data actors receive it as JSON, the web chat makes one from its sidebar."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from .actions.executor import ActionExecutor
-from .agent import Agent
-from .errors import UsageError
-from .llms.base import LLM
+from .agent import TOOL_CHOICES, Agent
+from .errors import LiteAgentError, ToolError, UsageError
+from .llms.base import DEFAULT_MODEL_NAME, LLM
 from .llms.openai_compat import DEFAULT_TIMEOUT, OpenAICompatibleLLM
-from .protocols import Protocol, get_protocol
+from .protocols import DIALECTS, Protocol, get_protocol
+
+BACKENDS = ("local", "openai")
+DEFAULT_TOOL_TIMEOUT = 60.0
+_SECRETS = ("api_key",)
 
 
-def resolve_protocol(
-    name: str, model: str, system_prompt: str | None = None, plugin_prompt: str | None = None
-) -> Protocol:
-    return get_protocol(name or "auto", model, system_prompt, plugin_prompt)
+@dataclass(frozen=True)
+class AgentConfig:
+    """How to build an Agent. Immutable; ``dataclasses.replace`` makes a variant.
+
+    ``to_dict()`` / ``from_dict()`` carry it to other processes as JSON. The API key is left out
+    of ``repr`` and of ``to_dict()`` unless asked for (``secrets=True``): a config may be logged,
+    the key must not be.
+    """
+
+    # the model: an OpenAI-compatible server, or the embedded model
+    backend: str | None = None  # local | openai; None: openai when base_url is given, else local
+    base_url: str | None = None
+    model: str | None = None  # None: the server's first model, or the embedded model
+    api_key: str | None = field(default=None, repr=False)  # None: $LITEAGENT_API_KEY or $OPENAI_API_KEY
+    timeout: float | None = None  # seconds one model call may take, all in (None: 180)
+    # the embedded model (backend local)
+    model_path: str | None = None  # a GGUF file (None: the shipped SmolLM2-135M-Instruct)
+    n_ctx: int = 4096
+    threads: int | None = None
+    gpu_layers: int = 0
+    # the dialect
+    protocol: str = "auto"
+    system_prompt: str | None = None
+    plugin_prompt: str | None = None
+    # the plugins: specs name exactly the enabled set; with none, the built-ins that need no
+    # configuration (or none at all when MCP config files are given)
+    plugins: tuple[str, ...] = ()
+    mcp: tuple[str, ...] = ()  # MCP config files ({"mcpServers": {...}}) whose tools to add
+    # the limits
+    max_turns: int = 8
+    tool_choice: str = "auto"
+    temperature: float | None = None
+    context_tokens: int | None = None
+    tool_timeout: float | None = None  # seconds one tool call may take (None: 60)
+
+    def __post_init__(self) -> None:
+        for name in ("plugins", "mcp"):  # lists from JSON or a caller: kept as tuples (hashable, frozen)
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple)):
+                object.__setattr__(self, name, tuple(value))
+        _check(self)
+
+    # -- plain data -------------------------------------------------------------------------
+    def to_dict(self, *, secrets: bool = False) -> dict[str, Any]:
+        """The settings as JSON-ready values; the API key only with ``secrets=True`` (for a
+        process that must use it, never for a log)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["plugins"], out["mcp"] = list(self.plugins), list(self.mcp)
+        if not secrets:
+            for name in _SECRETS:
+                out.pop(name)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AgentConfig:
+        """The inverse of ``to_dict``; settings left out keep their defaults, unknown ones are an error."""
+        if not isinstance(data, Mapping):
+            raise UsageError(f"an agent configuration is a JSON object, not {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UsageError(f"unknown agent setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        return cls(**data)
+
+    # -- building ---------------------------------------------------------------------------
+    @property
+    def resolved_backend(self) -> str:
+        return self.backend or ("openai" if self.base_url else "local")
+
+    def build(
+        self, executor: ActionExecutor | None = None, *, progress: Callable[[str, float], None] | None = None
+    ) -> Agent:
+        """The Agent. Without ``executor``, its plugins are loaded as ``build_executor`` does (close
+        them with ``agent.executor.close()``). ``progress`` sees the embedded model load."""
+        own = executor is None
+        tools = self.build_executor() if executor is None else executor
+        try:
+            return Agent(
+                self.build_llm(progress),
+                tools,
+                protocol=self.protocol,
+                max_turns=self.max_turns,
+                tool_choice=self.tool_choice,
+                temperature=self.temperature,
+                system_prompt=self.system_prompt,
+                plugin_prompt=self.plugin_prompt,
+                context_tokens=self.context_tokens,
+            )
+        except BaseException:
+            if own:
+                tools.close()
+            raise
+
+    def build_executor(self) -> ActionExecutor:
+        """The enabled plugins and the tools of the MCP config files, each call bounded by
+        ``tool_timeout``."""
+        from .actions import default_plugins, load_plugins
+
+        if self.plugins:
+            plugins = load_plugins(list(self.plugins))
+        else:
+            plugins = [] if self.mcp else default_plugins()
+        if self.mcp:
+            plugins += mcp_toolkits(self.mcp, self.tool_timeout)
+        try:
+            return ActionExecutor(plugins, timeout=self.tool_timeout or DEFAULT_TOOL_TIMEOUT)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        except ToolError as exc:  # an MCP server that cannot be reached
+            raise LiteAgentError(str(exc)) from None
+
+    def build_llm(self, progress: Callable[[str, float], None] | None = None) -> LLM:
+        if self.resolved_backend == "openai":
+            if not self.base_url:
+                raise UsageError("`backend=` openai needs `base_url=`, e.g. `base_url=` http://127.0.0.1:23333/v1")
+            return OpenAICompatibleLLM(self.base_url, self.model, self.api_key, timeout=self.timeout or DEFAULT_TIMEOUT)
+        from .llms.local import LocalLLM
+
+        llm = LocalLLM(
+            self.model_path, n_ctx=self.n_ctx, n_threads=self.threads, n_gpu_layers=self.gpu_layers, progress=progress
+        )
+        if self.model and not self.model_path:
+            llm.model = self.model  # names the dialect for protocol "auto"
+        return llm
+
+    def dialect(self) -> Protocol:
+        """The dialect as far as it is known without asking a server: "auto" picks by the model's
+        name (the embedded model's when no server is named; hermes when the server's is unknown)."""
+        model = self.model or ("" if self.resolved_backend == "openai" else DEFAULT_MODEL_NAME)
+        return get_protocol(self.protocol, model, self.system_prompt, self.plugin_prompt)
 
 
-def build_llm(
-    backend: str | None,
-    base_url: str | None,
-    model: str | None,
-    api_key: str | None,
-    timeout: float | None = None,
-    *,
-    model_path: str | None = None,
-    n_ctx: int = 4096,
-    threads: int | None = None,
-    gpu_layers: int = 0,
-    progress: Any = None,
-) -> LLM:
-    backend = backend or ("openai" if base_url else "local")
-    if backend == "openai":
-        if not base_url:
-            raise UsageError("`backend=` openai needs `base_url=`, e.g. `base_url=` http://127.0.0.1:23333/v1")
-        return OpenAICompatibleLLM(base_url, model, api_key, timeout=timeout or DEFAULT_TIMEOUT)
-    from .llms.local import LocalLLM
-
-    llm = LocalLLM(model_path, n_ctx=n_ctx, n_threads=threads, n_gpu_layers=gpu_layers, progress=progress)
-    if model and not model_path:
-        llm.model = model  # names the dialect for --protocol auto
-    return llm
+def build_agent(config: AgentConfig, executor: ActionExecutor | None = None, progress: Any = None) -> Agent:
+    """``config.build(executor)``."""
+    return config.build(executor, progress=progress)
 
 
-def build_agent(args: Any, executor: ActionExecutor, progress: Any = None) -> Agent:
-    """An Agent from parsed CLI flags (see ``liteagent.cli.model_flags``) or any object with
-    the same attribute names (the web chat's settings)."""
-    llm = build_llm(
-        args.backend,
-        args.base_url,
-        args.model,
-        args.api_key,
-        args.timeout,
-        model_path=args.model_path,
-        n_ctx=args.n_ctx,
-        threads=args.threads,
-        gpu_layers=args.gpu_layers,
-        progress=progress,
-    )
-    return Agent(
-        llm,
-        executor,
-        protocol=args.protocol,
-        max_turns=args.max_turns,
-        tool_choice=args.tool_choice,
-        temperature=args.temperature,
-        system_prompt=args.system_prompt,
-        plugin_prompt=args.plugin_prompt,
-        context_tokens=getattr(args, "context_tokens", None),
-    )
+def mcp_toolkits(paths: tuple[str, ...] | list[str], timeout: float | None = None) -> list[Any]:
+    """The toolkits of the MCP config files; ``timeout`` bounds each call as it does every other tool's."""
+    try:
+        from .mcp import toolkits_from_config
+    except ImportError:
+        raise UsageError('`mcp=` needs the MCP SDK: pip install "liteagent[mcp]"') from None
+    return list(toolkits_from_config(paths, call_timeout=timeout or DEFAULT_TOOL_TIMEOUT))
+
+
+# -- checks: one line naming the setting, in the library's words (the CLI says its flags) ------
+def _check(c: AgentConfig) -> None:
+    for name in ("base_url", "model", "api_key", "model_path", "system_prompt", "plugin_prompt"):
+        _optional(name, getattr(c, name), str, "a string")
+    _choice("backend", c.backend, (None, *BACKENDS))
+    _choice("protocol", c.protocol, DIALECTS)
+    _choice("tool_choice", c.tool_choice, TOOL_CHOICES)
+    for name in ("plugins", "mcp"):
+        value = getattr(c, name)
+        if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
+            raise UsageError(f"`{name}=` must be a list of strings, not {value!r}")
+    _whole("max_turns", c.max_turns, minimum=1)
+    _whole("n_ctx", c.n_ctx, minimum=1)
+    _whole("gpu_layers", c.gpu_layers, minimum=-1)  # -1: every layer
+    for name in ("threads", "context_tokens"):
+        if getattr(c, name) is not None:
+            _whole(name, getattr(c, name), minimum=1)
+    for name in ("timeout", "tool_timeout"):
+        value = getattr(c, name)
+        _optional(name, value, (int, float), "a number of seconds")
+        if value is not None and not value > 0:
+            raise UsageError(f"`{name}=` {value!r} must be more than 0 seconds")
+    _optional("temperature", c.temperature, (int, float), "a number")
+    if c.temperature is not None and not 0 <= c.temperature <= 2:
+        raise UsageError(f"`temperature=` {c.temperature!r} must be between 0 and 2")
+
+
+def _optional(name: str, value: Any, kind: type | tuple[type, ...], what: str) -> None:
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        raise UsageError(f"`{name}=` must be {what}, not {value!r}")
+
+
+def _choice(name: str, value: Any, choices: Sequence[Any]) -> None:
+    if value not in choices:
+        names = ", ".join(str(c) for c in choices if c is not None)
+        raise UsageError(f"`{name}=` {value!r}: choose one of {names}")
+
+
+def _whole(name: str, value: Any, *, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise UsageError(f"`{name}=` must be a whole number, not {value!r}")
+    if value < minimum:
+        raise UsageError(f"`{name}=` {value!r} must be {minimum} or more")

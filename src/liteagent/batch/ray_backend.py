@@ -9,22 +9,20 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..agent_config import AgentConfig
 from .runner import BatchStats, Row, done_ids, repair_tail
 
 _JSON = json.JSONEncoder(ensure_ascii=False, default=str)
 
 
 class _Worker:
-    """One Ray actor: builds its agent from the CLI flags, runs a batch of rows concurrently."""
+    """One Ray actor: builds its agent from the AgentConfig's JSON, runs a batch of rows concurrently."""
 
-    def __init__(self, argv: list[str], per_actor: int) -> None:
-        from ..agent_config import build_agent
-        from ..cli import build_parser
-        from ..cli.commands import build_executor
+    def __init__(self, config_json: str, per_actor: int) -> None:
         from .rows import row_processor
 
-        args = build_parser().parse_args(["batch", "-", "--out", "-", *argv])
-        self.process = row_processor(build_agent(args, build_executor(args)))
+        config = AgentConfig.from_dict(json.loads(config_json))
+        self.process = row_processor(config.build())
         self.sem = asyncio.Semaphore(per_actor)
 
     async def _one(self, raw: str) -> str:
@@ -41,7 +39,14 @@ class _Worker:
 
 
 def run_ray(
-    rows: list[Row], argv: list[str], out: Path, *, concurrency: int, resume: bool, address: str | None, actors: int = 2
+    rows: list[Row],
+    config: AgentConfig,
+    out: Path,
+    *,
+    concurrency: int,
+    resume: bool,
+    address: str | None,
+    actors: int = 2,
 ) -> BatchStats:
     import ray
 
@@ -58,7 +63,7 @@ def run_ray(
     per_actor = max(1, concurrency // actors)
     results = ds.map_batches(
         _Worker,
-        fn_constructor_args=(argv, per_actor),
+        fn_constructor_args=(json.dumps(config.to_dict(secrets=True), ensure_ascii=False), per_actor),
         concurrency=actors,
         batch_size=max(per_actor, 1),
         batch_format="numpy",

@@ -13,13 +13,12 @@ from rich.panel import Panel
 from rich.text import Text
 
 from ..agent import Agent
-from ..agent_config import build_agent
 from ..errors import LiteAgentError
 from ..events import ErrorEvent, FinalAnswer, TextDelta, TextReset, ThinkingDelta, ToolCallEvent, ToolResultEvent
+from ..logs import setup_logging
 from ..sessions import InMemorySession, load_items, save_items
-from .commands import build_executor
+from .config import agent_config
 from .errors import cli_words
-from .logs import setup_logging
 from .term import clean
 
 HELP = "/help · /reset  forget the conversation · /save FILE · /load FILE · /tools · /exit"
@@ -44,8 +43,8 @@ def chat_loop(args: argparse.Namespace) -> int:
     setup_logging()
     console = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
-    executor = build_executor(args)
-    agent = build_agent(args, executor, progress=_progress_printer())
+    agent = agent_config(args).build(progress=_progress_printer())
+    executor = agent.executor
     session = InMemorySession()
     names = ", ".join(executor.names()) or "none"
     console.print(Text(f"liteagent chat · tools: {names} · {HELP}", style="dim"))

@@ -3,41 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import Any
 
-from ..actions import ActionExecutor, default_plugins, load_plugins
-from ..actions.builtin import DEFAULT_BUILTINS
-from ..errors import LiteAgentError, ToolError, UsageError
-from ..llms.base import DEFAULT_MODEL_NAME
-
-
-def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
-    sys.stdout.flush()
+from ..actions import ActionExecutor, load_plugins
+from ..agent_config import AgentConfig
+from ..errors import LiteAgentError, UsageError
+from ..protocols import DIALECTS
+from .config import agent_config, serve_config
+from .term import print_json
 
 
 def build_executor(args: argparse.Namespace) -> ActionExecutor:
-    plugins = load_plugins(args.plugin) if args.plugin else ([] if getattr(args, "mcp", None) else default_plugins())
-    if getattr(args, "mcp", None):
-        plugins += mcp_toolkits(args.mcp, args.timeout)
-    try:
-        return ActionExecutor(plugins, timeout=args.timeout if args.timeout else 60.0)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    except ToolError as exc:  # an MCP server that cannot be reached
-        raise LiteAgentError(str(exc)) from None
-
-
-def mcp_toolkits(paths: list[str], timeout: float | None = None) -> list[Any]:
-    """The toolkits of the MCP config files; ``timeout`` (--timeout) bounds each call as it does
-    every other tool's."""
-    try:
-        from ..mcp import toolkits_from_config
-    except ImportError:
-        raise UsageError('--mcp needs the MCP SDK: pip install "liteagent[mcp]"') from None
-    return list(toolkits_from_config(paths, call_timeout=timeout or 60.0))
+    """The plugins the flags enable (``--plugin``, ``--mcp``, ``--timeout``)."""
+    return agent_config(args).build_executor()
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -45,10 +26,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
     import asyncio
     from pathlib import Path
 
-    from ..agent_config import build_agent
     from ..batch import read_rows, run_batch
     from ..batch.rows import row_processor
 
+    config = agent_config(args)
     out = Path(args.out)
     rows = list(read_rows(args.input))
     if args.batch_backend == "ray":
@@ -58,11 +39,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
             raise UsageError('--batch-backend ray needs Ray: pip install "liteagent[ray]"') from None
         if out.exists() and out.stat().st_size and not args.resume:
             raise UsageError(f"{out} exists: pass --resume to continue it, or choose another --out")
-        argv = _model_argv(sys.argv[1:])
-        stats = run_ray(rows, argv, out, concurrency=args.concurrency, resume=args.resume, address=args.ray_address)
+        stats = run_ray(rows, config, out, concurrency=args.concurrency, resume=args.resume, address=args.ray_address)
     else:
-        executor = build_executor(args)
-        agent = build_agent(args, executor)
+        agent = config.build()
+        executor = agent.executor
         process = row_processor(agent)  # a row's "plugins" only narrows the enabled set
         try:
             stats = asyncio.run(
@@ -82,32 +62,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return 0 if not stats.failed else 1
 
 
-def _model_argv(argv: list[str]) -> list[str]:
-    """The flags of `liteagent batch ...` other than the input, --out and the batch's own."""
-    own = {"--out": 1, "--concurrency": 1, "--batch-backend": 1, "--ray-address": 1, "--resume": 0}
-    out, i = [], 1  # argv[0] is "batch"
-    positional_seen = False
-    while i < len(argv):
-        a = argv[i]
-        name = a.split("=", 1)[0]
-        if name in own:
-            i += 1 + (own[name] if "=" not in a else 0)
-            continue
-        if not a.startswith("-") and not positional_seen:
-            positional_seen = True  # the input file
-            i += 1
-            continue
-        out.append(a)
-        i += 1
-    return out
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     """Score tool calling on BFCL categories, per dialect."""
     import asyncio
     from pathlib import Path
 
-    from ..agent_config import build_agent
     from ..evals.bfcl import categories as bfcl_categories
     from ..evals.run import CategoryResult, category_sizes, eval_category, row_writer, scores, scores_table, table
 
@@ -115,13 +74,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not data.is_dir():
         raise UsageError(f"--data {data}: no such folder")
     categories = bfcl_categories(args.categories, data)
-    dialects = [d.strip() for d in args.compare.split(",")] if args.compare else [args.protocol]
+    config = agent_config(args)
+    dialects = [d.strip() for d in args.compare.split(",")] if args.compare else [config.protocol]
+    for dialect in dialects:
+        if dialect not in DIALECTS:
+            raise UsageError(f"--compare {dialect!r}: choose among {', '.join(DIALECTS)}")
     results: dict[str, dict[str, CategoryResult]] = {}
     sink_file = open(args.out, "w", encoding="utf-8") if args.out else None
     try:
         for dialect in dialects:
-            args.protocol = dialect
-            agent = build_agent(args, ActionExecutor([]))
+            agent = dataclasses.replace(config, protocol=dialect).build(ActionExecutor([]))
             name = agent.protocol.name if dialect != "auto" or agent.llm.model else dialect
             sink = row_writer(sink_file, name) if sink_file is not None else None
 
@@ -159,16 +121,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import uvicorn
     except ImportError:
         raise UsageError('liteagent serve needs FastAPI and uvicorn: pip install "liteagent[serve]"') from None
-    from ..serve.factory import ARGV_ENV, app_from_args, check_args
+    from ..serve.factory import CONFIG_ENV, app_from_config, check_service
 
+    config = serve_config(args)
     if args.workers > 1:
-        check_args(args)  # here, once: a worker that refuses its flags would only be restarted
+        check_service(config)  # here, once: a worker that refuses its configuration would only be restarted
     else:
-        app = app_from_args(args)
-    sys.stderr.write(f"liteagent serve: http://{args.host}:{args.port}/v1 (model {args.served_name or 'liteagent'})\n")
+        app = app_from_config(config)
+    sys.stderr.write(f"liteagent serve: http://{args.host}:{args.port}/v1 (model {config.served_name})\n")
     sys.stderr.flush()
     if args.workers > 1:
-        os.environ[ARGV_ENV] = json.dumps(sys.argv[1:])
+        os.environ[CONFIG_ENV] = json.dumps(config.to_dict(secrets=True), ensure_ascii=False)
         uvicorn.run(
             "liteagent.serve.factory:app_from_env", factory=True, host=args.host, port=args.port,
             workers=args.workers, log_level="warning",
@@ -189,17 +152,14 @@ def cmd_mcp_serve(args: argparse.Namespace) -> int:
         from ..mcp.server import build_server, http_app, serve_stdio
     except ImportError:
         raise UsageError('liteagent mcp serve needs the MCP SDK: pip install "liteagent[mcp]"') from None
+    config = agent_config(args)
     if args.transport == "http":  # many clients share it: no interpreter, however it is named
         from ..serve.factory import shared_executor
 
-        executor = shared_executor(args, build_executor, "liteagent mcp serve --transport http")
+        executor = shared_executor(config, "liteagent mcp serve --transport http")
     else:
-        executor = build_executor(args)
-    agent = None
-    if args.agent:
-        from ..agent_config import build_agent
-
-        agent = build_agent(args, executor)
+        executor = config.build_executor()
+    agent = config.build(executor) if args.agent else None
     server = build_server(executor, agent)
     if args.transport == "stdio":
         anyio.run(serve_stdio, server)
@@ -215,12 +175,8 @@ def cmd_mcp_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-# flags of the agent (model and dialect), as set when left out: they mean something with --agent only
-_AGENT_FLAGS = {
-    "api_key": None, "base_url": None, "backend": None, "model": None, "protocol": "auto", "system_prompt": None,
-    "plugin_prompt": None, "max_turns": 8, "temperature": None, "tool_choice": "auto", "context_tokens": None,
-    "model_path": None, "n_ctx": 4096, "threads": None, "gpu_layers": 0,
-}  # fmt: skip
+# settings that apply to the plugins served, with or without --agent
+_TOOL_SETTINGS = ("plugins", "mcp", "timeout", "tool_timeout")
 
 
 def _check_mcp_serve_flags(args: argparse.Namespace) -> None:
@@ -249,7 +205,12 @@ def _check_mcp_serve_flags(args: argparse.Namespace) -> None:
             "--api-key is the model's key, used with --agent; to require a bearer token from MCP clients, "
             "use --server-key KEY (or LITEAGENT_MCP_KEY)"
         )
-    given = [name for name, unset in _AGENT_FLAGS.items() if getattr(args, name, unset) != unset]
+    config, unset = agent_config(args), AgentConfig()
+    given = [
+        f.name
+        for f in dataclasses.fields(config)
+        if f.name not in _TOOL_SETTINGS and getattr(config, f.name) != getattr(unset, f.name)
+    ]
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         raise UsageError(f"{flags}: model flags apply to the agent; add --agent to serve it as the tool 'ask'")
@@ -262,19 +223,8 @@ def cmd_tools(args: argparse.Namespace) -> int:
     elif args.format == "openai":
         print_json(executor.openai_tools())
     else:
-        from ..agent_config import resolve_protocol
-
-        protocol = resolve_protocol(args.protocol, args.model or _default_model_name(args))
-        prompt = protocol.tools_prompt(executor, plugin_prompt=args.plugin_prompt)
-        sys.stdout.write(prompt + "\n")
+        sys.stdout.write(agent_config(args).dialect().tools_prompt(executor) + "\n")
     return 0
-
-
-def _default_model_name(args: argparse.Namespace) -> str:
-    # Without --model: the embedded model when no server is named, else unknown (hermes).
-    if args.base_url or args.backend == "openai":
-        return ""
-    return DEFAULT_MODEL_NAME
 
 
 def cmd_call(args: argparse.Namespace) -> int:
@@ -317,37 +267,21 @@ def cmd_web(args: argparse.Namespace) -> int:
         import streamlit  # noqa: F401
     except ImportError:
         raise LiteAgentError("the web chat needs streamlit: pip install 'liteagent[web]'") from None
-    for spec in args.plugin:  # fail now, with the one-line message, not inside the page
+    config = agent_config(args)
+    for spec in config.plugins:  # fail now, with the one-line message, not inside the page
         load_plugins([spec])
-    if args.mcp:
+    if config.mcp:
         from ..mcp import load_config
 
-        for path in args.mcp:
+        for path in config.mcp:
             load_config(path)
-    from ..actions.loader import BUILTINS
+    from ..web.runtime import Settings
 
-    defaults = {
-        "backend": args.backend or ("openai" if args.base_url else "local"),
-        "base_url": args.base_url or "",
-        "model": args.model or "",
-        "api_key": args.api_key or os.environ.get("LITEAGENT_API_KEY") or os.environ.get("OPENAI_API_KEY") or "",
-        "protocol": args.protocol,
-        "system_prompt": args.system_prompt,
-        "plugin_prompt": args.plugin_prompt,
-        "max_turns": args.max_turns,
-        "tool_choice": args.tool_choice,
-        "db": args.db or "",
-        "language": args.language,
-        "plugins": [p for p in args.plugin if p != "PythonInterpreter"] or list(DEFAULT_BUILTINS),
-        "interpreter": "PythonInterpreter" in args.plugin,
-        "extra_specs": [p for p in args.plugin if p not in BUILTINS],
-        "allow_url_change": args.allow_url_change,
-        "mcp": [os.path.abspath(p) for p in args.mcp],
-    }
-    if args.temperature is not None:
-        defaults["temperature"] = args.temperature
+    defaults = Settings.from_config(
+        config, db=args.db or "", language=args.language, allow_url_change=args.allow_url_change
+    )
     app = Path(__file__).resolve().parent.parent / "web" / "app.py"
-    env = {**os.environ, "LITEAGENT_WEB_DEFAULTS": json.dumps(defaults, ensure_ascii=False)}
+    env = {**os.environ, "LITEAGENT_WEB_DEFAULTS": json.dumps(dataclasses.asdict(defaults), ensure_ascii=False)}
     if args.password:
         env["LITEAGENT_WEB_PASSWORD"] = args.password
     cmd = [

@@ -15,6 +15,19 @@ FLAGS = {
     "max_turns": "--max-turns",
     "timeout": "--timeout",
     "threads": "--threads",
+    "tool_timeout": "--timeout",
+    "tool_choice": "--tool-choice",
+    "temperature": "--temperature",
+    "context_tokens": "--context-tokens",
+    "gpu_layers": "--gpu-layers",
+    "system_prompt": "--system-prompt",
+    "plugin_prompt": "--plugin-prompt",
+    "plugins": "--plugin",
+    "mcp": "--mcp",
+    "allowed_hosts": "--allowed-host",
+    "allowed_origins": "--allowed-origin",
+    "max_body": "--max-body",
+    "run_timeout": "--run-timeout",
 }
 _ARG = re.compile(r"`(\w+)=`")
 

@@ -7,19 +7,18 @@ import json
 import sys
 
 from ..agent import RunResult
-from ..agent_config import build_agent
 from ..events import ErrorEvent, FinalAnswer, ToolResultEvent
+from ..logs import setup_logging
 from ..messages import ActionReturn
-from .commands import build_executor, print_json
+from .config import agent_config
 from .errors import cli_words
-from .logs import setup_logging
-from .term import clean
+from .term import clean, print_json
 
 
 def run_once(args: argparse.Namespace) -> int:
     setup_logging()
-    executor = build_executor(args)
-    agent = build_agent(args, executor)
+    agent = agent_config(args).build()
+    executor = agent.executor
     show = not args.json and not args.quiet and sys.stderr.isatty()
     result: RunResult | None = None
     try:

@@ -1,9 +1,13 @@
-"""Text from a model or a tool, made safe for a terminal: escape sequences (colours, cursor moves,
-window titles, OSC 52 clipboard writes, hyperlinks) and other control characters are removed."""
+"""What the CLI writes: JSON on stdout, and text from a model or a tool made safe for a terminal:
+escape sequences (colours, cursor moves, window titles, OSC 52 clipboard writes, hyperlinks) and
+other control characters are removed."""
 
 from __future__ import annotations
 
+import json
 import re
+import sys
+from typing import Any
 
 # CSI ... final byte; OSC ... BEL or ST; other ESC sequences (two-byte and nF/Fp/Fe/Fs forms);
 # then any lone C0/C1 control character except newline and tab
@@ -22,3 +26,8 @@ def clean(text: str) -> str:
     if not text:
         return text
     return _ESCAPES.sub("", text.replace("\r\n", "\n"))
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+    sys.stdout.flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .app import create_app
+from .config import ServeConfig
 from .store import SessionStore, store_from_url
 
-__all__ = ["SessionStore", "create_app", "store_from_url"]
+__all__ = ["ServeConfig", "SessionStore", "create_app", "store_from_url"]

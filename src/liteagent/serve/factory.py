@@ -1,9 +1,8 @@
-"""Building the service from ``liteagent serve``'s flags, also in each uvicorn worker process
-(``--workers N``: the flags travel in LITEAGENT_SERVE_ARGV)."""
+"""Building the service from a ServeConfig, also in each uvicorn worker process (``--workers N``:
+the configuration travels as JSON in LITEAGENT_SERVE_CONFIG) and on Ray Serve replicas."""
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import logging
@@ -12,71 +11,61 @@ import sys
 from contextlib import suppress
 from typing import Any
 
-ARGV_ENV = "LITEAGENT_SERVE_ARGV"
+from ..actions.executor import ActionExecutor
+from ..agent_config import AgentConfig
+from .config import ServeConfig
+
+CONFIG_ENV = "LITEAGENT_SERVE_CONFIG"
 _INTERPRETER_MODULE = "liteagent.actions.builtin.interpreter"
 
 
-def check_flags(args: argparse.Namespace) -> None:
-    """The serve flags that can be wrong on their own, as one-line usage errors."""
-    from ..errors import UsageError
-    from .guard import host_error, origin_error
-
-    for flag, values, why_not in (
-        ("--allowed-host", args.allowed_host, host_error),
-        ("--allowed-origin", args.allowed_origin, origin_error),
-    ):
-        for value in values or []:
-            why = why_not(value)
-            if why is not None:
-                raise UsageError(f"{flag} {value!r}: {why}")
-
-
-def check_args(args: argparse.Namespace) -> None:
-    """Everything ``app_from_args`` would refuse, checked once before worker processes start
+def check_service(config: ServeConfig) -> None:
+    """Everything ``app_from_config`` would refuse, checked once before worker processes start
     (a worker that refuses would only be restarted)."""
-    check_flags(args)
-    from ..cli.commands import build_executor
-
-    executor = shared_executor(args, build_executor)
+    executor = shared_executor(config.agent)
     executor.close()
     for plugin in executor.plugins:
-        with suppress(Exception):
-            plugin.close()
+        close = getattr(plugin, "close", None)  # a plugin with resources of its own (a kernel, a connection)
+        if close is not None:
+            with suppress(Exception):
+                close()
 
 
-def app_from_args(args: argparse.Namespace) -> Any:
-    from ..agent_config import build_agent
-    from ..cli.commands import build_executor
-    from ..cli.logs import setup_logging
+def app_from_config(config: ServeConfig) -> Any:
+    """The FastAPI app serving ``config.agent`` with ``config``'s store, key and limits."""
     from ..llms.local import data_dir
+    from ..logs import setup_logging
     from .app import create_app
     from .store import store_from_url
 
-    check_flags(args)
     setup_logging()  # errors of runs (the model server's answer, tracebacks) and one line per request
     logging.getLogger("liteagent.serve").setLevel(logging.INFO)
-    executor = shared_executor(args, build_executor)
-    agent = build_agent(args, executor)
-    store = store_from_url(args.sessions, data_dir() / "serve-sessions.sqlite3")
-    key = args.server_key or os.environ.get("LITEAGENT_SERVE_KEY") or None
-    name = args.served_name or "liteagent"
+    agent = config.agent.build(shared_executor(config.agent))
+    store = store_from_url(config.sessions, data_dir() / "serve-sessions.sqlite3")
+    key = config.server_key or os.environ.get("LITEAGENT_SERVE_KEY") or None
     return create_app(
-        agent, store, model_name=name, api_key=key, max_body_bytes=args.max_body, run_timeout=args.run_timeout,
-        bound_host=args.host, allowed_hosts=args.allowed_host or [], allowed_origins=args.allowed_origin or [],
+        agent, store, model_name=config.served_name, api_key=key, max_body_bytes=config.max_body,
+        run_timeout=config.run_timeout, bound_host=config.host, allowed_hosts=config.allowed_hosts,
+        allowed_origins=config.allowed_origins,
     )  # fmt: skip
 
 
-def shared_executor(args: argparse.Namespace, build_executor: Any, service: str = "liteagent serve") -> Any:
+def app_from_env() -> Any:
+    """uvicorn's factory in worker processes."""
+    return app_from_config(ServeConfig.from_dict(json.loads(os.environ[CONFIG_ENV])))
+
+
+def shared_executor(config: AgentConfig, service: str = "liteagent serve") -> ActionExecutor:
     """The plugins of a service that many callers share (``service`` names it in the error),
     without a PythonInterpreter: one kernel would serve every caller's
     conversations (state and files shared across users). Judged by the loaded objects, not the
-    spelling of ``--plugin``: a module path, a subclass, an entry point, or a plugin file that
+    spelling of the plugin spec: a module path, a subclass, an entry point, or a plugin file that
     creates one inside its own plugin."""
     from ..errors import UsageError
 
     before = set(map(id, _interpreters()))
-    executor = build_executor(args)
-    found = [p for p in executor.plugins if _is_interpreter(p)]
+    executor = config.build_executor()
+    found: list[Any] = [p for p in executor.plugins if _is_interpreter(p)]
     found += [i for i in _interpreters() if id(i) not in before and all(i is not f for f in found)]
     if not found:
         return executor
@@ -115,11 +104,3 @@ def _interpreters() -> list[Any]:
 def _holds(plugin: Any, found: list[Any]) -> bool:
     values = vars(plugin).values() if hasattr(plugin, "__dict__") else ()
     return any(v is f for v in values for f in found)
-
-
-def app_from_env() -> Any:
-    """uvicorn's factory in worker processes."""
-    from ..cli import build_parser
-
-    argv = json.loads(os.environ[ARGV_ENV])
-    return app_from_args(build_parser().parse_args(argv))

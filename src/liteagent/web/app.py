@@ -7,6 +7,7 @@ as HTML, a link or a remote image (see ``markup``).
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 import time
@@ -180,16 +181,14 @@ def _sidebar(defaults: runtime.Settings, store: Any, owner: str) -> runtime.Sett
     )
     sb.selectbox(t(lang, "protocol"), DIALECTS, key="protocol")
     base_url, api_key = runtime.connection(defaults, s.base_url, s.api_key)
-    settings = runtime.Settings(
+    settings = dataclasses.replace(  # what visitors cannot set (the embedded model's, the limits) stays the operator's
+        defaults,
         backend=s.backend,
         model="" if local else s.model.strip(),
         base_url=base_url,
         api_key=api_key,
         protocol=s.protocol,
         language=lang,
-        db=defaults.db,
-        extra_specs=defaults.extra_specs,
-        mcp=defaults.mcp,
     )
     _sync_prompts(settings)
     sb.text_area(t(lang, "system_prompt"), key="system_prompt", height=90)

@@ -10,14 +10,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import agent_config
 from ..actions import ActionExecutor, available_plugins, load_plugin
 from ..actions.base import BaseAction
 from ..actions.builtin import DEFAULT_BUILTINS
 from ..agent import Agent
+from ..agent_config import DEFAULT_TOOL_TIMEOUT, AgentConfig
 from ..errors import LiteAgentError, ToolError
 from ..llms.base import DEFAULT_MODEL_NAME
 from ..llms.local import data_dir
+from ..llms.openai_compat import api_key_from_env
 from ..messages import Message
 from ..protocols import get_protocol
 
@@ -26,14 +27,27 @@ PASSWORD_ENV = "LITEAGENT_WEB_PASSWORD"
 INTERPRETER = "PythonInterpreter"
 
 
+# set by the operator only (``liteagent web``'s flags): never shown with a conversation
+_OPERATOR_ONLY = (
+    "api_key",
+    "allow_url_change",
+    "timeout",
+    "model_path",
+    "n_ctx",
+    "context_tokens",
+    "threads",
+    "gpu_layers",
+)
+
+
 @dataclass
 class Settings:
-    """The sidebar. ``liteagent web``'s flags fill the first values."""
+    """The sidebar. ``liteagent web``'s AgentConfig fills the first values (``from_config``)."""
 
     backend: str = "local"
     model: str = ""
     base_url: str = ""
-    api_key: str = ""
+    api_key: str = ""  # "": none (never the environment's: a visitor may point the page elsewhere)
     protocol: str = "auto"
     system_prompt: str | None = None
     plugin_prompt: str | None = None
@@ -58,9 +72,42 @@ class Settings:
 
     def public(self) -> dict[str, Any]:
         d = asdict(self)
-        for k in ("api_key", "allow_url_change"):
+        for k in _OPERATOR_ONLY:
             d.pop(k, None)
         return d
+
+    @classmethod
+    def from_config(
+        cls, config: AgentConfig, *, db: str = "", language: str = "en", allow_url_change: bool = False
+    ) -> Settings:
+        """The operator's first values: ``config`` (an API key from the environment included) and
+        the page's own settings."""
+        from ..actions.loader import BUILTINS
+
+        s = cls(
+            backend=config.resolved_backend, base_url=config.base_url or "", model=config.model or "",
+            api_key=config.api_key or api_key_from_env() or "", protocol=config.protocol,
+            system_prompt=config.system_prompt, plugin_prompt=config.plugin_prompt,
+            plugins=[p for p in config.plugins if p != INTERPRETER] or list(DEFAULT_BUILTINS),
+            interpreter=INTERPRETER in config.plugins, extra_specs=[p for p in config.plugins if p not in BUILTINS],
+            mcp=[os.path.abspath(p) for p in config.mcp], max_turns=config.max_turns, tool_choice=config.tool_choice,
+            timeout=config.tool_timeout, model_path=config.model_path, n_ctx=config.n_ctx,
+            context_tokens=config.context_tokens, threads=config.threads, gpu_layers=config.gpu_layers,
+            db=db, language=language, allow_url_change=allow_url_change,
+        )  # fmt: skip
+        if config.temperature is not None:
+            s.temperature = config.temperature
+        return s
+
+    def agent_config(self) -> AgentConfig:
+        """The agent these settings describe; its plugins are built per conversation (``build_plugins``)."""
+        return AgentConfig(
+            backend=self.backend, base_url=self.base_url or None, model=self.model or None, api_key=self.api_key,
+            timeout=self.timeout, tool_timeout=self.timeout, model_path=self.model_path, n_ctx=self.n_ctx,
+            threads=self.threads, gpu_layers=self.gpu_layers, protocol=self.protocol,
+            system_prompt=self.system_prompt, plugin_prompt=self.plugin_prompt, max_turns=self.max_turns,
+            tool_choice=self.tool_choice, temperature=self.temperature, context_tokens=self.context_tokens,
+        )  # fmt: skip
 
 
 def connection(defaults: Settings, base_url: str, visitor_key: str) -> tuple[str, str]:
@@ -171,7 +218,7 @@ def build_plugins(settings: Settings, folder: Path, cache: dict[str, BaseAction]
                         continue
                     from ..mcp import MCPToolkit
 
-                    toolkit = MCPToolkit(cfg, call_timeout=settings.timeout or 60.0)
+                    toolkit = MCPToolkit(cfg, call_timeout=settings.timeout or DEFAULT_TOOL_TIMEOUT)
                     toolkit.api_specs()  # connect now: a server that cannot be reached is a notice
                     cache[spec] = toolkit
                 else:
@@ -198,7 +245,8 @@ def agent_for(settings: Settings, folder: Path, cache: dict[str, Any]) -> tuple[
     agents: dict[str, Agent] = cache.setdefault("agents", {})
     if key not in agents:
         agents.clear()  # an older configuration's agent is not used again
-        agents[key] = agent_config.build_agent(settings, ActionExecutor(plugins))
+        config = settings.agent_config()
+        agents[key] = config.build(ActionExecutor(plugins, timeout=config.tool_timeout or DEFAULT_TOOL_TIMEOUT))
     return agents[key], errors
 
 
