@@ -34,7 +34,7 @@ class AgentConfig:
     backend: str | None = None  # local | openai; None: openai when base_url is given, else local
     base_url: str | None = None
     model: str | None = None  # None: the server's first model, or the embedded model
-    api_key: str | None = field(default=None, repr=False)  # None: $LITEAGENT_API_KEY or $OPENAI_API_KEY
+    api_key: str | None = field(default=None, repr=False)  # None: $LITEAGENT_API_KEY or $OPENAI_API_KEY; "": none
     timeout: float | None = None  # seconds one model call may take, all in (None: 180)
     # the embedded model (backend local)
     model_path: str | None = None  # a GGUF file (None: the shipped SmolLM2-135M-Instruct)
@@ -151,11 +151,6 @@ class AgentConfig:
         name (the embedded model's when no server is named; hermes when the server's is unknown)."""
         model = self.model or ("" if self.resolved_backend == "openai" else DEFAULT_MODEL_NAME)
         return get_protocol(self.protocol, model, self.system_prompt, self.plugin_prompt)
-
-
-def build_agent(config: AgentConfig, executor: ActionExecutor | None = None, progress: Any = None) -> Agent:
-    """``config.build(executor)``."""
-    return config.build(executor, progress=progress)
 
 
 def mcp_toolkits(paths: tuple[str, ...] | list[str], timeout: float | None = None) -> list[Any]:
