@@ -87,7 +87,6 @@ class Agent:
         self.config = GenerationConfig(temperature=temperature, max_tokens=max_tokens)
         self.constrain_calls = constrain_calls
         self.context_tokens = context_tokens
-        self._grammar_cache: tuple[Any, str | None] | None = None
 
     @property
     def protocol(self) -> Protocol:
@@ -98,11 +97,16 @@ class Agent:
         return self._protocol
 
     def grammar(self, protocol: Protocol, tool_choice: str) -> str | None:
-        """The dialect's decoding grammar for these tools, built once per tool set."""
-        key = (protocol.name, tool_choice, self.executor.uid, self.executor.version)
-        if self._grammar_cache is None or self._grammar_cache[0] != key:
-            self._grammar_cache = (key, protocol.grammar(self.executor.tool_set(), tool_choice))
-        return self._grammar_cache[1]
+        """The dialect's decoding grammar for these tools, built once per tool set (in the
+        process: agents with the same tools share it)."""
+        tools = self.executor.tool_set()
+        key = (type(protocol), protocol.name, tool_choice, tools.key)
+        grammar = _GRAMMARS.get(key, _MISSING)
+        if grammar is _MISSING:
+            if len(_GRAMMARS) >= 64:
+                _GRAMMARS.clear()
+            grammar = _GRAMMARS[key] = protocol.grammar(tools, tool_choice)
+        return grammar  # type: ignore[return-value]
 
     async def _ensure_protocol(self) -> Protocol:
         if self._protocol is None:
@@ -157,6 +161,8 @@ class Agent:
 
 
 _SYNC_SESSIONS = (InMemorySession, SQLiteSession)  # answer at once: *_now methods
+_GRAMMARS: dict[tuple[Any, ...], str | None] = {}  # by dialect, tool choice and ToolSet.key
+_MISSING = object()
 
 
 def _on_thread_loop(aw: Awaitable[Any]) -> Any:

@@ -241,3 +241,51 @@ def test_accepts_classes_and_functions():
     assert "plain" in e.names() and "Calc.add" in e.names()
     with pytest.raises(TypeError, match="not a liteagent plugin"):
         ActionExecutor([object()])
+
+
+def test_executors_with_the_same_tools_share_their_definitions_and_no_others():
+    # An app that builds an agent per request renders from warm caches (issue 20): the snapshot is
+    # keyed by what the tools are. A renamed plugin, another description or another tool is another key.
+    from liteagent import BaseAction, tool, tool_api
+
+    class Clock(BaseAction):
+        """Clock."""
+
+        @tool_api
+        def now(self, tz: str = "UTC") -> str:
+            """The time.
+
+            Args:
+                tz: time zone
+            """
+            return "12:00"
+
+    @tool
+    def echo(text: str) -> str:
+        """Echo text.
+
+        Args:
+            text: any text
+        """
+        return text
+
+    @tool(name="echo")
+    def other_echo(words: str) -> str:
+        """Echo other text.
+
+        Args:
+            words: any words
+        """
+        return words
+
+    key = ActionExecutor([Clock()]).tool_set().key
+    assert ActionExecutor([Clock()]).tool_set().key == key
+    assert ActionExecutor([Clock(name="Watch")]).tool_set().key != key
+    assert ActionExecutor([Clock(description="A wall clock.")]).tool_set().key != key
+    assert ActionExecutor([Clock(), echo]).tool_set().key != key
+    a, b = ActionExecutor([echo]).tool_set(), ActionExecutor([other_echo]).tool_set()
+    assert a.key != b.key and "words" in b.defs[0].parameters["properties"]
+    grown = ActionExecutor([Clock()])
+    before = grown.tool_set().key
+    grown.add(echo)  # a change of the same executor is seen too
+    assert grown.tool_set().key != before and grown.resolve("echo") is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import functools
 import itertools
 import json
 import re
@@ -41,6 +42,7 @@ _SCALARS = (int, float, bool)
 _UIDS = itertools.count()
 
 
+@functools.lru_cache(maxsize=1024)  # an app that builds an executor per request asks again and again
 def wire_name(name: str) -> str:
     """A name OpenAI's function-name rule accepts (``[a-zA-Z0-9_-]{1,64}``)."""
     safe = name.replace(".", "__")
@@ -90,8 +92,10 @@ class ActionExecutor:
         self._plugins: dict[str, BaseAction] = {}
         self._apis: dict[str, BoundApi] = {}
         self._aliases: dict[str, str] = {}
+        self._aliases_stale = False
         self._pool: ThreadPoolExecutor | None = None
         self._tool_set: ToolSet | None = None
+        self._tool_set_version = -1
         self.version = 0
         self.uid = next(_UIDS)  # with ``version``: a cache key for rendered tool prompts
         for action in actions:
@@ -114,13 +118,15 @@ class ActionExecutor:
                 raise ValueError(f"two APIs are named {full!r}; rename one")
             bound = BoundApi(full, wire_name(full), spec, plugin.api_callable(spec), plugin)
             self._apis[full] = bound
-        self._rebuild_aliases()
+        self._aliases_stale = True  # rebuilt on first look-up: an executor of N plugins is built in O(N)
+        self.version += 1  # renderers cache tool prompts per version
         return plugin
 
     def remove(self, name: str) -> None:
         plugin = self._plugins.pop(name)
         self._apis = {k: v for k, v in self._apis.items() if v.plugin is not plugin}
-        self._rebuild_aliases()
+        self._aliases_stale = True
+        self.version += 1
 
     def _rebuild_aliases(self) -> None:
         aliases: dict[str, str] = {}
@@ -139,7 +145,7 @@ class ActionExecutor:
             if len(fulls) == 1:  # models often drop the toolkit prefix
                 aliases.setdefault(api_name, fulls[0])
         self._aliases = aliases
-        self.version += 1  # renderers cache tool prompts per version
+        self._aliases_stale = False
 
     @property
     def plugins(self) -> list[BaseAction]:
@@ -159,6 +165,8 @@ class ActionExecutor:
         api = self._apis.get(name)
         if api is not None:
             return api
+        if self._aliases_stale:
+            self._rebuild_aliases()
         full = self._aliases.get(name) or self._aliases.get(name.strip().lower())
         return self._apis.get(full) if full else None
 
@@ -202,25 +210,39 @@ class ActionExecutor:
         return out
 
     def tool_set(self) -> ToolSet:
-        """The tools' definitions as an immutable snapshot for dialects, made once per version."""
+        """The tools' definitions as an immutable snapshot for dialects: made once per version, and
+        shared by every executor holding the same tools (an app that builds an agent per request
+        then renders from warm caches: prompts and grammars are cached by ``ToolSet.key``)."""
         cached = self._tool_set
-        if cached is not None and cached.key == (self.uid, self.version):
+        if cached is not None and self._tool_set_version == self.version:
             return cached
-        descs = self.api_descriptions()
-        tools = self.openai_tools()
-        defs = tuple(
-            ToolDef(
-                api.name,
-                api.wire,
-                tool["function"]["description"],
-                MappingProxyType(copy.deepcopy(api.spec.parameters)),
-                "interpreter" if getattr(api.plugin, "interpreter", False) else "plugin",
-                MappingProxyType(desc),
+        apis = list(self._apis.values())
+        key = tuple(_identity(api) for api in apis)
+        hit = _TOOL_SETS.get(key)
+        if hit is not None and all(a is b for a, b in zip(hit[0], (api.spec for api in apis), strict=True)):
+            tool_set = hit[1]
+        else:
+            if self._aliases_stale:
+                self._rebuild_aliases()
+            descs = self.api_descriptions()
+            tools = self.openai_tools()
+            defs = tuple(
+                ToolDef(
+                    api.name,
+                    api.wire,
+                    tool["function"]["description"],
+                    MappingProxyType(copy.deepcopy(api.spec.parameters)),
+                    "interpreter" if getattr(api.plugin, "interpreter", False) else "plugin",
+                    MappingProxyType(desc),
+                )
+                for api, desc, tool in zip(apis, descs, tools, strict=True)
             )
-            for api, desc, tool in zip(self._apis.values(), descs, tools, strict=True)
-        )
-        self._tool_set = ToolSet(defs, dict(self._aliases), (self.uid, self.version))
-        return self._tool_set
+            tool_set = ToolSet(defs, dict(self._aliases), ("tools", next(_UIDS)))
+            if len(_TOOL_SETS) >= 256:
+                _TOOL_SETS.clear()
+            _TOOL_SETS[key] = (tuple(api.spec for api in apis), tool_set)  # the specs pinned: ids stay theirs
+        self._tool_set, self._tool_set_version = tool_set, self.version
+        return tool_set
 
     def get_actions_info(self) -> list[dict[str, Any]]:
         """Lagent's name for :meth:`api_descriptions` (what the tutorial's appendix 1 prints)."""
@@ -422,6 +444,24 @@ class ActionExecutor:
 #: every live task of every loop, where CPython 3.10/3.11 keep them in one registry (3.12 split
 #: it, 3.14 keeps tasks per thread): there "is any other task on this loop?" stops at the first one
 _TASKS: Any = getattr(asyncio.tasks, "_all_tasks", None) if sys.version_info < (3, 12) else None
+
+
+_TOOL_SETS: dict[tuple[Any, ...], tuple[tuple[Any, ...], ToolSet]] = {}  # by what the tools are
+
+
+def _identity(api: BoundApi) -> tuple[Any, ...]:
+    """What makes an API's definition: its names, its spec (described once per class), and what
+    of its plugin shows in the description."""
+    plugin = api.plugin
+    return (
+        api.name,
+        api.wire,
+        id(api.spec),
+        type(plugin),  # the docstring its description comes from (parsed only on a miss)
+        plugin.is_toolkit,
+        getattr(plugin, "_description", None),
+        getattr(plugin, "interpreter", False),
+    )
 
 
 def _timed(func: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[Any, float]:

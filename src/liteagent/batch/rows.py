@@ -38,7 +38,6 @@ def narrowed(agent: Agent, names: Any) -> Agent:
     clone = copy.copy(agent)
     clone.executor = ActionExecutor(chosen, timeout=agent.executor.timeout,
                                     max_result_chars=agent.executor.max_result_chars)  # fmt: skip
-    clone._grammar_cache = None
     return clone
 
 
