@@ -240,11 +240,10 @@ def test_a_call_is_scored_by_the_name_as_written():
     # batch row records the tool the agent would have run.
     import asyncio
 
-    from liteagent import ScriptedLLM
+    from liteagent import Agent, ScriptedLLM
     from liteagent.batch.turn import one_turn
     from liteagent.evals.tools import toolset_from_schemas
     from liteagent.messages import Message
-    from liteagent.protocols import get_protocol
 
     schema = [{"name": "calc_area", "description": "Area.", "parameters": {"type": "object", "properties": {}}}]
     reply = '<tool_call>{"name": "CALC_AREA", "arguments": {}}</tool_call>'
@@ -252,8 +251,7 @@ def test_a_call_is_scored_by_the_name_as_written():
     for calls_only in (True, False):
         rec = asyncio.run(
             one_turn(
-                ScriptedLLM([reply]),
-                get_protocol("hermes", "m"),
+                Agent(ScriptedLLM([reply]), protocol="hermes"),
                 toolset_from_schemas(schema),
                 [Message("user", "area?")],
                 calls_only=calls_only,

@@ -13,8 +13,9 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator
 from typing import Any
 
-from . import sync_bridge
+from . import engine, sync_bridge
 from .actions.executor import ActionExecutor
+from .actions.tooldefs import ToolSet
 from .errors import UsageError
 from .events import (
     Event,
@@ -96,10 +97,10 @@ class Agent:
             )
         return self._protocol
 
-    def grammar(self, protocol: Protocol, tool_choice: str) -> str | None:
-        """The dialect's decoding grammar for these tools, built once per tool set (in the
-        process: agents with the same tools share it)."""
-        tools = self.executor.tool_set()
+    def grammar(self, protocol: Protocol, tool_choice: str, toolset: ToolSet | None = None) -> str | None:
+        """The dialect's decoding grammar for these tools (the agent's by default), built once per
+        tool set (in the process: agents with the same tools share it)."""
+        tools = toolset if toolset is not None else self.executor.tool_set()
         key = (type(protocol), protocol.name, tool_choice, tools.key)
         grammar = _GRAMMARS.get(key, _MISSING)
         if grammar is _MISSING:
@@ -112,6 +113,17 @@ class Agent:
         if self._protocol is None:
             await self.llm.resolve_model()  # "auto" needs the served model's name
         return self.protocol
+
+    async def aresolve_protocol(self) -> Protocol:
+        """The dialect, asking the server for its model's name first where ``auto`` needs it."""
+        return await self._ensure_protocol()
+
+    def arecord_turn(self, history: list[Message], tools: ToolSet) -> AsyncIterator[Event]:
+        """One model turn on ``history`` with ``tools`` offered, whose calls are recorded, not
+        executed (``engine.recorded_turn``): its events, the last a FinalAnswer whose result's one
+        step holds the calls, or an ErrorEvent. Stop reading early and the model stops too."""
+        drive = Drive(self, InMemorySession(), True)
+        return aiterate(drive, drive.run(engine.recorded_turn(self, history, tools)))
 
     # -- the loop: engine.question, run by the one driver (runner.Drive) -----------------------
     def astream(self, query: str | Message, session: Session | None = None) -> AsyncIterator[Event]:

@@ -47,7 +47,7 @@ class Settings(Interface):
     constrain_calls: bool
     context_tokens: int | None
 
-    def grammar(self, protocol: Protocol, tool_choice: str) -> str | None: ...
+    def grammar(self, protocol: Protocol, tool_choice: str, toolset: ToolSet | None = None) -> str | None: ...
 
 
 # -- effects: what the engine asks its driver to do -------------------------------------------
@@ -182,26 +182,12 @@ def question(agent: Settings, query: str | Message, events: bool = True) -> Step
         tool_choice = (
             "required" if run.call_pending else "auto" if agent.tool_choice == "required" else agent.tool_choice
         )
-        toolset = agent.executor.tool_set()
-        request, trimmed = render(agent, protocol, run, tool_choice, toolset)
-        if trimmed is not None and events:
-            yield trimmed
-        state = Generate(request, protocol.new_parser(toolset), time.perf_counter(), run.usage)
-        try:
-            yield state
-        except StopRun as stop:
-            yield run.stop(stop.kind, stop.message, "error")
+        made = yield from model_turn(agent, protocol, run, tool_choice, agent.executor.tool_set(), events)
+        if type(made) is ErrorEvent:
+            yield made
             return
-        if state.finish is None and state.ttft is None:  # not a word, not even a finish reason
-            yield run.stop("llm", EMPTY_REPLY, "error")
-            return
-        last = state.parser.finish()
-        if events:
-            yield from last
-        parsed: ParsedReply = state.parser.result()
-        calls = parsed.calls if tool_choice != "none" else []
-        if calls and state.finish == "length" and parsed.open_call:
-            calls = [*calls[:-1], cut_off(calls[-1])]  # never run a call the token limit cut
+        assert isinstance(made, Turn)
+        request, state, parsed, calls = made.request, made.state, made.parsed, made.calls
         if not calls and tool_choice == "required" and len(agent.executor):
             # the server did not enforce it: the reply goes back to the model as a missing call
             calls = [ToolCall("", {}, raw="", error="a tool call is required here and the reply made none")]
@@ -241,6 +227,67 @@ def question(agent: Settings, query: str | Message, events: bool = True) -> Step
     yield run.stop("max_turns", msg, "max_turns")
 
 
+@dataclass(slots=True)
+class Turn:
+    """One model turn as made: its request, the Generate it streamed, the parsed reply, and the
+    calls to act on."""
+
+    request: Request
+    state: Generate
+    parsed: ParsedReply
+    calls: list[ToolCall]
+
+
+def model_turn(
+    agent: Settings, protocol: Protocol, run: RunState, tool_choice: str, toolset: ToolSet, events: bool
+) -> Generator[Any, Any, Turn | ErrorEvent]:
+    """One model turn, made one way for every run and recorded turn: the request fitted to the
+    context, the reply streamed and parsed, a call the token limit cut made unreadable. Returns the
+    Turn, or the ErrorEvent that ends the run (the model server failed, an empty reply)."""
+    request, trimmed = render(agent, protocol, run, tool_choice, toolset)
+    if trimmed is not None and events:
+        yield trimmed
+    state = Generate(request, protocol.new_parser(toolset), time.perf_counter(), run.usage)
+    try:
+        yield state
+    except StopRun as stop:
+        return run.stop(stop.kind, stop.message, "error")
+    if state.finish is None and state.ttft is None:  # not a word, not even a finish reason
+        return run.stop("llm", EMPTY_REPLY, "error")
+    last = state.parser.finish()
+    if events:
+        yield from last
+    parsed: ParsedReply = state.parser.result()
+    calls = parsed.calls if tool_choice != "none" else []
+    if calls and state.finish == "length" and parsed.open_call:
+        calls = [*calls[:-1], cut_off(calls[-1])]  # never run a call the token limit cut
+    return Turn(request, state, parsed, calls)
+
+
+def recorded_turn(agent: Settings, history: list[Message], toolset: ToolSet) -> Steps:
+    """One model turn whose calls are recorded, not executed (tools known only by their schemas:
+    BFCL cases, batch rows with their own ``tools``). The last event is FinalAnswer, whose result's
+    one step holds the calls (unreadable ones with their error), or ErrorEvent."""
+    run = RunState(list(history), len(history), time.perf_counter())
+    try:
+        protocol: Protocol = yield RESOLVE_PROTOCOL
+    except StopRun as stop:
+        yield run.stop(stop.kind, stop.message, "error")
+        return
+    made = yield from model_turn(agent, protocol, run, agent.tool_choice, toolset, True)
+    if type(made) is ErrorEvent:
+        yield made
+        return
+    assert isinstance(made, Turn)
+    text, state = made.parsed.text, made.state
+    elapsed = time.perf_counter() - state.start
+    run.steps.append(Step(text, made.calls, [], made.parsed.thinking, elapsed, state.ttft))
+    if state.finish == "length" and not made.calls:
+        yield FinalAnswer(text, run.result(text, "truncated", "the answer was cut off at the model's token limit"))
+    else:
+        yield FinalAnswer(text, run.result(text))
+
+
 def render(
     agent: Settings, protocol: Protocol, run: RunState, tool_choice: str, toolset: ToolSet
 ) -> tuple[Request, ContextTrimmed | None]:
@@ -260,7 +307,7 @@ def render(
             trimmed = ContextTrimmed(turns, items, budget)
     request = protocol.render(history, tools, tool_choice)
     if agent.llm.supports_grammar and agent.constrain_calls:
-        request.grammar = agent.grammar(protocol, "answer" if run.must_answer else tool_choice)
+        request.grammar = agent.grammar(protocol, "answer" if run.must_answer else tool_choice, toolset)
     return request, trimmed
 
 

@@ -71,6 +71,10 @@ class Drive:
 
     def steps(self, query: str | Message) -> Generator[Event | Await, Any, None]:
         """Events (the engine's: all, or without ``events`` only the last) and Awaits."""
+        return self.run(engine.question(self.agent, query, self.events))
+
+    def run(self, loop: engine.Steps) -> Generator[Event | Await, Any, None]:
+        """Drive any of the engine's loops (``question``, ``recorded_turn``)."""
         agent, session, events = self.agent, self.session, self.events
         llm, executor, config = agent.llm, agent.executor, agent.config
         now = type(session) in (NOW_ASYNC if self.on_loop else NOW_SYNC)
@@ -78,7 +82,6 @@ class Drive:
         effects, Generate, Record, Execute, Load = (
             engine.EFFECTS, engine.Generate, engine.Record, engine.Execute, engine.Load,
         )  # fmt: skip
-        loop = engine.question(agent, query, events)
         send, throw = loop.send, loop.throw
         value: Any = None
         error: engine.StopRun | None = None

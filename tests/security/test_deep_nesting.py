@@ -279,7 +279,7 @@ def test_cli_run_recovers_and_reports_a_model_that_keeps_nesting(cli, server):
 def test_one_turn_records_the_call_as_malformed(dialect):
     tools = ActionExecutor([Store()]).tool_set()
     llm = ScriptedLLM([call_text(dialect, '{"data": ' + dicts(DEEP) + "}")])
-    rec = asyncio.run(one_turn(llm, get_protocol(dialect), tools, [Message("user", "Keep this.")]))
+    rec = asyncio.run(one_turn(Agent(llm, protocol=dialect), tools, [Message("user", "Keep this.")]))
     assert rec.calls == [] and rec.malformed == [TOO_DEEP]
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..actions.executor import ActionExecutor
 from ..agent import Agent
+from ..messages import Message
 from ..sessions import InMemorySession
 from .runner import Row, RowFn, history_of
 
@@ -55,18 +56,7 @@ def row_processor(agent: Agent) -> RowFn:
         if tools:
             if not isinstance(tools, list):
                 raise ValueError('"tools" must be a list of JSON Schema function descriptions')
-            protocol = await agent._ensure_protocol()
-            from ..messages import Message
-
-            rec = await one_turn(
-                agent.llm,
-                protocol,
-                toolset_from_schemas(tools),
-                [*history, Message("user", question)],
-                agent.config,
-                tool_choice=agent.tool_choice,
-                constrain=agent.constrain_calls,
-            )
+            rec = await one_turn(agent, toolset_from_schemas(tools), [*history, Message("user", question)])
             return {
                 "answer": rec.text,
                 "status": "ok" if not rec.malformed else "malformed_call",

@@ -1,17 +1,21 @@
 """One model turn whose calls are recorded, not executed: for tools known only by their schemas
-(BFCL cases, batch rows with their own ``tools``)."""
+(BFCL cases, batch rows with their own ``tools``). The turn is the engine's
+(``Agent.arecord_turn``), made as in every run: context fitting, the dialect's grammar, the
+cut-off guard; this module turns it into a record."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..actions.tooldefs import ToolSet
-from ..events import TextDelta
-from ..llms.base import LLM, GenerationConfig
-from ..messages import Message
-from ..protocols import Protocol
+from ..errors import LLMError
+from ..events import ErrorEvent, FinalAnswer, TextDelta, TextReset
+
+if TYPE_CHECKING:
+    from ..actions.tooldefs import ToolSet
+    from ..agent import Agent
+    from ..messages import Message
 
 
 @dataclass
@@ -26,53 +30,48 @@ class TurnRecord:
     cut: bool = False
 
 
-async def one_turn(
-    llm: LLM,
-    protocol: Protocol,
-    tools: ToolSet,
-    history: list[Message],
-    config: GenerationConfig | None = None,
-    calls_only: bool = False,
-    tool_choice: str = "auto",
-    constrain: bool = True,
-) -> TurnRecord:
+async def one_turn(agent: Agent, tools: ToolSet, history: list[Message], calls_only: bool = False) -> TurnRecord:
     """The model's reply to ``history`` with ``tools`` offered: its text and calls (names as the
-    tool set spells them; unreadable calls in ``malformed``). ``tool_choice`` and ``constrain``
-    as the agent's (``Agent.tool_choice``, ``Agent.constrain_calls``).
+    tool set spells them; unreadable calls in ``malformed``), with the agent's dialect, tool
+    choice and grammar. Raises LLMError when the model server fails.
 
-    ``calls_only`` (scoring calls, as ``eval`` does): where decoding is constrained by a grammar
-    under which an answer can hold no call (``protocol.answer_excludes_calls``), generation stops
-    at the answer's first visible text, since no call can follow; the record is marked ``cut``."""
+    ``calls_only`` (scoring calls, as ``eval`` does): names are taken as written (no case folding),
+    and where decoding is constrained by a grammar under which an answer can hold no call
+    (``protocol.answer_excludes_calls``), generation stops at the answer's first visible text,
+    since no call can follow; the record is marked ``cut``."""
     t0 = time.perf_counter()
-    request = protocol.render(history, tools, tool_choice)
-    if llm.supports_grammar and constrain:
-        request.grammar = protocol.grammar(tools, tool_choice)
-    parser = protocol.new_parser(tools)
-    usage: dict[str, int] = {}
-    settles = calls_only and request.grammar is not None and protocol.answer_excludes_calls
-    cut = False
-    stream = llm.astream(request, config)
-    async for chunk in stream:
-        if chunk.text:
-            events = parser.feed(chunk.text)
-            if settles and any(isinstance(e, TextDelta) and e.text.strip() for e in events):
-                cut = True
-                break
-        if chunk.thinking:
-            parser.feed_thinking(chunk.thinking)
-        for d in chunk.tool_calls or []:
-            parser.feed_tool_delta(d.index, d.id, d.name, d.arguments)
-        for k, v in (chunk.usage or {}).items():
-            usage[k] = usage.get(k, 0) + v
-    if cut:
-        close = getattr(stream, "aclose", None)
-        if close is not None:
-            await close()  # the model stops generating
-    parser.finish()
-    reply = parser.result()
+    protocol = await agent.aresolve_protocol()
+    settles = (
+        calls_only
+        and agent.llm.supports_grammar
+        and agent.constrain_calls
+        and protocol.answer_excludes_calls
+        and agent.grammar(protocol, agent.tool_choice, tools) is not None
+    )
+    said: list[str] = []
+    final: Any = None
+    events = agent.arecord_turn(history, tools)
+    try:
+        async for ev in events:
+            kind = type(ev)
+            if kind is TextDelta:
+                said.append(ev.text)  # type: ignore[union-attr]
+                if settles and ev.text.strip():  # type: ignore[union-attr]
+                    break  # closing the events ends the model's reply
+            elif kind is TextReset:
+                said.clear()
+            elif kind is FinalAnswer or kind is ErrorEvent:
+                final = ev
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+    if final is None:  # stopped at the answer's first words
+        return TurnRecord("".join(said), [], [], time.perf_counter() - t0, {}, cut=True)
+    if isinstance(final, ErrorEvent):
+        raise LLMError(final.message)
+    result = final.result
     calls: list[tuple[str, dict[str, Any]]] = []
     malformed: list[str] = []
-    for c in reply.calls:
+    for c in result.steps[0].tool_calls if result.steps else []:
         if c.error is not None:
             malformed.append(c.error)
             continue
@@ -80,4 +79,4 @@ async def one_turn(
         # batch row gets the tool the agent would have run
         known = tools.resolve_exact(c.name) if calls_only else tools.resolve(c.name)
         calls.append((known.name if known is not None else c.name, c.arguments))
-    return TurnRecord(reply.text, calls, malformed, time.perf_counter() - t0, usage, cut)
+    return TurnRecord(result.answer, calls, malformed, time.perf_counter() - t0, dict(result.usage))

@@ -45,7 +45,7 @@ async def eval_category(
     from ..batch.turn import one_turn
 
     cases = load_category(data, category, limit)
-    protocol = await agent._ensure_protocol()
+    await agent.aresolve_protocol()  # once, before the cases run at once
     res = CategoryResult()
     sem = asyncio.Semaphore(concurrency)
 
@@ -56,16 +56,7 @@ async def eval_category(
             t0 = time.perf_counter()
             try:
                 tools = toolset_from_schemas(case["tools"])
-                rec = await one_turn(
-                    agent.llm,
-                    protocol,
-                    tools,
-                    history,
-                    agent.config,
-                    calls_only=True,
-                    tool_choice=agent.tool_choice,
-                    constrain=agent.constrain_calls,
-                )
+                rec = await one_turn(agent, tools, history, calls_only=True)
                 calls, malformed, err = rec.calls, rec.malformed, None
                 text = rec.text + (" …[stopped: an answer, no call can follow]" if rec.cut else "")
             except Exception as exc:  # the case fails; the run goes on
