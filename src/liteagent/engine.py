@@ -186,8 +186,7 @@ def question(agent: Settings, query: str | Message, events: bool = True) -> Step
         if type(made) is ErrorEvent:
             yield made
             return
-        assert isinstance(made, Turn)
-        request, state, parsed, calls = made.request, made.state, made.parsed, made.calls
+        request, state, parsed, calls = made  # type: ignore[misc]
         if not calls and tool_choice == "required" and len(agent.executor):
             # the server did not enforce it: the reply goes back to the model as a missing call
             calls = [ToolCall("", {}, raw="", error="a tool call is required here and the reply made none")]
@@ -227,23 +226,12 @@ def question(agent: Settings, query: str | Message, events: bool = True) -> Step
     yield run.stop("max_turns", msg, "max_turns")
 
 
-@dataclass(slots=True)
-class Turn:
-    """One model turn as made: its request, the Generate it streamed, the parsed reply, and the
-    calls to act on."""
-
-    request: Request
-    state: Generate
-    parsed: ParsedReply
-    calls: list[ToolCall]
-
-
 def model_turn(
     agent: Settings, protocol: Protocol, run: RunState, tool_choice: str, toolset: ToolSet, events: bool
-) -> Generator[Any, Any, Turn | ErrorEvent]:
+) -> Generator[Any, Any, tuple[Request, Generate, ParsedReply, list[ToolCall]] | ErrorEvent]:
     """One model turn, made one way for every run and recorded turn: the request fitted to the
     context, the reply streamed and parsed, a call the token limit cut made unreadable. Returns the
-    Turn, or the ErrorEvent that ends the run (the model server failed, an empty reply)."""
+    turn (request, Generate, parsed reply, calls), or the ErrorEvent that ends the run (the model server failed, an empty reply)."""
     request, trimmed = render(agent, protocol, run, tool_choice, toolset)
     if trimmed is not None and events:
         yield trimmed
@@ -261,7 +249,7 @@ def model_turn(
     calls = parsed.calls if tool_choice != "none" else []
     if calls and state.finish == "length" and parsed.open_call:
         calls = [*calls[:-1], cut_off(calls[-1])]  # never run a call the token limit cut
-    return Turn(request, state, parsed, calls)
+    return request, state, parsed, calls
 
 
 def recorded_turn(agent: Settings, history: list[Message], toolset: ToolSet) -> Steps:
@@ -278,11 +266,10 @@ def recorded_turn(agent: Settings, history: list[Message], toolset: ToolSet) -> 
     if type(made) is ErrorEvent:
         yield made
         return
-    assert isinstance(made, Turn)
-    text, state = made.parsed.text, made.state
-    elapsed = time.perf_counter() - state.start
-    run.steps.append(Step(text, made.calls, [], made.parsed.thinking, elapsed, state.ttft))
-    if state.finish == "length" and not made.calls:
+    _, state, parsed, calls = made  # type: ignore[misc]
+    text = parsed.text
+    run.steps.append(Step(text, calls, [], parsed.thinking, time.perf_counter() - state.start, state.ttft))
+    if state.finish == "length" and not calls:
         yield FinalAnswer(text, run.result(text, "truncated", "the answer was cut off at the model's token limit"))
     else:
         yield FinalAnswer(text, run.result(text))
