@@ -13,6 +13,7 @@ import asyncio
 import atexit
 import codecs
 import contextlib
+import logging
 import os
 import re
 import threading
@@ -99,6 +100,26 @@ class _Loaded:
 
 
 _MODELS: dict[tuple[str, int, int, int], _Loaded] = {}
+_GRAMMAR_OK: dict[str, bool] = {}
+
+
+def _grammar_loads(grammar: str) -> bool:
+    """A grammar llama.cpp cannot parse would add a null sampler (a crash): decode unconstrained
+    instead, with a warning (once per grammar). The dialects' own grammars always load."""
+    ok = _GRAMMAR_OK.get(grammar)
+    if ok is None:
+        from ..protocols.grammar_schema import gbnf_loads
+
+        if len(_GRAMMAR_OK) > 64:
+            _GRAMMAR_OK.clear()
+        ok = _GRAMMAR_OK[grammar] = gbnf_loads(grammar)
+        if not ok:
+            logging.getLogger("liteagent.grammar").warning(
+                "llama.cpp does not load the request's grammar: decoding unconstrained"
+            )
+    return ok
+
+
 _MODELS_LOCK = threading.Lock()
 
 
@@ -362,7 +383,7 @@ class LocalLLM(LLM):
             reused = self._prefill(llama, tokens, fixed, loaded.path, lambda stage, f: put(Chunk(progress=(stage, f))))
             t_prompt = time.perf_counter() - t0
             grammar = None
-            if request.grammar:
+            if request.grammar and _grammar_loads(request.grammar):
                 from llama_cpp import LlamaGrammar
 
                 grammar = LlamaGrammar.from_string(request.grammar, verbose=False)

@@ -6,42 +6,25 @@ writes either text or a call whose name is a real tool and whose arguments fit i
 
 from __future__ import annotations
 
-import copy
 import json
+import logging
 from typing import TYPE_CHECKING, Any
+
+from .grammar_schema import DEFAULT_MAX_STRING, Normalizer, argument_rules
 
 if TYPE_CHECKING:
     from ..actions.tooldefs import ToolsView
 
+__all__ = ["DEFAULT_MAX_STRING", "MAX_PARALLEL_CALLS", "hermes_grammar", "hermes_grammar_for"]
 
-# A string argument without its own maxLength gets this one: unbounded, a small model can loop
-# inside a string (one query grew to ~1 000 tokens of "arXiv:arXiv:…" and was cut off).
-DEFAULT_MAX_STRING = 400
+log = logging.getLogger("liteagent.grammar")
 
 
-def _strict(schema: dict[str, Any]) -> dict[str, Any]:
-    """A copy where objects admit only their declared properties (JSON Schema allows extras) and
-    every string has a length bound (its ``maxLength``, else DEFAULT_MAX_STRING)."""
-    s = copy.deepcopy(schema)
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "object" and "properties" in node and "additionalProperties" not in node:
-                node["additionalProperties"] = False
-            if (
-                node.get("type") == "string"
-                and "maxLength" not in node
-                and not {"enum", "const", "pattern", "format"} & set(node)
-            ):
-                node["maxLength"] = DEFAULT_MAX_STRING
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(s)
-    return s
+def _strict(schema: Any) -> dict[str, Any]:
+    """The schema as the grammar reads it (``grammar_schema.Normalizer``): objects admit only their
+    declared properties (JSON Schema allows extras) and every string has a length bound (its
+    ``maxLength``, else DEFAULT_MAX_STRING). The tool's own schema is left untouched."""
+    return Normalizer(schema).visit(schema, 0)
 
 
 # A plain answer: anything that does not open a <tool_call>, starting with a visible character
@@ -58,25 +41,34 @@ def _literal(text: str) -> str:
 
 
 def hermes_grammar(toolset: ToolsView, required: bool) -> str:
-    """``<tool_call>\\n{"name": "Tool.api", "arguments": {...}}\\n</tool_call>`` or plain text."""
-    from llama_cpp.llama_grammar import SchemaConverter  # the local backend's own dependency
+    """``<tool_call>\\n{"name": "Tool.api", "arguments": {...}}\\n</tool_call>`` or plain text.
 
-    conv = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+    Every tool's schema is converted (``grammar_schema``); what could not be enforced is a comment
+    in the grammar, and a tool whose schema could not be converted at all takes any arguments
+    object (logged): the model can still call it, and the tool's own validation answers."""
+    rules: dict[str, str] = {}
+    notes: list[str] = []
     alternatives = []
     args_key = _literal(', "arguments": ')
     for i, name in enumerate(toolset.names()):
         api = toolset.resolve(name)
         assert api is not None
         rule = f"tool{i}-args"
-        schema = conv.resolve_refs(_strict(copy.deepcopy(dict(api.parameters))), name)
-        conv.visit(schema, rule)
+        tool_rules, tool_notes = argument_rules(dict(api.parameters), rule)
+        for n, body in tool_rules.items():
+            rules.setdefault(n, body)  # shared rules (primitives, any value) are the same text
+        for note in tool_notes:
+            notes.append(f"# {name}: {note}".replace("\n", " "))
+            if note.startswith("schema not converted"):
+                log.warning("grammar for %s: %s", name, note)
         alternatives.append(" ".join([_literal(json.dumps(name)), args_key, rule]))
     head = " ".join([_literal("<tool_call>"), '"\\n"', _literal('{"name": ')])
     tail = " ".join(['"}"', '"\\n"', _literal("</tool_call>")])
     call = "call ::= " + head + " ( " + " | ".join(alternatives) + " ) " + tail
     calls = f'calls ::= call ( "\\n" call ){{0,{MAX_PARALLEL_CALLS - 1}}}'  # parallel calls, one per block
     root = "root ::= calls" if required else "root ::= calls | answer"
-    return "\n".join([root, calls, call, _ANSWER, conv.format_grammar()])
+    body = "\n".join(f"{n} ::= {b}" for n, b in sorted(rules.items()))
+    return "\n".join([*notes, root, calls, call, _ANSWER, body])
 
 
 def hermes_grammar_for(toolset: ToolsView | None, tool_choice: str) -> str | None:
