@@ -44,6 +44,13 @@ PIECES = [
     '{"name": "A.b", "parameters": {"q": 1}}',
     '{"name": "x", "arguments": {',
     '{"name": "A.b", "arguments": {"q": 2}}',
+    # end markers inside JSON strings do not end a call; escapes decide where a string ends
+    '{"name": "A.b", "arguments": {"q": "x</tool_call>y"}}',
+    '{"name": "A.b", "parameters": {"q": "<|action_end|>"}}',
+    '"</tool_call>"',
+    '"<|action_end|>"',
+    '\\"',
+    "\\",
     "```json\n",
     "```",
     "\n",
@@ -65,7 +72,8 @@ texts = st.lists(st.one_of(st.sampled_from(PIECES), st.text(max_size=8)), max_si
 
 
 def summary(reply):
-    return (reply.text, reply.thinking, [(c.name, c.arguments, c.error, c.kind) for c in reply.calls])
+    calls = [(c.name, c.arguments, c.error, c.kind) for c in reply.calls]
+    return (reply.text, reply.thinking, calls, reply.open_call)
 
 
 def chunked(protocol, text, cuts, tools=None):

@@ -191,6 +191,88 @@ class MarkerScanner:
         return rest
 
 
+_IN_STRING = re.compile(r'["\\]')
+_OUTSIDE: dict[tuple[str, ...], re.Pattern[str]] = {}  # per marker set: a quote or a marker's start
+
+
+class JsonBodyScanner:
+    """Finds the end marker of a call whose body is JSON, skipping markers inside JSON strings:
+    a model may write ``"</tool_call>"`` as an argument (the grammar allows it), and that text
+    does not end the call. Incremental and linear: each character is looked at once (a possible
+    marker prefix or an escape at the end of what came so far, at most twice).
+
+    A body whose string never closes reaches the end of the reply: ``split`` then cuts it at its
+    first marker, as a reader that ignores strings would (a malformed call stays one call)."""
+
+    def __init__(self, markers: tuple[str, ...]) -> None:
+        self.markers = tuple(sorted(markers, key=len, reverse=True))
+        outside = _OUTSIDE.get(markers)
+        if outside is None:
+            firsts = "".join(sorted({m[0] for m in markers} - {'"', "\\"}))
+            outside = _OUTSIDE[markers] = re.compile(f'["{re.escape(firsts)}]')
+        self._outside = outside
+        self._parts: list[str] = []
+        self.in_string = False
+
+    def scan(self, scanner: MarkerScanner) -> tuple[str, str | None]:
+        """(the body, its end marker) once one comes outside a string, else ("", None) with
+        the text so far kept here (the scanner holds only a possible marker's start)."""
+        buf = scanner.buf
+        i, n = 0, len(buf)
+        while i < n:
+            if self.in_string:
+                m = _IN_STRING.search(buf, i)
+                if m is None:
+                    i = n
+                elif m.group() == "\\":
+                    if m.end() >= n:  # the escaped character has not come yet
+                        i = m.start()
+                        break
+                    i = m.end() + 1
+                else:
+                    self.in_string, i = False, m.end()
+                continue
+            m = self._outside.search(buf, i)
+            if m is None:
+                i = n
+                break
+            j = m.start()
+            if buf[j] == '"':
+                self.in_string, i = True, j + 1
+                continue
+            for marker in self.markers:
+                if buf.startswith(marker, j):
+                    body = "".join(self._parts) + buf[:j]
+                    self._parts.clear()
+                    scanner.buf = buf[j + len(marker) :]
+                    return body, marker
+            tail = buf[j:]
+            if any(len(tail) < len(mk) and mk.startswith(tail) for mk in self.markers):
+                i = j  # maybe a marker's start: wait for more
+                break
+            i = j + 1
+        if i:
+            self._parts.append(buf[:i])
+            scanner.buf = buf[i:]
+        return "", None
+
+    def take_all(self, scanner: MarkerScanner) -> str:
+        body = "".join(self._parts) + scanner.take_all()
+        self._parts.clear()
+        return body
+
+    def reset(self) -> None:
+        self._parts.clear()
+        self.in_string = False
+
+    def split(self, body: str) -> tuple[str, str | None, str]:
+        """An unterminated body cut at its first marker: (body, marker, the rest)."""
+        at = min(((body.find(m), -len(m), m) for m in self.markers if m in body), default=None)
+        if at is None:
+            return body, None, ""
+        return body[: at[0]], at[2], body[at[0] + len(at[2]) :]
+
+
 class ScanningParser(StreamParser):
     """A parser driven by a :class:`MarkerScanner` and a small state machine.
 
@@ -210,6 +292,7 @@ class ScanningParser(StreamParser):
         self._calls: list[ToolCall] = []
         self._finished = False
         self._open_from = -1
+        self._closed_upto = 0  # calls that _flush closed at an end marker (not by the reply's end)
         self._scan = MarkerScanner()
         self._state = state
 
@@ -243,6 +326,7 @@ class ScanningParser(StreamParser):
             self._run(out, True)
         n = len(self._calls)
         self._flush(out)
+        n = max(n, self._closed_upto)
         if len(self._calls) > n:  # the reply ended inside a call: no end marker closed it
             self._open_from = n
         self._finished, self._state = True, "done"

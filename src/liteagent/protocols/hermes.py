@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..jsontext import call_object
 from ..messages import Message, ToolCall
 from ..prompts import HERMES_TOOLS, SYSTEM_EN
-from .base import ParseEvent, Protocol, Request, ScanningParser, TextReset, fill_template
+from .base import JsonBodyScanner, ParseEvent, Protocol, Request, ScanningParser, TextReset, fill_template
 from .calljson import TOO_DEEP, call_from_value, known_tools, load_json_value, parse_calls
 
 if TYPE_CHECKING:
@@ -94,6 +94,9 @@ class HermesParser(ScanningParser):
         #: the reply so far, while undecided (pieces: joined once, however many chunks come)
         self._lead: list[str] | None = [] if known is not None else None
         self._brace = False  # the reply's first visible character was "{"
+        #: a call body ends at a marker outside its JSON strings (made at the first call)
+        self._body: JsonBodyScanner | None = None
+        self._strings_seen = True  # False once an unterminated string was cut at a marker
 
     def feed(self, chunk: str) -> list[ParseEvent]:
         lead = self._lead
@@ -141,6 +144,22 @@ class HermesParser(ScanningParser):
     marker_char = "<"
 
     def _flush(self, out: list[ParseEvent]) -> None:
+        if self._state == "call" and self._body is not None and self._strings_seen:
+            body = self._body.take_all(self._scan)
+            if self._body.in_string:  # a string never closed: cut at its first marker instead
+                body, marker, rest = self._body.split(body)
+                if marker is not None:
+                    self._strings_seen = False  # markers end calls from here on: linear
+                    self._close_call(body, out)
+                    self._state = "call" if marker == CALL_OPEN else "done" if marker == "<|im_end|>" else "text"
+                    self._scan.buf = rest if self._state != "done" else ""
+                    if self._scan.buf:
+                        self._run(out, True)
+                    self._closed_upto = len(self._calls)  # closed at markers, not by the end
+                    self._flush(out)
+                    return
+            self._close_call(body, out)
+            return
         rest = self._scan.take_all()
         if self._state == "call":
             self._close_call(rest, out)
@@ -178,9 +197,16 @@ class HermesParser(ScanningParser):
                     return
                 self._state = "text"
             else:
-                body, marker = self._scan.scan(_BODY_MARKERS, hold=False)
+                if self._strings_seen:
+                    if self._body is None:
+                        self._body = JsonBodyScanner(_BODY_MARKERS)
+                    body, marker = self._body.scan(self._scan)
+                else:
+                    body, marker = self._scan.scan(_BODY_MARKERS, hold=False)
                 if marker is None:
                     return
+                if self._body is not None:
+                    self._body.reset()
                 self._close_call(body, out)
                 self._state = "call" if marker == CALL_OPEN else "done" if marker == "<|im_end|>" else "text"
 

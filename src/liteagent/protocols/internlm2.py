@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..jsontext import call_object
 from ..messages import Message, ToolCall
 from ..prompts import INTERPRETER_CN, META_CN, PLUGIN_CN
-from .base import ParseEvent, Protocol, Request, ScanningParser, fill_template, render_cache
+from .base import JsonBodyScanner, ParseEvent, Protocol, Request, ScanningParser, fill_template, render_cache
 from .calljson import known_tools, parse_calls
 
 if TYPE_CHECKING:
@@ -168,19 +168,44 @@ class InternLM2Parser(ScanningParser):
 
     def __init__(self, interpreter_name: str = "PythonInterpreter", known: Callable[[str], bool] | None = None) -> None:
         self._known = known
-        super().__init__("text")  # text | start | body | done
+        super().__init__("text")  # text | start | body | after (a call) | done
         self.interpreter_name = interpreter_name
         self._kind = "plugin"
         self._raw_head = ""
+        #: a plugin call's JSON body ends at a marker outside its strings (made at the first call)
+        self._body: JsonBodyScanner | None = None
+        self._strings_seen = True  # False once an unterminated string was cut at a marker
 
     marker_char = "<"
+
+    def _json_body(self) -> JsonBodyScanner | None:
+        if self._kind != "plugin" or not self._strings_seen:
+            return None  # interpreter code is not JSON: its quotes say nothing
+        if self._body is None:
+            self._body = JsonBodyScanner(_BODY_MARKERS)
+        return self._body
 
     def _flush(self, out: list[ParseEvent]) -> None:
         if self._state == "start":  # "<|action_start|>" then nothing readable
             self._state = "body"
-        if self._state == "body":
+        json_body = self._json_body() if self._state == "body" else None
+        if json_body is not None:
+            body = json_body.take_all(self._scan)
+            if json_body.in_string:  # a string never closed: cut at its first marker instead
+                body, marker, rest = json_body.split(body)
+                if marker is not None:
+                    self._strings_seen = False  # markers end calls from here on: linear
+                    self._after_body(body, marker, out)
+                    self._scan.buf = rest if self._state != "done" else ""
+                    if self._scan.buf:
+                        self._run(out, True)
+                    self._closed_upto = len(self._calls)  # closed at markers, not by the end
+                    self._flush(out)
+                    return
+            self._close_call(body, out)
+        elif self._state == "body":
             self._close_call(self._scan.take_all(), out)
-        elif self._state == "text" and (self._scan.buf or self._scan._kept):
+        elif self._state in ("text", "after") and (self._scan.buf or self._scan._kept):
             self._emit_text(self._scan.take_all(), out)
 
     def _run(self, out: list[ParseEvent], final: bool) -> None:
@@ -203,6 +228,12 @@ class InternLM2Parser(ScanningParser):
                     self._scan.take_all()
                     return
                 # a stray <|action_end|> is dropped
+            elif self._state == "after":
+                if not scan.buf:
+                    return
+                if scan.buf.startswith("\n"):
+                    scan.buf = scan.buf[1:]
+                self._state = "text"
             elif self._state == "start":
                 buf = self._scan.buf.lstrip()
                 if buf.startswith(PLUGIN) or buf.startswith(INTERP):
@@ -215,22 +246,31 @@ class InternLM2Parser(ScanningParser):
                 else:
                     return
             elif self._state == "body":
-                body, marker = self._scan.scan(_BODY_MARKERS, hold=False)
+                json_body = self._json_body()
+                if json_body is not None:
+                    body, marker = json_body.scan(scan)
+                else:
+                    body, marker = scan.scan(_BODY_MARKERS, hold=False)
                 if marker is None:
                     return
-                self._close_call(body, out)
-                if marker == START:
-                    self._state, self._raw_head = "start", START
-                elif marker in (IM_END, IM_START):
-                    self._state = "done"
-                    self._scan.take_all()
+                if json_body is not None:
+                    json_body.reset()
+                self._after_body(body, marker, out)
+                if self._state == "done":
                     return
-                else:
-                    self._state = "text"
-                    if self._scan.buf.startswith("\n"):
-                        self._scan.buf = self._scan.buf[1:]
             else:
                 return
+
+    def _after_body(self, body: str, marker: str, out: list[ParseEvent]) -> None:
+        """Close the call that ``marker`` ended, and go where the marker leads."""
+        self._close_call(body, out)
+        if marker == START:
+            self._state, self._raw_head = "start", START
+        elif marker in (IM_END, IM_START):
+            self._state = "done"
+            self._scan.take_all()
+        else:
+            self._state = "after"  # the newline after <|action_end|> is the template's, in any chunk
 
     def _begin_body(self, marker: str) -> None:
         self._kind = "plugin" if marker == PLUGIN else "interpreter"
