@@ -220,7 +220,10 @@ def test_react_final_answer_quoting_call_syntax(text):
 )
 def test_react_first_action_runs_the_invented_rest_is_dropped(rest):
     r = both("react", 'Thought: mail\nAction: Mail.send\nAction Input: {"to": "a@b.c"}' + rest)
-    assert calls(r) == [("Mail.send", {"to": "a@b.c"})] and r.text == ""
+    assert [(c.name, c.arguments) for c in r.valid_calls] == [("Mail.send", {"to": "a@b.c"})] and r.text == ""
+    # a further action is not dropped silently: it comes back as not run (test_react_two_actions)
+    assert [c.error for c in r.malformed] == ([r.malformed[0].error] if "Action:" in rest else [])
+    assert all("was not run" in str(c.error) for c in r.malformed)
 
 
 # 7. Hermes without tags

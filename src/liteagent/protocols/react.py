@@ -1,8 +1,15 @@
 """The ReAct dialect: Thought / Action / Action Input / Observation / Final Answer, for any chat
 model. One action per reply: after its input (the first complete JSON value) everything the
-model went on to invent (``Observation:``, ``Response:``, even a ``Final Answer``) is dropped.
+model went on to invent (``Observation:``, ``Response:``, even a ``Final Answer``) is dropped,
+except that a further ``Action:`` is not dropped silently: it comes back as a call that was not
+run, so the model reads that it was not (and may write it again as its next step).
 Once ``Final Answer:`` has begun, the rest is answer text, call syntax included. Code fences
-around the whole block (copied from the prompt's format block) are ignored."""
+around the whole block (copied from the prompt's format block) are ignored.
+
+Why not run the second action too: classic ReAct is one action per step, each followed by the
+Observation of that action; a second action written before the first one's Observation was
+chosen without it (often on a result the model guessed), and the calls of one reply run
+concurrently, so "in order" could not be promised. The first runs; its Observation is its own."""
 
 from __future__ import annotations
 
@@ -24,6 +31,12 @@ _MARKERS = (THOUGHT, ACTION, INPUT, OBS, FINAL)
 _MARKER_START = re.compile("[TAOF]")  # the first letters of the markers
 _FENCE_LINE = re.compile(r"^[ \t]*```[\w+-]*[ \t]*$\n?", re.M)
 _FENCE_ONLY = re.compile(r"[ \t]*```[\w+-]*[ \t]*")
+#: what the model is told of an action after the reply's first (the engine prefixes "could not
+#: be read" to every call error: this says what really happened)
+NOT_RUN = (
+    "it was not run. ReAct takes one Action per reply and only the first one ({first}) ran: "
+    "read its Observation, then write this Action again as your next step if you still need it"
+)
 
 
 class ReActProtocol(Protocol):
@@ -78,11 +91,12 @@ class ReActParser(ScanningParser):
     text_state = "final"
 
     def __init__(self) -> None:
-        super().__init__("pre")  # pre | thought | action | input | final | done
+        super().__init__("pre")  # pre | thought | action | input | final | skip (after the action) | done
         self._pre: list[str] = []
         self._action = ""
         self._field: list[str] = []
         self._tline = ""  # the thought's current, incomplete line (fence lines are dropped whole)
+        self._first = ""  # the name of the reply's action, once it is complete (the one that runs)
 
     def _plain(self, chunk: str) -> bool:
         return not _MARKER_START.search(chunk)
@@ -103,7 +117,11 @@ class ReActParser(ScanningParser):
             if marker is None:
                 return
             called = self._end_section(out, marker)
-            if marker == OBS or called:  # the action is complete: what follows is invented
+            if self._first or called:  # the action is complete: what follows is invented, but
+                # a further Action is reported as not run (never dropped silently)
+                self._state = "action" if marker == ACTION else "input" if marker == INPUT and self._action else "skip"
+                continue
+            if marker == OBS:  # an Observation with no action before it: the reply is over
                 self._state = "done"
                 self._scan.take_all()
                 return
@@ -136,6 +154,8 @@ class ReActParser(ScanningParser):
             if rest and not _FENCE_ONLY.fullmatch(rest):
                 self._emit_thinking(rest, out)
             return False
+        if self._state == "skip":
+            return False
         if self._state == "action":
             lines = _FENCE_LINE.sub("", "".join(self._field)).strip().splitlines()
             name = lines[0].strip().strip("`") if lines else ""
@@ -144,9 +164,9 @@ class ReActParser(ScanningParser):
                 self._action = name
                 return False
             if name:  # an Action with no Action Input: no arguments
-                self._emit_call(ToolCall(name, {}, raw=f"{ACTION} {name}"), out)
+                self._call(ToolCall(name, {}, raw=f"{ACTION} {name}"), out)
             else:
-                self._emit_call(ToolCall("", {}, raw=ACTION, error="Action names no tool"), out)
+                self._call(ToolCall("", {}, raw=ACTION, error="Action names no tool"), out)
             return True
         if self._state == "input":
             body = "".join(self._field).strip()
@@ -154,10 +174,10 @@ class ReActParser(ScanningParser):
             name, self._action = self._action, ""
             raw = f"{ACTION} {name}\n{INPUT} {body}"
             if not name:
-                self._emit_call(ToolCall("", {}, raw=raw, error="Action Input without an Action naming the tool"), out)
+                self._call(ToolCall("", {}, raw=raw, error="Action Input without an Action naming the tool"), out)
                 return True
             if not _FENCE_LINE.sub("", body).strip():  # "Action Input:" alone: no arguments
-                self._emit_call(ToolCall(name, {}, raw=raw), out)
+                self._call(ToolCall(name, {}, raw=raw), out)
                 return True
             first = first_json_value(body)  # what the model wrote after it is not the tool's
             if first is not None:
@@ -168,8 +188,18 @@ class ReActParser(ScanningParser):
                 err = f"got {type(value).__name__}"
             if err is not None:
                 why = err if err is TOO_DEEP else f"Action Input is not a JSON object ({err})"
-                self._emit_call(ToolCall(name, {}, raw=raw, error=why), out)
+                self._call(ToolCall(name, {}, raw=raw, error=why), out)
             else:
-                self._emit_call(ToolCall(name, value, raw=raw), out)
+                self._call(ToolCall(name, value, raw=raw), out)
             return True
         return False
+
+    def _call(self, call: ToolCall, out: list[ParseEvent]) -> None:
+        """The reply's first action runs; one after it comes back as not run (with an error)."""
+        if not self._first:
+            self._first = call.name or "?"
+            self._emit_call(call, out)
+        else:
+            self._emit_call(
+                ToolCall(call.name, call.arguments, raw=call.raw, error=NOT_RUN.format(first=self._first)), out
+            )
