@@ -10,12 +10,14 @@ one event loop per thread, and so the LLM's connections, and work inside Jupyter
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Mapping
 from typing import Any
 
-from . import engine, sync_bridge
+from . import controls, engine, sync_bridge
 from .actions.executor import ActionExecutor
 from .actions.tooldefs import ToolSet
+from .approval import Decisions, Rule, check_rules
+from .controls import Tail
 from .errors import UsageError
 from .events import (
     Event,
@@ -49,6 +51,10 @@ class Agent:
             dialect's grammar: a plain answer or a well-formed call to a real tool.
         context_tokens: the model's context size; the oldest turns are left out of a prompt that
             would not fit. Default: what the backend knows (the embedded model's ``n_ctx``).
+        approvals: which tools a person approves before each call, by tool or plugin name
+            (``"*"``: every tool): True, False, or a callable of the call's arguments; overrides
+            the tools' own ``needs_approval``. A run that reaches such a call stops with
+            ``status="needs_approval"``; :meth:`resume` goes on.
     """
 
     def __init__(
@@ -66,6 +72,7 @@ class Agent:
         plugin_prompt: str | None = None,
         constrain_calls: bool = True,
         context_tokens: int | None = None,
+        approvals: Mapping[str, Rule] | None = None,
     ) -> None:
         if max_turns < 1:
             raise UsageError("max_turns must be 1 or more")
@@ -88,6 +95,9 @@ class Agent:
         self.config = GenerationConfig(temperature=temperature, max_tokens=max_tokens)
         self.constrain_calls = constrain_calls
         self.context_tokens = context_tokens
+        self.approvals: dict[str, Rule] = dict(approvals or {})
+        if self.approvals:
+            check_rules(self.executor, self.approvals)
 
     @property
     def protocol(self) -> Protocol:
@@ -155,6 +165,78 @@ class Agent:
         """Answer ``query``; the result carries the answer, steps, new messages, timing, usage."""
         drive = Drive(self, session if session is not None else InMemorySession(), False)
         return await alast(aiterate(drive, drive.steps(query)))  # without events: only the last comes
+
+    # -- going on from a session: after a pause for approval, or a run cut off ------------------
+    def aresume_stream(
+        self,
+        session: Session,
+        approve: Iterable[str] | str = (),
+        reject: Mapping[str, str] | Iterable[str] | None = None,
+        always: Iterable[str] | str = (),
+    ) -> AsyncIterator[Event]:
+        """Go on with the session's last run, in any process: ``approve`` (call ids) run,
+        ``reject`` ({id: reason}) go back to the model as refused with the reason, ``always``
+        (tool names) approves those tools for the rest of the conversation. Without decisions, a
+        run that was cut off (its process killed) goes on from its last recorded item. Events as
+        :meth:`astream` gives them. Errors: a decision on a call that is not waiting, a session
+        with nothing to resume (UsageError); another process resumed it first (RunConflict)."""
+        decisions = Decisions.of(approve, reject, always)
+        drive = Drive(self, session, True)
+        return aiterate(drive, drive.resume_steps(decisions))
+
+    async def aresume(
+        self,
+        session: Session,
+        approve: Iterable[str] | str = (),
+        reject: Mapping[str, str] | Iterable[str] | None = None,
+        always: Iterable[str] | str = (),
+    ) -> RunResult:
+        """:meth:`aresume_stream`'s result (a run may stop for approval again: see its status)."""
+        decisions = Decisions.of(approve, reject, always)
+        drive = Drive(self, session, False)
+        return await alast(aiterate(drive, drive.resume_steps(decisions)))
+
+    def resume(
+        self,
+        session: Session,
+        approve: Iterable[str] | str = (),
+        reject: Mapping[str, str] | Iterable[str] | None = None,
+        always: Iterable[str] | str = (),
+    ) -> RunResult:
+        """Sync :meth:`aresume`."""
+        decisions = Decisions.of(approve, reject, always)
+        if self._sync_capable(session):
+            return last(Drive(self, session, False, _on_thread_loop).resume_steps(decisions))  # type: ignore[arg-type]
+        return sync_bridge.run_sync(
+            lambda: self.aresume(session, decisions.approve, decisions.reject, decisions.always)
+        )
+
+    def resume_stream(
+        self,
+        session: Session,
+        approve: Iterable[str] | str = (),
+        reject: Mapping[str, str] | Iterable[str] | None = None,
+        always: Iterable[str] | str = (),
+    ) -> Iterator[Event]:
+        """Sync :meth:`aresume_stream`."""
+        decisions = Decisions.of(approve, reject, always)
+        if self._sync_capable(session):
+            return Drive(self, session, True, _on_thread_loop).resume_steps(decisions)  # type: ignore[return-value]
+        return sync_bridge.iterate_sync(
+            lambda: self.aresume_stream(session, decisions.approve, decisions.reject, decisions.always)
+        )
+
+    @staticmethod
+    async def astatus(session: Session) -> Tail:
+        """Where the session's last run stands: ``state`` is done, needs_approval (``pending``
+        holds the calls), cut_off (tools were running when its process ended: resume it before
+        the next question) or unanswered (the question has no answer yet: resume, or ask again)."""
+        return controls.tail(await session.get_items())
+
+    @staticmethod
+    def status(session: Session) -> Tail:
+        """Sync :meth:`astatus`."""
+        return sync_bridge.run_sync(lambda: Agent.astatus(session))
 
     # -- sync API -------------------------------------------------------------------------------
     def run(self, query: str | Message, session: Session | None = None) -> RunResult:

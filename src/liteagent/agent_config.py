@@ -55,9 +55,15 @@ class AgentConfig:
     temperature: float | None = None
     context_tokens: int | None = None
     tool_timeout: float | None = None  # seconds one tool call may take (None: 60)
+    # tools (or plugins; "*": all) a person approves before each call, beyond those that say so
+    approve_tools: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("plugins", "mcp"):  # lists from JSON or a caller: kept as tuples (hashable, frozen)
+        for name in (
+            "plugins",
+            "mcp",
+            "approve_tools",
+        ):  # lists from JSON or a caller: kept as tuples (hashable, frozen)
             value = getattr(self, name)
             if isinstance(value, (list, tuple)):
                 object.__setattr__(self, name, tuple(value))
@@ -68,7 +74,7 @@ class AgentConfig:
         """The settings as JSON-ready values; the API key only with ``secrets=True`` (for a
         process that must use it, never for a log)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out["plugins"], out["mcp"] = list(self.plugins), list(self.mcp)
+        out["plugins"], out["mcp"], out["approve_tools"] = list(self.plugins), list(self.mcp), list(self.approve_tools)
         if not secrets:
             for name in _SECRETS:
                 out.pop(name)
@@ -108,6 +114,7 @@ class AgentConfig:
                 system_prompt=self.system_prompt,
                 plugin_prompt=self.plugin_prompt,
                 context_tokens=self.context_tokens,
+                approvals=dict.fromkeys(self.approve_tools, True),
             )
         except BaseException:
             if own:
@@ -169,7 +176,7 @@ def _check(c: AgentConfig) -> None:
     _choice("backend", c.backend, (None, *BACKENDS))
     _choice("protocol", c.protocol, DIALECTS)
     _choice("tool_choice", c.tool_choice, TOOL_CHOICES)
-    for name in ("plugins", "mcp"):
+    for name in ("plugins", "mcp", "approve_tools"):
         value = getattr(c, name)
         if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
             raise UsageError(f"`{name}=` must be a list of strings, not {value!r}")

@@ -1,13 +1,11 @@
 """One question's loop, written once, without I/O: render -> generate -> parse -> execute ->
 record, as a plain generator that yields events for the caller and *effects* for its driver
-(load the session, record items, generate a model turn, run tool calls).
+(load the session, record items, generate a model turn, run tool calls). One driver
+(``runner.Drive``) runs it for ``run``, ``stream``, ``arun`` and ``astream``.
 
-Drivers run it (``agent.py``): async ones (``astream``; ``arun``, the same loop as a coroutine
-with no events to pass on: an async generator costs per event) where the LLM streams over the
-network and tools run concurrently, and a sync one for ``run``/``stream`` when every part can
-answer at once (a scripted or other sync-capable model, an in-process session, sync tools), which
-needs no event loop at all. All give the same session items and the same result; without
-``events`` (``run``/``arun``) the engine makes no events but the last.
+What a run does is in its session before it happens: a reply's calls are recorded before they
+run, their results when they end, and calls a person must approve are recorded as pending and
+the run stops (``ApprovalRequired``). ``resumption.resume`` goes on from the session alone.
 """
 
 from __future__ import annotations
@@ -19,13 +17,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from typing import Protocol as Interface
 
+from . import approval, controls
 from .context import fit
-from .events import ContextTrimmed, ErrorEvent, Event, FinalAnswer, Progress, ToolResultEvent, TurnEnd
+from .errors import UsageError
+from .events import ApprovalRequired, ContextTrimmed, ErrorEvent, Event, FinalAnswer, Progress, ToolResultEvent, TurnEnd
 from .llms.base import Chunk
 from .messages import ActionReturn, ActionStatus, Message, ResultItem, ToolCall
 from .protocols.base import ParsedReply
 from .request import Request
-from .results import RunResult, Step
+from .results import PendingCall, RunResult, Step
 
 if TYPE_CHECKING:
     from .actions.executor import ActionExecutor
@@ -46,6 +46,7 @@ class Settings(Interface):
     tool_choice: str
     constrain_calls: bool
     context_tokens: int | None
+    approvals: dict[str, approval.Rule]
 
     def grammar(self, protocol: Protocol, tool_choice: str, toolset: ToolSet | None = None) -> str | None: ...
 
@@ -63,7 +64,8 @@ class ResolveProtocol:
 
 @dataclass(slots=True)
 class Record:
-    """Append these items to the session."""
+    """Append these items to the session, if nothing else was written to it since this run read
+    or last wrote it (else the driver throws StopRun("conflict"): another run writes there)."""
 
     items: list[Message]
 
@@ -132,6 +134,7 @@ class RunState:
     must_answer: bool = False
     call_pending: bool = False  # tool_choice "required" and no call has run yet
     repeated: list[bool] = field(default_factory=list)  # per result of the last turn: a failed call again
+    always: frozenset[str] = controls.NO_TOOLS  # tools a person approved for the rest of the conversation
 
     def result(self, answer: str, status: str = "ok", error: str | None = None) -> RunResult:
         return RunResult(
@@ -148,6 +151,14 @@ class RunState:
     def stop(self, kind: str, message: str, status: str) -> ErrorEvent:
         return ErrorEvent(kind, message, self.result("", status, message))
 
+    def paused(self, pending: list[PendingCall]) -> ApprovalRequired:
+        result = self.result("", "needs_approval")
+        result.pending = pending
+        return ApprovalRequired(pending, result)
+
+
+#: a write the session refused: something else wrote to it since this run read it
+CONFLICT = "the conversation changed while this run was going (another run writes to it): this run stopped"
 
 #: a model turn that brought nothing: no text, no call, no finish reason (a backend that ended
 #: without a word): an error, never an empty answer (an empty answer comes with its "stop")
@@ -166,18 +177,45 @@ def question(agent: Settings, query: str | Message, events: bool = True) -> Step
     """The loop for one question. Drivers send back each effect's value, or throw StopRun.
     Without ``events`` (``Agent.run``: only the result is wanted) the only event is the last."""
     start = time.perf_counter()
-    history: list[Message] = yield LOAD
-    run = RunState(list(history), len(history), start)
+    items: list[Message] = yield LOAD
+    why = controls.blocked(items)
+    if why is not None:
+        raise UsageError(why)
+    history, always = controls.conversation(items)
+    run = RunState(list(history), len(history), start, always=always)
     run.call_pending = agent.tool_choice == "required"
     q = query if isinstance(query, Message) else Message("user", query)
     run.history.append(q)
-    yield Record([q])
+    try:
+        yield Record([q])
+    except StopRun as stop:
+        yield run.stop(stop.kind, stop.message, "error")
+        return
+    yield from proceed(agent, run, 0, events)
+
+
+def proceed(agent: Settings, run: RunState, turn: int, events: bool, first: Any = None) -> Steps:
+    """The run from model turn ``turn`` on (``first``, given the dialect, finishes a resumed
+    turn's calls; it returns an event that ends the run, or None)."""
     try:
         protocol: Protocol = yield RESOLVE_PROTOCOL
     except StopRun as stop:
         yield run.stop(stop.kind, stop.message, "error")
         return
-    for turn in range(agent.max_turns):
+    try:
+        if first is not None:
+            ended = yield from first(protocol)
+            if ended is not None:
+                yield ended
+                return
+        yield from turns(agent, protocol, run, turn, events)
+    except StopRun as stop:  # a write the session refused
+        yield run.stop(stop.kind, stop.message, "error")
+
+
+def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, events: bool) -> Steps:
+    """Model turns until an answer, a pause, or a limit."""
+    for turn in range(first_turn, agent.max_turns):
         # "required" holds until a call has run; then the model may answer
         tool_choice = (
             "required" if run.call_pending else "auto" if agent.tool_choice == "required" else agent.tool_choice
@@ -191,10 +229,10 @@ def question(agent: Settings, query: str | Message, events: bool = True) -> Step
             # the server did not enforce it: the reply goes back to the model as a missing call
             calls = [ToolCall("", {}, raw="", error="a tool call is required here and the reply made none")]
         said = Message("assistant", parsed.text, calls, thinking=parsed.thinking or None)
-        run.history.append(said)
         step = Step(parsed.text, calls, [], parsed.thinking, 0.0, state.ttft)
         run.steps.append(step)
         if not calls:
+            run.history.append(said)
             yield Record([said])
             step.elapsed = time.perf_counter() - state.start
             if events:
@@ -205,18 +243,23 @@ def question(agent: Settings, query: str | Message, events: bool = True) -> Step
             else:
                 yield FinalAnswer(parsed.text, run.result(parsed.text))
             return
+        if len(calls) > 1:
+            controls.distinct_ids(calls)
+        if agent.approvals or agent.executor.gated:
+            gated = [c for c in calls if call_key(c) not in run.done and needs_approval(agent, c, run.always)]
+            if gated:
+                pending = yield from pause(agent, protocol, run, said, gated, step, events)
+                step.elapsed = time.perf_counter() - state.start
+                if events:
+                    yield TurnEnd(turn + 1, step.elapsed, state.ttft, dict(run.usage), request)
+                yield run.paused(pending)
+                return
+        run.history.append(said)
+        yield Record([said])  # the calls before they run: a run cut off mid-tool knows them
         results = yield from execute(agent, protocol, run, calls)
-        tool_msgs = [
-            Message("tool", agent.executor.format_result(r), name=r.name or c.name, tool_call_id=c.id, result=r)
-            for c, r in zip(calls, results, strict=True)
-        ]
-        step.results.extend(results)
-        run.history.extend(tool_msgs)
-        yield Record([said, *tool_msgs])  # a call and its results reach the session together
+        yield from answered(agent, run, calls, results, step, events)
         step.elapsed = time.perf_counter() - state.start
         if events:
-            for call, ret in zip(calls, results, strict=True):
-                yield ToolResultEvent(call, ret)
             yield TurnEnd(turn + 1, step.elapsed, state.ttft, dict(run.usage), request)
         stop_ev = failure_budget(agent, results, run)
         if stop_ev is not None:
@@ -224,6 +267,47 @@ def question(agent: Settings, query: str | Message, events: bool = True) -> Step
             return
     msg = f"stopped after {agent.max_turns} model turns without a final answer (raise max_turns, or ask more narrowly)"
     yield run.stop("max_turns", msg, "max_turns")
+
+
+def answered(
+    agent: Settings, run: RunState, calls: list[ToolCall], results: list[ActionReturn], step: Step, events: bool
+) -> Steps:
+    """Record calls' results (in the session, the history, the step) and pass them on."""
+    tool_msgs = [
+        Message("tool", agent.executor.format_result(r), name=r.name or c.name, tool_call_id=c.id, result=r)
+        for c, r in zip(calls, results, strict=True)
+    ]
+    step.results.extend(results)
+    run.history.extend(tool_msgs)
+    yield Record(tool_msgs)
+    if events:
+        for call, ret in zip(calls, results, strict=True):
+            yield ToolResultEvent(call, ret)
+
+
+def pause(
+    agent: Settings, protocol: Protocol, run: RunState, said: Message, gated: list[ToolCall], step: Step, events: bool
+) -> Generator[Any, Any, list[PendingCall]]:
+    """Stop before ``gated`` calls: record them as pending together with the reply (the session
+    alone is enough to go on), and run the reply's other calls."""
+    controls.fresh_ids(gated, run.history)
+    pending = [PendingCall(c.id, tool_name(agent, c), c.arguments) for c in gated]
+    run.history.append(said)
+    yield Record([said, controls.pending_item(pending)])
+    others = [c for c in said.tool_calls if all(c is not g for g in gated)]
+    if others:
+        results = yield from execute(agent, protocol, run, others)
+        yield from answered(agent, run, others, results, step, events)
+    return pending
+
+
+def needs_approval(agent: Settings, call: ToolCall, always: frozenset[str]) -> bool:
+    return approval.needs_approval(agent.executor, agent.approvals, call, always)
+
+
+def tool_name(agent: Settings, call: ToolCall) -> str:
+    api = agent.executor.resolve(call.name)
+    return api.name if api is not None else call.name
 
 
 def model_turn(

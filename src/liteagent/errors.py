@@ -32,3 +32,9 @@ class ToolError(Exception):
 
 class ToolTimeout(ToolError):
     """Raised by a plugin that enforced its own time limit (status TIMEOUT, message verbatim)."""
+
+
+class RunConflict(LiteAgentError):
+    """Another process resumed (or writes to) the same run first: this one did nothing."""
+
+    exit_code = 3

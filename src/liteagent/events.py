@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .messages import ActionReturn, ToolCall
 
 if TYPE_CHECKING:
-    from .results import RunResult
+    from .results import PendingCall, RunResult
 
 
 @dataclass(slots=True)
@@ -100,6 +100,17 @@ class ErrorEvent:
     type: Literal["error"] = "error"
 
 
+@dataclass(slots=True)
+class ApprovalRequired:
+    """The run stopped before calls a person must approve (the last event of such a run):
+    ``pending`` holds them, ``result`` the run so far (``status="needs_approval"``). The session
+    records it; ``Agent.resume(session, approve=[...], reject={...})`` goes on, in any process."""
+
+    pending: list[PendingCall]
+    result: RunResult
+    type: Literal["approval_required"] = "approval_required"
+
+
 Event = (
     TextDelta
     | ThinkingDelta
@@ -111,6 +122,7 @@ Event = (
     | Progress
     | FinalAnswer
     | ErrorEvent
+    | ApprovalRequired
 )
 
 
@@ -123,6 +135,8 @@ def event_to_dict(ev: Any) -> dict[str, Any]:
         return {"type": ev.type, "answer": ev.answer}
     if isinstance(ev, TurnEnd):
         return {"type": ev.type, "turn": ev.turn, "elapsed": ev.elapsed, "ttft": ev.ttft, "usage": ev.usage}
+    if isinstance(ev, ApprovalRequired):
+        return {"type": ev.type, "pending": [p.to_dict() for p in ev.pending]}
     if isinstance(ev, ErrorEvent):
         return {"type": ev.type, "kind": ev.kind, "message": ev.message}
     if isinstance(ev, TextReset):

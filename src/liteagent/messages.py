@@ -11,7 +11,9 @@ from typing import Any, Literal
 
 from .jsontext import dumps
 
-Role = Literal["system", "user", "assistant", "tool"]
+#: ``control``: a record of the run itself (calls waiting for approval, a resume and its
+#: decisions), kept in the session so a run can go on from it in any process; never rendered
+Role = Literal["system", "user", "assistant", "tool", "control"]
 
 
 class ActionStatus(str, Enum):
@@ -22,6 +24,8 @@ class ActionStatus(str, Enum):
     API_ERROR = "api_error"
     INVALID_ACTION = "invalid_action"
     TIMEOUT = "timeout"
+    REJECTED = "rejected"  # a person did not approve the call: it did not run
+    INTERRUPTED = "interrupted"  # the run was cut off while it ran: it may or may not have completed
 
 
 ItemType = Literal["text", "json", "image", "file"]
@@ -186,6 +190,8 @@ class Message:
     #: a tool turn's whole result (every item: text, JSON, images, files; status, error);
     #: ``content`` is the text the model reads
     result: ActionReturn | None = None
+    #: a control item's record (see :mod:`liteagent.controls`)
+    data: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"role": self.role, "content": self.content}
@@ -199,6 +205,8 @@ class Message:
             d["thinking"] = self.thinking
         if self.result is not None:
             d["result"] = {**self.result.to_dict(), "call_id": self.result.call_id}
+        if self.data is not None:
+            d["data"] = self.data
         return d
 
     @classmethod
@@ -211,4 +219,5 @@ class Message:
             tool_call_id=d.get("tool_call_id"),
             thinking=d.get("thinking"),
             result=ActionReturn.from_dict(d["result"]) if d.get("result") else None,
+            data=d.get("data"),
         )

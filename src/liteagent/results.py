@@ -32,9 +32,27 @@ class Step:
 
 
 @dataclass(slots=True)
+class PendingCall:
+    """A call waiting for a person's decision: what will run, exactly, if it is approved."""
+
+    id: str
+    tool: str
+    arguments: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "tool": self.tool, "arguments": self.arguments}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PendingCall:
+        return cls(str(d["id"]), str(d["tool"]), dict(d.get("arguments") or {}))
+
+
+@dataclass(slots=True)
 class RunResult:
     """What one question produced. ``status``: ok, truncated (the answer hit the token limit:
-    ``answer`` is what came, ``error`` says so), max_turns, call_errors or error."""
+    ``answer`` is what came, ``error`` says so), needs_approval (the run stopped before calls a
+    person must approve: ``pending`` holds them; ``Agent.resume`` goes on), max_turns,
+    call_errors or error."""
 
     answer: str
     steps: list[Step]
@@ -44,12 +62,14 @@ class RunResult:
     turns: int = 0
     elapsed: float = 0.0
     usage: dict[str, int] = field(default_factory=dict)
+    pending: list[PendingCall] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "answer": self.answer,
             "status": self.status,
             "error": self.error,
+            "pending": [p.to_dict() for p in self.pending],
             "steps": [s.to_dict() for s in self.steps],
             "messages": [m.to_dict() for m in self.messages],
             "turns": self.turns,
@@ -58,4 +78,4 @@ class RunResult:
         }
 
 
-__all__ = ["RunResult", "Step"]
+__all__ = ["PendingCall", "RunResult", "Step"]

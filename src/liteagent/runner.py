@@ -17,12 +17,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Itera
 from typing import TYPE_CHECKING, Any
 from typing import Protocol as Interface
 
-from . import engine
+from . import engine, resumption
 from .errors import LiteAgentError, LLMError
-from .events import ErrorEvent, FinalAnswer
+from .events import ApprovalRequired, ErrorEvent, FinalAnswer
 from .sessions import InMemorySession, SQLiteSession
 
 if TYPE_CHECKING:
+    from .approval import Decisions
     from .events import Event
     from .messages import ActionReturn, Message, ToolCall
     from .protocols import Protocol
@@ -59,7 +60,7 @@ class Drive:
     the sync ones over a model that streams asynchronously); without one, a lone sync tool runs
     right on the caller's thread and SQLite is written at once."""
 
-    __slots__ = ("agent", "events", "on_loop", "open_stream", "resolve", "session")
+    __slots__ = ("agent", "events", "length", "on_loop", "open_stream", "resolve", "session")
 
     def __init__(
         self, agent: Driven, session: Session, events: bool, resolve: Callable[[Awaitable[Any]], Any] | None = None
@@ -68,10 +69,15 @@ class Drive:
         self.resolve = resolve  # without a loop: how an awaitable is resolved right here
         self.on_loop = resolve is None
         self.open_stream: Any = None  # a model stream left mid-way, for the async adapter to close
+        self.length = 0  # the session's items as this run last read or wrote them
 
     def steps(self, query: str | Message) -> Generator[Event | Await, Any, None]:
         """Events (the engine's: all, or without ``events`` only the last) and Awaits."""
         return self.run(engine.question(self.agent, query, self.events))
+
+    def resume_steps(self, decisions: Decisions) -> Generator[Event | Await, Any, None]:
+        """:meth:`steps` going on from the session's last run (``resumption.resume``)."""
+        return self.run(resumption.resume(self.agent, decisions, self.events))
 
     def run(self, loop: engine.Steps) -> Generator[Event | Await, Any, None]:
         """Drive any of the engine's loops (``question``, ``recorded_turn``)."""
@@ -108,11 +114,18 @@ class Drive:
                             yield from self._stream(item)
                     except LLMError as exc:
                         error = engine.StopRun("llm", str(exc))
-                elif kind is Record:
+                elif kind is Record:  # appended only where the session is as this run left it
                     if now:
-                        session.add_items_now(item.items)  # type: ignore[attr-defined]
-                    else:
+                        wrote = session.add_items_at_now(item.items, self.length)  # type: ignore[attr-defined]
+                    elif hasattr(session, "add_items_at"):
+                        wrote = yield from self._wait(session.add_items_at(item.items, self.length))  # type: ignore[attr-defined]
+                    else:  # a session of the five-method interface: appended as it is
                         yield from self._wait(session.add_items(item.items))
+                        wrote = True
+                    if wrote:
+                        self.length += len(item.items)
+                    else:
+                        error = engine.StopRun("conflict", engine.CONFLICT)
                 elif kind is Execute:
                     calls = item.calls
                     # alone: on a loop, if it runs inline (quick, or nothing else waits); without
@@ -126,6 +139,7 @@ class Drive:
                         value = yield from self._wait(agent._execute(calls))
                 elif kind is Load:
                     value = session.get_items_now() if now else (yield from self._wait(session.get_items()))  # type: ignore[attr-defined]
+                    self.length = len(value)
                 elif agent._protocol is not None:  # ResolveProtocol, already resolved
                     value = agent._protocol
                 else:
@@ -203,7 +217,9 @@ async def alast(events: AsyncIterator[Event]) -> RunResult:
 
 
 def _result(final: Any) -> RunResult:
-    assert isinstance(final, (FinalAnswer, ErrorEvent)) and final.result is not None, "the run ended without a result"
+    assert isinstance(final, (FinalAnswer, ErrorEvent, ApprovalRequired)) and final.result is not None, (
+        "the run ended without a result"
+    )
     return final.result
 
 

@@ -28,6 +28,8 @@ def tool_api(
     timeout: float | None = None,
     explode_return: bool = False,
     returns_named_value: bool = False,
+    needs_approval: bool | Callable[[dict[str, Any]], bool] = False,
+    idempotent: bool = False,
 ) -> Callable[[F], F]: ...
 def tool_api(
     func: Callable[..., Any] | None = None,
@@ -36,6 +38,8 @@ def tool_api(
     timeout: float | None = None,
     explode_return: bool = False,
     returns_named_value: bool = False,
+    needs_approval: bool | Callable[[dict[str, Any]], bool] = False,
+    idempotent: bool = False,
 ) -> Any:
     """Mark a method of a :class:`BaseAction` as an API the model may call.
 
@@ -45,10 +49,24 @@ def tool_api(
         timeout: seconds one call may take, overriding the executor's default.
         explode_return: accepted for Lagent compatibility; the Returns section is always used.
         returns_named_value: accepted for Lagent compatibility; see ``explode_return``.
+        needs_approval: a person approves each call before it runs (the run stops with
+            ``status="needs_approval"`` until ``Agent.resume`` decides); or a callable of the
+            call's arguments saying whether this call needs it (one that raises: it does).
+        idempotent: a call cut off mid-run (its process killed) may simply run again on resume;
+            otherwise the model is told it was interrupted and may not have completed.
     """
 
     def mark(f: Callable[..., Any]) -> Callable[..., Any]:
-        setattr(f, _MARK, {"name": name or f.__name__, "timeout": timeout})
+        setattr(
+            f,
+            _MARK,
+            {
+                "name": name or f.__name__,
+                "timeout": timeout,
+                "needs_approval": needs_approval,
+                "idempotent": idempotent,
+            },
+        )
         return f
 
     return mark(func) if func is not None else mark
@@ -165,6 +183,8 @@ def _class_specs(cls: type) -> list[ApiSpec]:
                 timeout=mark.get("timeout"),
             )
         )
+        specs[-1].needs_approval = mark.get("needs_approval", False)
+        specs[-1].idempotent = bool(mark.get("idempotent", False))
     if not specs:
         warn_once(f"{cls.__name__} has no @tool_api method and no run(): the model sees no API")
     cls._liteagent_specs = specs  # type: ignore[attr-defined]
@@ -174,10 +194,19 @@ def _class_specs(cls: type) -> list[ApiSpec]:
 class FunctionTool(BaseAction):
     """A plain function as a single-tool plugin (made by :func:`tool`)."""
 
-    def __init__(self, fn: Callable[..., Any], *, name: str | None = None, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        timeout: float | None = None,
+        needs_approval: bool | Callable[[dict[str, Any]], bool] = False,
+        idempotent: bool = False,
+    ) -> None:
         super().__init__(name=name or fn.__name__)
         self.fn = fn
         self._spec = build_api_spec(fn, owner="", name=self.name, skip_self=False, timeout=timeout)
+        self._spec.needs_approval, self._spec.idempotent = needs_approval, idempotent
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
 
@@ -203,19 +232,39 @@ class FunctionTool(BaseAction):
 def tool(fn: Callable[..., Any]) -> FunctionTool: ...
 @overload
 def tool(
-    fn: None = None, *, name: str | None = None, timeout: float | None = None
+    fn: None = None,
+    *,
+    name: str | None = None,
+    timeout: float | None = None,
+    needs_approval: bool | Callable[[dict[str, Any]], bool] = False,
+    idempotent: bool = False,
 ) -> Callable[[Callable[..., Any]], FunctionTool]: ...
-def tool(fn: Callable[..., Any] | None = None, *, name: str | None = None, timeout: float | None = None) -> Any:
+def tool(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    timeout: float | None = None,
+    needs_approval: bool | Callable[[dict[str, Any]], bool] = False,
+    idempotent: bool = False,
+) -> Any:
     """Make a plain (sync or async) function a plugin; its docstring is the description.
 
     Args:
         fn: the function (when used bare, ``@tool``).
         name: the tool's name for the model; the function's name by default.
         timeout: seconds one call may take, overriding the executor's default.
+        needs_approval: see :func:`tool_api`: True, or a callable of the call's arguments.
+        idempotent: see :func:`tool_api`: may run again after its run was cut off.
     """
+    opts: dict[str, Any] = {
+        "name": name,
+        "timeout": timeout,
+        "needs_approval": needs_approval,
+        "idempotent": idempotent,
+    }
     if fn is not None:
-        return FunctionTool(fn, name=name, timeout=timeout)
-    return lambda f: FunctionTool(f, name=name, timeout=timeout)
+        return FunctionTool(fn, **opts)
+    return lambda f: FunctionTool(f, **opts)
 
 
 def as_action(obj: Any) -> BaseAction:

@@ -96,6 +96,7 @@ class ActionExecutor:
         self._pool: ThreadPoolExecutor | None = None
         self._tool_set: ToolSet | None = None
         self._tool_set_version = -1
+        self._gated = (-1, False)
         self.version = 0
         self.uid = next(_UIDS)  # with ``version``: a cache key for rendered tool prompts
         for action in actions:
@@ -174,6 +175,13 @@ class ActionExecutor:
     def key(self) -> tuple[Any, ...]:
         """Identifies this tool set's state (a cache key for rendered tool prompts)."""
         return (self.uid, self.version)
+
+    @property
+    def gated(self) -> bool:
+        """Does any API say it needs approval? (read on every turn: kept per version)"""
+        if self._gated[0] != self.version:
+            self._gated = (self.version, any(a.spec.needs_approval is not False for a in self._apis.values()))
+        return self._gated[1]
 
     @property
     def interpreter(self) -> str | None:

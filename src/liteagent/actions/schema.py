@@ -101,6 +101,11 @@ class ApiSpec:
     #: may a sync API that has been quick run on an event loop (``ActionExecutor.aexecute``)?
     #: False for calls whose time is not the tool's own (an MCP server's, over a network or pipe)
     may_run_inline: bool = True
+    #: must a person approve a call before it runs? True, or a callable of the call's arguments
+    #: (one that raises counts as yes); an Agent's ``approvals`` may override it
+    needs_approval: Any = False
+    #: may a call that was cut off (its process killed while it ran) run again on resume?
+    idempotent: bool = False
 
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Validated call arguments (raises pydantic.ValidationError)."""

@@ -33,6 +33,17 @@ class InMemorySession:
     def add_items_now(self, items: list[Message]) -> None:
         self.items.extend(items)
 
+    async def add_items_at(self, items: list[Message], length: int) -> bool:
+        return self.add_items_at_now(items, length)
+
+    def add_items_at_now(self, items: list[Message], length: int) -> bool:
+        """Append ``items`` if the session holds ``length`` items (nothing written since the
+        caller read it); False, writing nothing, otherwise."""
+        if len(self.items) != length:
+            return False
+        self.items.extend(items)
+        return True
+
     async def pop_item(self) -> Message | None:
         return self.items.pop() if self.items else None
 

@@ -80,19 +80,34 @@ class SQLiteSession:
         return [Message.from_dict(json.loads(r[0])) for r in rows.fetchall()]
 
     def add_items_now(self, items: list[Message]) -> None:
-        if not items:
-            return
+        self._append(items, None)
+
+    async def add_items_at(self, items: list[Message], length: int) -> bool:
+        return self._append(items, length)
+
+    def add_items_at_now(self, items: list[Message], length: int) -> bool:
+        """Append ``items`` if the session holds ``length`` items (nothing written since the
+        caller read it): atomic between processes; False, writing nothing, otherwise."""
+        return self._append(items, length)
+
+    def _append(self, items: list[Message], length: int | None) -> bool:
+        if not items and length is None:
+            return True
         db = self._db()
         data: list[Any] = [dumps(m.to_dict()) for m in items]
-        with db:  # one transaction: the next seq and the rows together
+        with db:  # one transaction, the write lock taken first: the next seq and the rows together
+            db.execute("BEGIN IMMEDIATE")
             (top,) = db.execute(
                 "SELECT COALESCE(MAX(seq), -1) FROM items WHERE session_id = ?", (self.session_id,)
             ).fetchone()
+            if length is not None and top + 1 != length:  # seqs run 0.. with no gap: top + 1 items
+                return False
             db.executemany(
                 "INSERT INTO items (session_id, seq, data) VALUES (?, ?, ?)",
                 [(self.session_id, top + 1 + i, d) for i, d in enumerate(data)],
             )
             db.execute("UPDATE sessions SET updated = ? WHERE id = ?", (time.time(), self.session_id))
+        return True
 
     async def pop_item(self) -> Message | None:
         db = self._db()
