@@ -68,6 +68,7 @@ def test_readme_python_snippets_run(tmp_path, monkeypatch, capsys):
         server.stop()
     out = capsys.readouterr().out
     assert "Sunny for two days." in out and "final" in out and "No GPU here." in out
+    assert "needs_approval" in out and "Done: /etc/motd is gone." in out  # decided in a second process
     # the lasting conversation really lasted: the second question saw the first
     last = [r["body"] for r in server.requests if r["body"] and "Shanghai" in str(r["body"])][-1]
     users = [m["content"] for m in last["messages"] if m["role"] == "user" and "<tool_response>" not in m["content"]]
