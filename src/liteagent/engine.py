@@ -257,9 +257,18 @@ def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, e
         run.history.append(said)
         yield Record([said])  # the calls before they run: a run cut off mid-tool knows them
         results = yield from execute(agent, protocol, run, calls)
-        yield from answered(agent, run, calls, results, step, events)
+        fmt = agent.executor.format_result  # inline here, the common path (``answered`` elsewhere)
+        tool_msgs = [
+            Message("tool", fmt(r), name=r.name or c.name, tool_call_id=c.id, result=r)
+            for c, r in zip(calls, results, strict=True)
+        ]
+        step.results.extend(results)
+        run.history.extend(tool_msgs)
+        yield Record(tool_msgs)
         step.elapsed = time.perf_counter() - state.start
         if events:
+            for call, ret in zip(calls, results, strict=True):
+                yield ToolResultEvent(call, ret)
             yield TurnEnd(turn + 1, step.elapsed, state.ttft, dict(run.usage), request)
         stop_ev = failure_budget(agent, results, run)
         if stop_ev is not None:
