@@ -65,7 +65,7 @@ def test_resume_approved_gives_the_uninterrupted_prompt_byte_for_byte() -> None:
             else ('<|action_start|><|plugin|>\n{"name": "delete", "parameters": {"path": "/x"}}<|action_end|>\n')
         )
         paused_llm, plain_llm = ScriptedLLM([reply, "done"]), ScriptedLLM([reply, "done"])
-        session = SQLiteSession("s", ":memory:") if False else InMemorySession()
+        session = InMemorySession()
         agent = Agent(paused_llm, [delete, add], protocol=protocol)
         r = agent.run("q", session=session)
         r = agent.resume(session, approve=[r.pending[0].id])

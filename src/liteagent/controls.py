@@ -175,12 +175,11 @@ def fresh_ids(calls: list[ToolCall], earlier: list[Message]) -> None:
     """Give calls ids no call ``earlier`` in the conversation has (a decision names a call by its
     id: a stale one must never match a new call)."""
     seen = {c.id for m in earlier if m.role == "assistant" for c in m.tool_calls}
-    history = earlier
     mine: set[str] = set()
     for n, c in enumerate(calls):
         if not c.id or c.id in seen or c.id in mine:
             base = c.id or "call"
-            k = len(history) + n
+            k = len(earlier) + n
             while f"{base}_{k}" in seen or f"{base}_{k}" in mine:
                 k += 1
             c.id = f"{base}_{k}"

@@ -202,9 +202,4 @@ def _tool_names(agent: Settings, names: list[str]) -> frozenset[str]:
     return frozenset(out)
 
 
-def status(items: list[Message]) -> controls.Tail:
-    """Where a session's last run stands (see ``controls.Tail``)."""
-    return controls.tail(items)
-
-
-__all__ = ["INTERRUPTED", "replay", "resume", "settle", "status"]
+__all__ = ["INTERRUPTED", "replay", "resume", "settle"]
