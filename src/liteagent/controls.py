@@ -32,8 +32,16 @@ PENDING, RESUME = "pending", "resume"
 NO_TOOLS: frozenset[str] = frozenset()
 
 
-def pending_item(calls: list[PendingCall]) -> Message:
-    return Message("control", name=PENDING, data={"calls": [c.to_dict() for c in calls]})
+def pending_item(calls: list[PendingCall], asked: list[dict[str, Any]]) -> Message:
+    """``asked``: each call's arguments as the model wrote them, kept where they differ from
+    what it would run with (``call_arguments``), so the record is checked against its call."""
+    out = []
+    for c, raw in zip(calls, asked, strict=True):
+        d = c.to_dict()
+        if raw != c.arguments:
+            d["call_arguments"] = raw
+        out.append(d)
+    return Message("control", name=PENDING, data={"calls": out})
 
 
 def resume_item(approve: list[str], reject: dict[str, str], always: list[str]) -> Message:
@@ -130,10 +138,9 @@ def tail(items: list[Message]) -> Tail:
         if m.role == "tool":
             t.answered.add(m.tool_call_id or "")
         elif m.name == PENDING and m.data is not None:
-            for d in m.data.get("calls") or ():
-                p = PendingCall.from_dict(d)
+            for p, asked in _pending_calls(m.data):
                 call = by_id.get(p.id)
-                if call is None or call.arguments != p.arguments:
+                if call is None or call.arguments != asked:
                     raise UsageError(
                         f"the session's record of pending call {p.id!r} does not match the call the model made: "
                         "refusing to run it (the session was changed?)"
@@ -155,6 +162,26 @@ def tail(items: list[Message]) -> Tail:
     elif any(c.id not in t.answered for c in t.calls):
         t.state = "cut_off"
     return t
+
+
+def _pending_calls(data: dict[str, Any]) -> list[tuple[PendingCall, Any]]:
+    """A pending record's calls, each with the arguments its call was made with (a record of
+    another shape is an error: never a call run on a guess)."""
+    out = []
+    calls = data.get("calls")
+    for d in calls if isinstance(calls, list) else [calls]:
+        if (
+            not isinstance(d, dict)
+            or not isinstance(d.get("id"), str)
+            or not isinstance(d.get("tool"), str)
+            or not isinstance(d.get("arguments"), dict)
+        ):
+            raise UsageError(
+                "the session's record of pending calls is malformed (each needs an id, a tool and arguments): "
+                "refusing to go on (the session was changed?)"
+            )
+        out.append((PendingCall.from_dict(d), d.get("call_arguments", d["arguments"])))
+    return out
 
 
 def blocked(items: list[Message]) -> str | None:

@@ -22,6 +22,7 @@ from . import controls
 from .approval import Decisions
 from .engine import (
     LOAD,
+    RESOLVE_PROTOCOL,
     Record,
     RunState,
     Settings,
@@ -56,6 +57,11 @@ def resume(agent: Settings, decisions: Decisions, events: bool = True) -> Steps:
     turn = replay(agent, run, history)
     approve = [cid for cid, what in plan.items() if what == "run" and cid in t.waiting]
     reject = {cid: decisions.reject[cid] for cid in decisions.reject}
+    try:  # the dialect first: a decision is written only when its calls can go on
+        yield RESOLVE_PROTOCOL
+    except StopRun as stop:
+        yield run.stop(stop.kind, stop.message, "error")
+        return
     try:
         yield Record([controls.resume_item(approve, reject, sorted(always))])
     except StopRun:
@@ -88,11 +94,16 @@ def settle(agent: Settings, t: controls.Tail, d: Decisions, always: frozenset[st
         if c.id in t.answered:
             continue
         pending = t.waiting.get(c.id)
-        if pending is not None:
-            if c.id in d.approve or pending.tool in always:
-                plan[c.id] = "run"
-            elif c.id in d.reject:
+        if pending is not None:  # a refusal of this call wins over "always" for its tool
+            if c.id in d.reject:
                 plan[c.id] = "reject"
+            elif c.id in d.approve or pending.tool in always:
+                if agent.executor.runs_with(c.name, c.arguments) != pending.arguments:
+                    raise UsageError(
+                        f"call {c.id!r} would now run with other arguments than the ones shown for approval "
+                        "(its tool changed since?): refusing to run it"
+                    )
+                plan[c.id] = "run"
             else:
                 plan[c.id] = "wait"
         elif c.id in t.rejected:
