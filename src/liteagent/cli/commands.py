@@ -13,6 +13,7 @@ from ..agent_config import AgentConfig
 from ..errors import LiteAgentError, UsageError
 from ..protocols import DIALECTS
 from .config import agent_config, serve_config
+from .errors import FLAGS
 from .term import print_json
 
 
@@ -212,7 +213,7 @@ def _check_mcp_serve_flags(args: argparse.Namespace) -> None:
         if f.name not in _TOOL_SETTINGS and getattr(config, f.name) != getattr(unset, f.name)
     ]
     if given:
-        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        flags = ", ".join(FLAGS.get(name, "--" + name.replace("_", "-")) for name in given)
         raise UsageError(f"{flags}: model flags apply to the agent; add --agent to serve it as the tool 'ask'")
 
 
@@ -249,6 +250,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .run import run_once
 
     return run_once(args)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from .run import resume_once
+
+    return resume_once(args)
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
