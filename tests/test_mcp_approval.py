@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +163,49 @@ def test_without_elicitation_the_result_lists_the_calls_and_a_follow_up_decides(
     assert again.is_error and "no run waits" in again.content[0].text
 
 
+def test_over_http_a_paused_run_is_decided_from_another_connection(server, plugin, tmp_path, free_port):
+    # Streamable HTTP, many clients: the run one connection left waiting is decided by a second
+    # (the session id is the key); a client with elicitation on the same server is asked instead.
+    out = tmp_path / "out.txt"
+    server.replies = [_call(out, "one"), "Noted one.", _call(out, "two"), "Noted two."]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "liteagent", "mcp", "serve", "--agent", "--transport", "http", "--port", str(free_port),
+         "--base-url", server.url, "--model", "scripted-model", "--protocol", "hermes", "--plugin", f"{plugin}:note"],
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{free_port}/mcp"
+    person = Person(accept("approve"))
+
+    async def go() -> tuple[t.CallToolResult, t.CallToolResult]:
+        async with Client(url) as first:
+            waiting = (await first.call_tool("ask", {"question": "note one"})).structured_content
+        async with Client(url) as second:
+            decided = await second.call_tool(
+                "ask", {"session": waiting["session"], "approve": [waiting["pending"][0]["id"]]}
+            )
+        async with Client(url, elicitation_callback=person) as third:
+            asked = await third.call_tool("ask", {"question": "note two"})
+        return decided, asked
+
+    try:
+        _wait_for_port(free_port)
+        decided, asked = asyncio.run(go())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert decided.content[0].text == "Noted one." and asked.content[0].text == "Noted two."
+    assert out.read_text() == "one\ntwo\n" and len(person.asked) == 1
+
+
+def _wait_for_port(port: int) -> None:
+    for _ in range(200):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing listens on 127.0.0.1:{port}")
+
+
 # -- in memory: the same server object, quicker --------------------------------------------------
 @tool(needs_approval=True)
 def wipe(name: str) -> str:
@@ -275,3 +321,15 @@ def test_the_ask_schema_is_flat_and_says_question_or_session():
     assert not {"oneOf", "anyOf", "allOf", "if", "not", "required"} & set(ask.input_schema)
     assert set(ask.input_schema["properties"]) == {"question", "session", "approve", "reject", "always"}
     assert "unless session" in ask.input_schema["properties"]["question"]["description"]
+
+
+def test_a_client_whose_forms_fail_gets_the_waiting_calls_instead():
+    # Elicitation declared, but the client answers the form with an error: the run stays waiting
+    # and the result lists it, as for a client without forms; nothing ran.
+    async def broken(ctx: Any, params: Any) -> t.ErrorData:
+        return t.ErrorData(code=t.INVALID_REQUEST, message="no person here")
+
+    agent = Agent(ScriptedLLM([_wipe("a"), "Wiped."]), [wipe], protocol="hermes")
+    (result,) = _ask(agent, [{"question": "wipe a"}], mode="legacy", elicitation_callback=broken)
+    assert not result.is_error and result.structured_content["status"] == "needs_approval" and WIPED == []
+    assert result.structured_content["pending"][0]["arguments"] == {"name": "a"}

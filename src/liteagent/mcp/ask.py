@@ -3,7 +3,9 @@ by elicitation where it declared that capability (a form per call), else answere
 calls that wait and the session a follow-up ``ask`` decides them in.
 
 Paused runs live in this server process's memory, by an id the server makes (unguessable: it
-is the only key to a run), until they finish; a restart forgets them."""
+is the only key to a run), until they finish; a restart forgets them, and past 1024 waiting runs
+the oldest is forgotten. In memory because ``mcp serve`` is one process: over stdio its one
+client, over HTTP every client of that process, reaches the same runs."""
 
 from __future__ import annotations
 
