@@ -51,6 +51,8 @@ STATUS_STYLE = {
     "invalid_action": "yellow",
     "api_error": "red",
     "timeout": "red",
+    "rejected": "yellow",
+    "interrupted": "red",
 }
 
 
