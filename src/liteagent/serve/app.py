@@ -113,6 +113,9 @@ def create_app(
             return error(500, INTERNAL_FAILURE.format(rid=r.rid), "server_error")
         release = functools.partial(store.release, job.sid, holder) if holder else None
         try:
+            refused = await _prepare(job, r)
+            if refused is not None:
+                return refused
             if not body.get("stream"):
                 return await _whole(job, r)
             events = job.events()
@@ -166,6 +169,20 @@ def _refusal(exc: Exception, job: Job) -> tuple[int, str, str] | None:
         return 409, str(exc), "conflict_error"
     if isinstance(exc, UsageError):  # a decision that fits nothing waiting; nothing was written
         return (400, str(exc), "invalid_request_error") if job.decision else (409, str(exc), "conflict_error")
+    return None
+
+
+async def _prepare(job: Job, r: Reply) -> JSONResponse | None:
+    """The error status of a question the conversation cannot take now (calls wait: 409), or None."""
+    try:
+        await job.prepare()
+    except Exception as exc:
+        refused = _refusal(exc, job)
+        if refused is None:
+            log.exception("%s reading the session failed", r.rid)
+            refused = 500, INTERNAL_FAILURE.format(rid=r.rid), "server_error"
+        _log(r.rid, job.sid, None, f"refused {refused[0]}", r.t0)
+        return _error(*refused)
     return None
 
 
@@ -424,6 +441,9 @@ def _resumed_chunk(job: Job, ev: Any, r: Reply) -> bytes | None:
     and, at its end, its answer in ``x_liteagent`` (never in the content: that is the question's)."""
     if isinstance(ev, (ToolCallEvent, ToolResultEvent, ErrorEvent)):
         return _event_chunk(ev, r.rid, r.model)
+    if isinstance(ev, FinalAnswer) and not job.question_asked:
+        message = f"the conversation's cut-off run went on and ended with {ev.result.status}: {ev.result.error}"
+        return _error_chunk(r.rid, r.model, message + "; the question was not asked", "agent_error", 502)
     if isinstance(ev, FinalAnswer):
         return _chunk(r.rid, r.model, {}, x_liteagent=_resumed(job))
     return None

@@ -35,7 +35,7 @@ class Waiting(Exception):
 
 @dataclass
 class Job:
-    """One request's work. ``sid`` is empty for a stateless request (its history in ``session``, in
+    """One request's work (:meth:`prepare` first). ``sid`` is empty for a stateless request (its history in ``session``, in
     memory); a run of it that stops for approval is kept in a new stored session (:meth:`keep`)."""
 
     agent: Agent
@@ -54,10 +54,11 @@ class Job:
         (If it stopped for approval or failed, the request answers with that instead.)"""
         return self.resumed is not None and self.resumed.status in ("ok", "truncated")
 
-    async def _cut_off(self) -> bool:
-        """Does a cut-off run go on first? Raises Waiting when calls wait for a decision."""
-        if not self.sid:
-            return False
+    async def prepare(self) -> None:
+        """Before a question in a stored session: does a cut-off run go on first (``resumed_state``
+        set)? Raises Waiting when calls wait for a decision. Read under the conversation's lease."""
+        if self.decision is not None or not self.sid:
+            return
         t = await Agent.astatus(self.session)
         if t.state == "needs_approval":
             raise Waiting(t.pending)
@@ -66,15 +67,13 @@ class Job:
         # as the core allows (a client retrying after a failure sends the same question again).
         if t.state == "cut_off" or (t.state == "unanswered" and t.calls):
             self.resumed_state = t.state
-            return True
-        return False
 
     async def run(self) -> RunResult:
         """The request's result (the resumed run's, when that one did not end with an answer)."""
         d = self.decision
         if d is not None:
             return await self.agent.aresume(self.session, d.approve, d.reject, d.always)
-        if await self._cut_off():
+        if self.resumed_state:
             self.resumed = await self.agent.aresume(self.session)
             if not self.question_asked:
                 return self.resumed
@@ -88,7 +87,7 @@ class Job:
             async for ev in _closing(self.agent.aresume_stream(self.session, d.approve, d.reject, d.always)):
                 yield ANSWER, ev
             return
-        if await self._cut_off():
+        if self.resumed_state:
             async for ev in _closing(self.agent.aresume_stream(self.session)):
                 if isinstance(ev, (FinalAnswer, ApprovalRequired, ErrorEvent)):
                     self.resumed = ev.result

@@ -58,4 +58,4 @@ def holder_alive(holder: str) -> bool:
 def describe(holder: str) -> str:
     """``host:pid`` of a holder, for messages."""
     host, _, rest = holder.partition(":")
-    return f"{host}:{rest.partition(':')[0]}"
+    return f"{host}:{rest.partition(':')[0]}" if rest else holder
