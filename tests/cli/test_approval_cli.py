@@ -249,10 +249,9 @@ def test_unknown_ids_and_bad_flags_are_one_line_and_change_nothing(cli, server, 
     assert done.code == 0 and done.out == "Removed it.\n" and ran(tools) == ["/etc/motd"]
 
 
-@pytest.mark.parametrize("command", ["run", "chat"])
+@pytest.mark.parametrize("command", ["run hi", "chat", "serve --port 9", "web --port 9", "mcp serve --agent"])
 def test_approve_tool_naming_no_tool_is_a_usage_error(cli, server, tools, command):
-    args = ["hi"] if command == "run" else []
-    r = cli(command, *args, *agent_flags(server, tools, "Unknown"), stdin="")
+    r = cli(*command.split(), *agent_flags(server, tools, "Unknown"), stdin="")
     assert r.code == 2
     assert r.err.strip() == (
         "liteagent: error: --approve-tool names 'Unknown', which is no tool of this agent (tools: remove)"
@@ -298,6 +297,22 @@ def test_run_on_a_terminal_asks_by_default(server, tools, tmp_path):
     term.expect("Removed it.")
     assert term.wait() == 0
     assert ran(tools) == ["/etc/motd"]
+
+
+def test_run_ctrl_d_at_the_prompt_refuses_and_a_later_resume_goes_on(cli, server, tools, tmp_path):
+    server.replies = [call(), "Left it in place."]
+    store = str(tmp_path / "s.sqlite3")
+    flags = agent_flags(server, tools, "remove")
+    term = Terminal("run", "remove the motd", "--session", store, *flags)
+    term.expect(PROMPT)
+    term.type("\x04")  # end of input: no one to answer
+    term.expect("stopped the run at the approval prompt: nothing ran")
+    assert term.wait() == 1
+    assert ran(tools) == [] and len([r for r in server.requests if r["body"]]) == 1
+    done = cli("resume", "--session", store, *flags)  # the refusal is recorded: the model reads it
+    assert done.code == 0 and done.out == "Left it in place.\n"
+    (said,) = tool_messages(server)
+    assert "stopped the run at the approval prompt" in said
 
 
 def test_resume_goes_on_after_a_crash_mid_tool(cli, server, tools, tmp_path):

@@ -214,7 +214,19 @@ def _check_mcp_serve_flags(args: argparse.Namespace) -> None:
     ]
     if given:
         flags = ", ".join(FLAGS.get(name, "--" + name.replace("_", "-")) for name in given)
-        raise UsageError(f"{flags}: model flags apply to the agent; add --agent to serve it as the tool 'ask'")
+        what = "approval flags apply" if given == ["approve_tools"] else "model flags apply"
+        raise UsageError(f"{flags}: {what} to the agent; add --agent to serve it as the tool 'ask'")
+
+
+def _check_approve_tools(config: AgentConfig) -> None:
+    """Each --approve-tool names a tool or plugin the flags enable (or is *)."""
+    from ..approval import check_rules
+
+    executor = config.build_executor()
+    try:
+        check_rules(executor, dict.fromkeys(config.approve_tools, True))
+    finally:
+        executor.close()
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
@@ -282,6 +294,8 @@ def cmd_web(args: argparse.Namespace) -> int:
 
         for path in config.mcp:
             load_config(path)
+    if config.approve_tools:  # a typo would let the tool run unasked on the page
+        _check_approve_tools(config)
     from ..web.runtime import Settings
 
     defaults = Settings.from_config(
