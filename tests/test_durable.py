@@ -179,15 +179,16 @@ def shown(items: list[Message]) -> list[tuple[Any, ...]]:
     return [view(m) for m in items if m.role != "control"]
 
 
-def uninterrupted(tmp_path: Path, servers: Any, script: list[Any], monkeypatch: Any) -> Place:
-    """The same conversation run to its end in this process, with the same tools."""
+def uninterrupted(tmp_path: Path, servers: Any, script: list[Any], monkeypatch: Any) -> tuple[Place, HoldingServer]:
+    """The same conversation run to its end in this process, with the same tools (and the
+    server that answered it: what the model was sent)."""
     plain = Place(str(tmp_path / "plain.db"), "plain", tmp_path / "plain")
     plain.dir.mkdir()
     monkeypatch.setattr(durable_worker, "EFFECTS", plain.dir)
     server = servers(list(script))
     r = durable_worker.agent(server.url).run("Write one, then two.", session=SQLiteSession("plain", plain.store))
     assert r.status == "ok" and r.answer == DONE
-    return plain
+    return plain, server
 
 
 @pytest.fixture
@@ -210,7 +211,7 @@ def killed_during_tool(place: Place, servers: Any, tool: str) -> HoldingServer:
 
 @pytest.mark.parametrize("tool", ["note", "lookup"])
 def test_killed_during_a_tool_resumes_without_running_a_recorded_call_again(place, servers, tool, monkeypatch):
-    plain = uninterrupted(place.dir.parent, servers, [NOTE_ONE, SECOND[tool], DONE], monkeypatch)
+    plain, plain_server = uninterrupted(place.dir.parent, servers, [NOTE_ONE, SECOND[tool], DONE], monkeypatch)
     killed_during_tool(place, servers, tool)
     assert Agent.status(SQLiteSession(place.session_id, place.store)).state == "cut_off"
     assert place.effects() == ["start note one", "end note one", f"start {tool} two"]
@@ -219,8 +220,9 @@ def test_killed_during_a_tool_resumes_without_running_a_recorded_call_again(plac
     out = run(place, server.url, "resume")
     assert out["status"] == "ok" and out["answer"] == DONE
     got, want = shown(place.items()), shown(plain.items())
+    sent, plain_sent = server.completions[-1]["messages"], plain_server.completions[-1]["messages"]
     if tool == "lookup":  # idempotent: it ran again, to its end
-        assert got == want
+        assert got == want and sent == plain_sent
         assert place.effects()[3:] == ["start lookup two", "end lookup two"]
     else:  # not idempotent: the model reads that it was cut off
         (i,) = [n for n, w in enumerate(want) if w[0] == "tool" and w[3] == "c2"]
@@ -228,7 +230,7 @@ def test_killed_during_a_tool_resumes_without_running_a_recorded_call_again(plac
         assert got[i][:4] == ("tool", f"Error (interrupted): {INTERRUPTED}", "note", "c2")
         assert got[i][5] == ActionStatus.INTERRUPTED.value
         assert place.effects()[3:] == []  # neither note ran again
-        assert INTERRUPTED in json.dumps(server.completions[-1]["messages"])
+        assert sent[:-1] == plain_sent[:-1] and INTERRUPTED in sent[-1]["content"]
     assert [m.name for m in place.items() if m.role == "control"] == ["resume"]
 
 
@@ -245,7 +247,7 @@ def test_killed_during_the_model_reply_or_between_turns(
 ):
     """The reply's part that came is lost (never recorded): the resumed run asks the model again
     from the last recorded item, and the final session is the uninterrupted run's, item for item."""
-    plain = uninterrupted(place.dir.parent, servers, [NOTE_ONE, SECOND["note"], DONE], monkeypatch)
+    plain, plain_server = uninterrupted(place.dir.parent, servers, [NOTE_ONE, SECOND["note"], DONE], monkeypatch)
     server = servers(killed_script)
     proc = start(place, server.url, "ask", "Write one, then two.")
     wait_for(server.holding.is_set, proc, "the held reply")
@@ -255,9 +257,11 @@ def test_killed_during_the_model_reply_or_between_turns(
     assert Agent.status(SQLiteSession(place.session_id, place.store)).state == "unanswered"
     ran = place.effects()
 
-    out = run(place, servers(resumed_script).url, "resume")
+    resumed = servers(resumed_script)
+    out = run(place, resumed.url, "resume")
     assert out["status"] == "ok" and out["answer"] == DONE
     assert shown(place.items()) == shown(plain.items())
+    assert resumed.completions[-1]["messages"] == plain_server.completions[-1]["messages"]  # the same prompt
     assert place.effects()[: len(ran)] == ran  # what ran before the kill did not run again
     assert place.effects() == plain.effects()  # each call ran once, as in the uninterrupted run
 
