@@ -52,7 +52,7 @@ def render_tool(call: dict[str, Any], result: dict[str, Any] | None, lang: str, 
     timing = f" · {elapsed:.2f} s" if isinstance(elapsed, (int, float)) else ""
     name = code_span(call.get("name") or "?")
     status_text = plain(status)
-    with st.expander(f"🔧 {name} · :{color}[{status_text}]{timing}", expanded=status != "success"):
+    with st.expander(f"🔧 {name} · :{color}[{status_text}]{timing}", expanded=not waiting and status != "success"):
         st.caption(t(lang, "arguments"))
         if call.get("error"):
             st.code(call.get("raw", ""), language=None)
