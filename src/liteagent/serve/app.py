@@ -4,7 +4,10 @@ Server-side tool progress travels in an extra field of each chunk, ``x_liteagent
 clients ignore (no fake ``tool_calls``, no named SSE events: the official client parses every
 ``data:`` line as a chunk). A run that fails ends a stream with a chunk carrying an ``error``
 object (the official client raises ``APIError`` on it) and ``data: [DONE]``; what the model server
-said, and any unexpected exception, goes to the log under the request id, never to the client."""
+said, and any unexpected exception, goes to the log under the request id, never to the client.
+A run that stops for a person's approval ends its answer with ``finish_reason: "tool_calls"`` and
+the waiting calls (:mod:`.approvals`); the decision comes in a follow-up request on the session,
+and a run cut off by a crash goes on before the conversation's next question (:mod:`.jobs`)."""
 
 from __future__ import annotations
 
@@ -72,8 +75,6 @@ def create_app(
     )
     expected = f"Bearer {api_key}".encode() if api_key else None
 
-    error = _error
-
     def authorize(request: Request) -> str:
         if expected is None:
             return key_owner(None)
@@ -91,7 +92,7 @@ def create_app(
         try:
             authorize(request)
         except RequestError as exc:
-            return error(exc.status, exc.message, exc.kind)
+            return _error(exc.status, exc.message, exc.kind)
         return {
             "object": "list",
             "data": [{"id": model_name, "object": "model", "created": 0, "owned_by": "liteagent"}],
@@ -107,10 +108,10 @@ def create_app(
             holder = _lease(store, job.sid, run_timeout)
         except RequestError as exc:
             log.info("%s %s status=%d ms=%.1f", r.rid, "-", exc.status, (time.perf_counter() - r.t0) * 1000)
-            return error(exc.status, exc.message, exc.kind)
+            return _error(exc.status, exc.message, exc.kind)
         except Exception:  # the session store, say: the detail is the operator's
             log.exception("%s the request failed before the run", r.rid)
-            return error(500, INTERNAL_FAILURE.format(rid=r.rid), "server_error")
+            return _error(500, INTERNAL_FAILURE.format(rid=r.rid), "server_error")
         release = functools.partial(store.release, job.sid, holder) if holder else None
         try:
             refused = await _prepare(job, r)
@@ -126,8 +127,7 @@ def create_app(
             release = None  # the stream gives the lease back when it ends
             return StreamingResponse(stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         finally:
-            if release is not None:
-                release()
+            _give_back(release, r.rid)
 
     return app
 
@@ -161,6 +161,16 @@ def _lease(store: SessionStore, sid: str, run_timeout: float) -> str | None:
             "conflict_error",
         )
     return holder
+
+
+def _give_back(release: Any, rid: str) -> None:
+    """Give the conversation's lease back (it would end with its time limit anyway)."""
+    if release is None:
+        return
+    try:
+        release()
+    except Exception:
+        log.exception("%s giving back the conversation's lease failed", rid)
 
 
 def _refusal(exc: Exception, job: Job) -> tuple[int, str, str] | None:
@@ -417,8 +427,7 @@ async def _stream(job: Job, r: Reply, events: Any, first: Any, release: Any) -> 
             await events.aclose()
         except Exception:
             log.exception("%s closing the run failed", r.rid)
-        if release is not None:
-            release()
+        _give_back(release, r.rid)
         _log(r.rid, job.sid, result, status, r.t0)
 
 

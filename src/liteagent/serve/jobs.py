@@ -35,8 +35,9 @@ class Waiting(Exception):
 
 @dataclass
 class Job:
-    """One request's work (:meth:`prepare` first). ``sid`` is empty for a stateless request (its history in ``session``, in
-    memory); a run of it that stops for approval is kept in a new stored session (:meth:`keep`)."""
+    """One request's work (:meth:`prepare` first). ``sid`` is empty for a stateless request (its
+    history in ``session``, in memory); a run of it that stops for approval is kept in a new stored
+    session (:meth:`keep`)."""
 
     agent: Agent
     session: Session
@@ -62,9 +63,10 @@ class Job:
         t = await Agent.astatus(self.session)
         if t.state == "needs_approval":
             raise Waiting(t.pending)
-        # "unanswered" with calls: their results are in, the model's reply to them is not (a crash
-        # between turns). Without calls the question itself got no answer: a new one replaces it,
-        # as the core allows (a client retrying after a failure sends the same question again).
+        # "unanswered" with calls: their results are in, the model's reply to them is not (the model
+        # failed, or the process ended between turns). Without calls the question itself got no
+        # answer: a new one replaces it, as the core allows (a client retrying after a failure
+        # sends the same question again).
         if t.state == "cut_off" or (t.state == "unanswered" and t.calls):
             self.resumed_state = t.state
 

@@ -47,7 +47,8 @@ class SQLiteStore(SessionStore):
         with db:
             db.execute("CREATE TABLE IF NOT EXISTS owners (session_id TEXT PRIMARY KEY, owner TEXT NOT NULL)")
             db.execute(
-                "CREATE TABLE IF NOT EXISTS leases (session_id TEXT PRIMARY KEY, holder TEXT NOT NULL, until REAL NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS leases"
+                " (session_id TEXT PRIMARY KEY, holder TEXT NOT NULL, until REAL NOT NULL)"
             )
 
     def _db(self) -> sqlite3.Connection:
