@@ -453,3 +453,14 @@ def test_pending_calls_survive_reload_and_restart_and_hostile_arguments_stay_tex
             assert _button(page, "Approve").count() == 0 and lines(path) == [HOSTILE_ARG]
         finally:
             browser.close()
+
+
+def test_the_operators_approve_tools_reach_the_page_and_stay_out_of_saved_settings():
+    from liteagent import AgentConfig
+
+    settings = runtime.Settings.from_config(
+        AgentConfig(base_url="http://127.0.0.1:9/v1", approve_tools=("EnvChecker",))
+    )
+    assert settings.approve_tools == ["EnvChecker"]
+    assert settings.agent_config().approve_tools == ("EnvChecker",)
+    assert "approve_tools" not in settings.public()  # a reopened conversation cannot change them
