@@ -1,7 +1,8 @@
-"""The ``liteagent`` command: ``chat``, ``run``, ``tools``, ``call``, ``web``.
+"""The ``liteagent`` command: ``chat``, ``run``, ``resume``, ``tools``, ``call``, ``web``, ``serve``...
 
 Every user-caused error is one line on stderr and exit code 2 (usage) or 1 (runtime); never a
-traceback (``LITEAGENT_DEBUG=1`` shows it).
+traceback (``LITEAGENT_DEBUG=1`` shows it). ``run`` and ``resume`` exit with 4 when the run waits for
+a person's approval (the calls are listed on stderr), 3 when another process resumed it first.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import NoReturn
 
 from ..errors import LiteAgentError
 from ..protocols import DIALECTS
+from .approve import MODES
 from .errors import cli_words
 
 
@@ -63,6 +65,35 @@ def plugin_flags() -> _Parser:
         help='MCP servers whose tools to add ({"mcpServers": {...}}, as other clients keep it; repeatable; default: none)',
     )
     return p
+
+
+def approval_flags() -> _Parser:
+    p = _Parser(add_help=False)
+    g = p.add_argument_group("approval")
+    g.add_argument(
+        "--approve-tool",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a person approves each call of this tool or plugin before it runs, * for every tool (repeatable; "
+        "default: only the tools that say so themselves)",
+    )
+    return p
+
+
+def session_flags(p: argparse.ArgumentParser, *, required: bool) -> None:
+    what = "the SQLite session file the run goes on from (required)" if required else (
+        "keep the conversation in this SQLite file: a later run goes on from it, and a run that waits for "
+        "approval or was cut off goes on with 'liteagent resume --session FILE' (default: none; a run that "
+        "stops for approval without a terminal is saved to a new file in the user data directory)"
+    )  # fmt: skip
+    p.add_argument("--session", required=required, metavar="FILE", help=what)
+    p.add_argument(
+        "--session-id",
+        default="default",
+        metavar="ID",
+        help="the conversation in that file, as serve's --sessions keeps many (default: default)",
+    )
 
 
 def dialect_flags() -> _Parser:
@@ -137,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     from . import commands
 
     plugins, dialect, model = plugin_flags(), dialect_flags(), model_flags()
-    shared = [plugins, dialect, model]
+    shared = [plugins, approval_flags(), dialect, model]
     parser = _Parser(prog="liteagent", description="Lightweight LLM agents with plugins.")
     parser.add_argument("--version", action="version", version=f"liteagent {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -163,9 +194,59 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print the whole trace as JSON on stdout")
     p.add_argument("--quiet", action="store_true", help="no tool-call lines on stderr (shown on a terminal by default)")
+    p.add_argument(
+        "--approve",
+        choices=MODES,
+        default=None,
+        help="calls that need approval: ask on the terminal, run all, or refuse none (the model reads the refusal) "
+        "(default: ask when stdin and stderr are a terminal, else stop with exit code 4 and list them)",
+    )
+    session_flags(p, required=False)
     p.set_defaults(func=commands.cmd_run)
 
-    p = sub.add_parser("chat", parents=shared, help="interactive chat in the terminal")
+    p = sub.add_parser(
+        "resume",
+        parents=shared,
+        help="go on with a run that waits for approval or was cut off, from its session file",
+        description="Go on with the last run in a session file: decide the calls that wait for approval, or "
+        "continue a run whose process ended. Give the agent flags (--base-url, --plugin...) the run had.",
+    )
+    session_flags(p, required=True)
+    p.add_argument(
+        "--approve",
+        action="append",
+        default=[],
+        metavar="ID|MODE",
+        help="run the waiting call ID (repeatable); or ask, all or none: what to do with the calls no other "
+        "flag decides, and with later ones (default: ask on a terminal, else exit code 4 and list them)",
+    )
+    p.add_argument(
+        "--reject",
+        action="append",
+        default=[],
+        metavar="ID[:REASON]",
+        help="refuse the waiting call ID; the model reads the reason (repeatable; default reason: "
+        "a person did not approve it)",
+    )
+    p.add_argument(
+        "--always",
+        action="append",
+        default=[],
+        metavar="TOOL",
+        help="approve this tool's calls, waiting and later, for the rest of the conversation (repeatable; "
+        "default: none)",
+    )
+    p.add_argument("--json", action="store_true", help="print the continuation's trace as JSON on stdout")
+    p.add_argument("--quiet", action="store_true", help="no tool-call lines on stderr (shown on a terminal by default)")
+    p.set_defaults(func=commands.cmd_resume)
+
+    p = sub.add_parser(
+        "chat",
+        parents=shared,
+        help="interactive chat in the terminal",
+        description="Chat in the terminal. A call that needs approval asks: [y]es / [n]o (with a reason the model "
+        "reads) / [a]lways (this tool, for the rest of the chat).",
+    )
     p.set_defaults(func=commands.cmd_chat)
 
     p = sub.add_parser("mcp", help="MCP: serve liteagent's plugins to MCP clients")

@@ -1,41 +1,58 @@
 """``liteagent chat``: an interactive terminal chat. The answer streams; each tool call and its
-result shows as a panel. Commands: /reset, /save FILE, /load FILE, /tools, /exit."""
+result shows as a panel; a call that needs approval asks first ([y]es / [n]o / [a]lways).
+Commands: /reset, /save FILE, /load FILE, /resume, /tools, /exit."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
-from ..agent import Agent
+from ..agent import Agent, RunResult
 from ..errors import LiteAgentError
-from ..events import ErrorEvent, FinalAnswer, TextDelta, TextReset, ThinkingDelta, ToolCallEvent, ToolResultEvent
+from ..events import (
+    ApprovalRequired,
+    ErrorEvent,
+    Event,
+    FinalAnswer,
+    TextDelta,
+    TextReset,
+    ThinkingDelta,
+    ToolCallEvent,
+    ToolResultEvent,
+)
 from ..logs import setup_logging
 from ..sessions import InMemorySession, load_items, save_items
+from .approve import ask, refuse_and_stop
 from .config import agent_config
 from .errors import cli_words
 from .term import clean
 
-HELP = "/help · /reset  forget the conversation · /save FILE · /load FILE · /tools · /exit"
+HELP = "/help · /reset  forget the conversation · /save FILE · /load FILE · /resume · /tools · /exit"
 HELP_LONG = """commands:
   /help         this list
   /reset        forget the conversation
-  /save FILE    save the conversation (JSON of its items)
+  /save FILE    save the conversation (JSON of its items, calls waiting for approval included)
   /load FILE    continue a saved conversation
+  /resume       go on with a stopped answer: decide the calls that wait, or continue one cut off
   /tools        the enabled tools
   /exit         leave (or Ctrl-D; Ctrl-C twice at the prompt)
-Ctrl-C while an answer streams stops that answer; the conversation is kept."""
+Ctrl-C while an answer streams stops that answer; the conversation is kept.
+A call that needs approval asks: y runs it, n refuses it (the model reads your reason), a runs it and
+every later call of that tool in this chat; Ctrl-C or Ctrl-D there refuses the calls and stops."""
 STATUS_STYLE = {
     "success": "green",
     "args_error": "yellow",
     "invalid_action": "yellow",
     "api_error": "red",
     "timeout": "red",
+    "rejected": "yellow",
+    "interrupted": "red",
 }
 
 
@@ -74,6 +91,8 @@ def chat_loop(args: argparse.Namespace) -> int:
                 _ask(agent, session, line, console, err)
             except KeyboardInterrupt:
                 console.print(Text("\n(answer stopped; the conversation is kept)", style="dim"))
+            except LiteAgentError as exc:
+                err.print(Text(f"error: {cli_words(clean(str(exc)))}", style="red"))
     finally:
         executor.close()
     return 0
@@ -114,8 +133,16 @@ def _command(line: str, agent: Agent, session: InMemorySession, console: Console
                 else:
                     session.items[:] = load_items(arg)
                     console.print(Text(f"loaded {len(session.items)} items from {arg}", style="dim"))
+                    _say_if_stopped(session, console)
             except (LiteAgentError, OSError) as exc:
                 err.print(Text(f"{cmd[1:]} failed: {exc}", style="red"))
+    elif cmd == "/resume":
+        try:
+            _resume(agent, session, console, err)
+        except KeyboardInterrupt:
+            console.print(Text("\n(answer stopped; the conversation is kept)", style="dim"))
+        except LiteAgentError as exc:
+            err.print(Text(f"error: {cli_words(clean(str(exc)))}", style="red"))
     elif cmd == "/tools":
         for d in agent.executor.api_descriptions():
             console.print(Text(f"{d['name']}: {d['description'].splitlines()[0] if d['description'] else ''}"))
@@ -125,44 +152,98 @@ def _command(line: str, agent: Agent, session: InMemorySession, console: Console
 
 
 def _ask(agent: Agent, session: InMemorySession, question: str, console: Console, err: Console) -> None:
+    if _say_if_stopped(session, console):
+        return
+    result = _show(agent.stream(question, session), agent, console, err)
+    _settle(agent, session, result, console, err)
+
+
+def _resume(agent: Agent, session: InMemorySession, console: Console, err: Console) -> None:
+    """/resume: decide the calls that wait, or go on with an answer cut off (or never given)."""
+    tail = Agent.status(session)
+    if tail.state == "done":
+        console.print(Text("nothing to resume: the last answer is complete", style="dim"))
+    elif tail.state == "needs_approval":
+        _settle(agent, session, RunResult("", [], [], status="needs_approval", pending=tail.pending), console, err)
+    else:
+        _settle(agent, session, _show(agent.resume_stream(session), agent, console, err), console, err)
+
+
+def _settle(agent: Agent, session: InMemorySession, result: RunResult | None, console: Console, err: Console) -> None:
+    """While the run waits for approval: ask about each call, then go on (it may stop again)."""
+    while result is not None and result.status == "needs_approval":
+        answer = ask(result.pending, input, sys.stdout)
+        if answer.stopped:
+            refuse_and_stop(agent, session, answer.reject)
+            console.print(Text("(stopped: the calls were refused and did not run)", style="dim"))
+            return
+        for tool in answer.always:
+            console.print(Text(f"({tool} runs without asking for the rest of this chat)", style="dim"))
+        events = agent.resume_stream(session, answer.approve, answer.reject, answer.always)
+        result = _show(events, agent, console, err)
+
+
+def _say_if_stopped(session: InMemorySession, console: Console) -> bool:
+    """A conversation whose last answer stopped mid-way takes no new question: say how to go on."""
+    state = Agent.status(session).state
+    if state == "needs_approval":
+        console.print(Text("calls wait for a decision: /resume to decide them (or /reset)", style="yellow"))
+    elif state == "cut_off":
+        console.print(
+            Text(
+                "the last answer stopped while a tool ran: /resume goes on (a call cut off mid-run runs again only "
+                "if its tool is idempotent), /reset forgets",
+                style="yellow",
+            )
+        )
+    return state in ("needs_approval", "cut_off")
+
+
+def _show(events: Iterator[Event], agent: Agent, console: Console, err: Console) -> RunResult | None:
+    """Render a run's events; its result (None if it ended without a final event)."""
     streaming = False
-    for ev in agent.stream(question, session):
+    result: RunResult | None = None
+    for ev in events:
         if isinstance(ev, TextDelta):
             console.print(clean(ev.text), end="", markup=False, highlight=False, soft_wrap=True)
             streaming = True
-        elif isinstance(ev, ThinkingDelta):
+            continue
+        if isinstance(ev, ThinkingDelta):
             console.print(Text(clean(ev.text), style="dim italic"), end="")
-        elif isinstance(ev, TextReset):
+            continue
+        if isinstance(ev, TextReset):
             console.print(Text("\n(the text above was the model's thinking)", style="dim"))
             streaming = False
-        elif isinstance(ev, ToolCallEvent):
-            if streaming:
-                console.print()
-                streaming = False
-            call = ev.call
-            body = call.raw if call.error else json.dumps(call.arguments, ensure_ascii=False, indent=2)
-            title = Text(f"tool call · {clean(call.name or '?')}")
-            console.print(Panel(Text(clean(body)), title=title, border_style="cyan", expand=False))
+            continue
+        if streaming:
+            console.print()
+            streaming = False
+        if isinstance(ev, ToolCallEvent):
+            _call_panel(ev, console)
         elif isinstance(ev, ToolResultEvent):
-            r = ev.result
-            style = STATUS_STYLE.get(r.status.value, "white")
-            body = r.error if r.error else agent.executor.format_result(r)
-            if len(body) > 2000:
-                body = body[:2000] + f"\n… ({len(body) - 2000} more characters)"
-            console.print(
-                Panel(
-                    Text(clean(body)),
-                    title=Text(f"{clean(r.name)} · {r.status.value} · {r.elapsed:.2f} s"),
-                    border_style=style,
-                    expand=False,
-                )
-            )
-        elif isinstance(ev, FinalAnswer):
-            if streaming:
-                console.print()
-            if ev.result.status == "truncated":
-                err.print(Text(f"note: {ev.result.error}", style="yellow"))
+            _result_panel(ev, agent, console)
+        elif isinstance(ev, (FinalAnswer, ApprovalRequired)):
+            result = ev.result
+            if result.status == "truncated":
+                err.print(Text(f"note: {result.error}", style="yellow"))
         elif isinstance(ev, ErrorEvent):
-            if streaming:
-                console.print()
+            result = ev.result
             err.print(Text(f"error: {cli_words(clean(ev.message))}", style="red"))
+    return result
+
+
+def _call_panel(ev: ToolCallEvent, console: Console) -> None:
+    call = ev.call
+    body = call.raw if call.error else json.dumps(call.arguments, ensure_ascii=False, indent=2)
+    title = Text(f"tool call · {clean(call.name or '?')}")
+    console.print(Panel(Text(clean(body)), title=title, border_style="cyan", expand=False))
+
+
+def _result_panel(ev: ToolResultEvent, agent: Agent, console: Console) -> None:
+    r = ev.result
+    style = STATUS_STYLE.get(r.status.value, "white")
+    body = r.error if r.error else agent.executor.format_result(r)
+    if len(body) > 2000:
+        body = body[:2000] + f"\n… ({len(body) - 2000} more characters)"
+    title = Text(f"{clean(r.name)} · {r.status.value} · {r.elapsed:.2f} s")
+    console.print(Panel(Text(clean(body)), title=title, border_style=style, expand=False))

@@ -13,6 +13,7 @@ from ..agent_config import AgentConfig
 from ..errors import LiteAgentError, UsageError
 from ..protocols import DIALECTS
 from .config import agent_config, serve_config
+from .errors import FLAGS
 from .term import print_json
 
 
@@ -212,8 +213,20 @@ def _check_mcp_serve_flags(args: argparse.Namespace) -> None:
         if f.name not in _TOOL_SETTINGS and getattr(config, f.name) != getattr(unset, f.name)
     ]
     if given:
-        flags = ", ".join("--" + name.replace("_", "-") for name in given)
-        raise UsageError(f"{flags}: model flags apply to the agent; add --agent to serve it as the tool 'ask'")
+        flags = ", ".join(FLAGS.get(name, "--" + name.replace("_", "-")) for name in given)
+        what = "approval flags apply" if given == ["approve_tools"] else "model flags apply"
+        raise UsageError(f"{flags}: {what} to the agent; add --agent to serve it as the tool 'ask'")
+
+
+def _check_approve_tools(config: AgentConfig) -> None:
+    """Each --approve-tool names a tool or plugin the flags enable (or is *)."""
+    from ..approval import check_rules
+
+    executor = config.build_executor()
+    try:
+        check_rules(executor, dict.fromkeys(config.approve_tools, True))
+    finally:
+        executor.close()
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
@@ -251,6 +264,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_once(args)
 
 
+def cmd_resume(args: argparse.Namespace) -> int:
+    from .run import resume_once
+
+    return resume_once(args)
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     from .chat import chat_loop
 
@@ -275,6 +294,8 @@ def cmd_web(args: argparse.Namespace) -> int:
 
         for path in config.mcp:
             load_config(path)
+    if config.approve_tools:  # a typo would let the tool run unasked on the page
+        _check_approve_tools(config)
     from ..web.runtime import Settings
 
     defaults = Settings.from_config(

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from ..serve.config import ServeConfig
 
 # AgentConfig settings whose flag has another name (argparse's attribute for it)
-_ATTR = {"plugins": "plugin", "tool_timeout": "timeout"}
+_ATTR = {"plugins": "plugin", "tool_timeout": "timeout", "approve_tools": "approve_tool"}
 
 
 def agent_config(args: argparse.Namespace) -> AgentConfig:

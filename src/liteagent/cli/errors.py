@@ -28,8 +28,16 @@ FLAGS = {
     "allowed_origins": "--allowed-origin",
     "max_body": "--max-body",
     "run_timeout": "--run-timeout",
+    "approve_tools": "--approve-tool",
+    "approvals": "--approve-tool",
+    "always": "--always",
 }
 _ARG = re.compile(r"`(\w+)=`")
+_NAMES = re.compile(r"^(approvals|always) names ")  # the core's "approvals names 'X', which is no tool"
+
+#: exit code of ``run`` and ``resume`` when the run waits for a person's decision (usage errors are
+#: 2, runtime failures 1, another process resumed first 3: ``RunConflict``)
+NEEDS_APPROVAL = 4
 
 
 def cli_words(message: str) -> str:
@@ -38,4 +46,5 @@ def cli_words(message: str) -> str:
     def flag(m: re.Match[str]) -> str:
         return FLAGS.get(m.group(1), f"{m.group(1)}=")
 
+    message = _NAMES.sub(lambda m: f"{FLAGS[m.group(1)]} names ", message)
     return _ARG.sub(flag, message)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import unicodedata
 from typing import Any
 
 # CSI ... final byte; OSC ... BEL or ST; other ESC sequences (two-byte and nF/Fp/Fe/Fs forms);
@@ -26,6 +27,21 @@ def clean(text: str) -> str:
     if not text:
         return text
     return _ESCAPES.sub("", text.replace("\r\n", "\n"))
+
+
+def shown(text: str, keep: str = "\n\t") -> str:
+    """``text`` with each control or invisible formatting character (escape sequences, carriage
+    returns, bidi overrides, zero-width characters, line separators) written as its escape, the
+    rest as is: what a person approves must be exactly what is there, nothing hidden or reordered."""
+    return "".join(_escaped(ch) if ch not in keep and _invisible(ch) else ch for ch in text)
+
+
+def _invisible(ch: str) -> bool:
+    return unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
+
+
+def _escaped(ch: str) -> str:
+    return ch.encode("unicode_escape").decode("ascii")
 
 
 def print_json(value: Any) -> None:

@@ -1,7 +1,8 @@
 """liteagent's plugins as an MCP server (``liteagent mcp serve``), on the SDK's low-level
 ``Server``: tools listed with the exact schemas of ``liteagent tools --format openai``; calls
 validated by the executor; every failure (bad arguments, a raising tool, a timeout, an unknown
-tool) an ``is_error`` result, never a JSON-RPC crash. With an agent, one more tool, ``ask``."""
+tool) an ``is_error`` result, never a JSON-RPC crash. With an agent, one more tool, ``ask``
+(``ask.py``)."""
 
 from __future__ import annotations
 
@@ -15,20 +16,17 @@ from typing import Any
 
 from ..actions.executor import ActionExecutor
 from ..messages import ActionReturn
+from .ask import ASK_TOOL, AskTool, error_result
 from .lines import FdWriter, Inbox
-
-ASK_TOOL = "ask"
-ASK_SCHEMA = {
-    "type": "object",
-    "properties": {"question": {"type": "string", "description": "the question for the agent"}},
-    "required": ["question"],
-}
 
 
 def build_server(executor: ActionExecutor, agent: Any = None, name: str = "liteagent") -> Any:
-    """An ``mcp.server.Server`` serving ``executor``'s tools (and ``ask`` when ``agent`` is given)."""
+    """An ``mcp.server.Server`` serving ``executor``'s tools (and ``ask`` when ``agent`` is given:
+    see ``ask.py`` for its approvals)."""
     import mcp.types as t
     from mcp.server import Server
+
+    ask = AskTool(agent) if agent is not None else None
 
     async def list_tools(ctx: Any, params: Any) -> t.ListToolsResult:
         tools = [
@@ -39,27 +37,14 @@ def build_server(executor: ActionExecutor, agent: Any = None, name: str = "litea
             )
             for f in executor.openai_tools()
         ]
-        if agent is not None:
-            tools.append(
-                t.Tool(
-                    name=ASK_TOOL,
-                    description="Ask the liteagent agent (it may use its own tools).",
-                    input_schema=ASK_SCHEMA,
-                )
-            )
+        if ask is not None:
+            tools.append(ask.tool())
         return t.ListToolsResult(tools=tools)
 
-    async def call_tool(ctx: Any, params: Any) -> t.CallToolResult:
-        args = params.arguments or {}
-        if agent is not None and params.name == ASK_TOOL:
-            question = args.get("question")
-            if not isinstance(question, str) or not question.strip():
-                return _error("ask: question must be a non-empty string")
-            result = await agent.arun(question)
-            if result.status not in ("ok", "truncated"):
-                return _error(f"the agent did not answer: {result.error}")
-            return t.CallToolResult(content=[t.TextContent(text=result.answer)])
-        ret = await executor.aexecute(params.name, args)
+    async def call_tool(ctx: Any, params: Any) -> t.CallToolResult | t.InputRequiredResult:
+        if ask is not None and params.name == ASK_TOOL:
+            return await ask.call(ctx, params)
+        ret = await executor.aexecute(params.name, params.arguments or {})
         return to_mcp_result(ret)
 
     server = Server(name, on_list_tools=list_tools, on_call_tool=call_tool)
@@ -81,19 +66,13 @@ def _tracing_configured() -> bool:
     return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
-def _error(text: str) -> Any:
-    import mcp.types as t
-
-    return t.CallToolResult(content=[t.TextContent(text=text)], is_error=True)
-
-
 def to_mcp_result(ret: ActionReturn) -> Any:
     """An ActionReturn as MCP content: text as text, images as image content, JSON as structured
     content (and its text); a failure as an ``is_error`` result with the error."""
     import mcp.types as t
 
     if not ret.ok:
-        return _error(f"{ret.status.value}: {ret.error}")
+        return error_result(f"{ret.status.value}: {ret.error}")
     content: list[Any] = []
     structured: Any = None
     for item in ret.result:

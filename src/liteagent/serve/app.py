@@ -4,27 +4,36 @@ Server-side tool progress travels in an extra field of each chunk, ``x_liteagent
 clients ignore (no fake ``tool_calls``, no named SSE events: the official client parses every
 ``data:`` line as a chunk). A run that fails ends a stream with a chunk carrying an ``error``
 object (the official client raises ``APIError`` on it) and ``data: [DONE]``; what the model server
-said, and any unexpected exception, goes to the log under the request id, never to the client."""
+said, and any unexpected exception, goes to the log under the request id, never to the client.
+A run that stops for a person's approval ends its answer with ``finish_reason: "tool_calls"`` and
+the waiting calls (:mod:`.approvals`); the decision comes in a follow-up request on the session,
+and a run cut off by a crash goes on before the conversation's next question (:mod:`.jobs`)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import json
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request  # the "serve" extra; FastAPI reads these annotations at run time
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from ..agent import Agent, RunResult
-from ..events import ErrorEvent, FinalAnswer, TextDelta, ToolCallEvent, ToolResultEvent
+from ..errors import RunConflict, UsageError
+from ..events import ApprovalRequired, ErrorEvent, FinalAnswer, TextDelta, ToolCallEvent, ToolResultEvent
 from ..messages import Message, ToolCall
 from ..sessions import InMemorySession, Session
+from . import approvals
 from .guard import RequestGuard, check_allowlists
+from .jobs import ANSWER, Job, Waiting
+from .leases import describe, new_holder
 from .store import SessionStore, key_owner
 
 log = logging.getLogger("liteagent.serve")
@@ -33,6 +42,7 @@ _JSON = json.JSONEncoder(ensure_ascii=False)
 # a traceback) is in the log under the same request id
 UPSTREAM_FAILED = "the model server failed; see the service log (request id {rid})"
 INTERNAL_FAILURE = "the service failed while answering; see the service log (request id {rid})"
+LEASE_MARGIN = 30.0  # seconds a conversation's lease outlives the run's time limit
 
 
 class RequestError(Exception):
@@ -65,9 +75,6 @@ def create_app(
     )
     expected = f"Bearer {api_key}".encode() if api_key else None
 
-    def error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
-        return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status)
-
     def authorize(request: Request) -> str:
         if expected is None:
             return key_owner(None)
@@ -85,7 +92,7 @@ def create_app(
         try:
             authorize(request)
         except RequestError as exc:
-            return error(exc.status, exc.message, exc.kind)
+            return _error(exc.status, exc.message, exc.kind)
         return {
             "object": "list",
             "data": [{"id": model_name, "object": "model", "created": 0, "owned_by": "liteagent"}],
@@ -93,39 +100,146 @@ def create_app(
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Any:
-        rid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-        t0 = time.perf_counter()
+        r = Reply(f"chatcmpl-{uuid.uuid4().hex[:24]}", model_name, run_timeout, time.perf_counter())
         try:
             owner = authorize(request)
             body = await _read_body(request, max_body_bytes)
-            question, session, sid = await _conversation(body, request, store, owner)
+            job = await _job(agent, body, request, store, owner)
+            holder = _lease(store, job.sid, run_timeout)
         except RequestError as exc:
-            log.info("%s %s status=%d ms=%.1f", rid, "-", exc.status, (time.perf_counter() - t0) * 1000)
-            return error(exc.status, exc.message, exc.kind)
+            log.info("%s %s status=%d ms=%.1f", r.rid, "-", exc.status, (time.perf_counter() - r.t0) * 1000)
+            return _error(exc.status, exc.message, exc.kind)
         except Exception:  # the session store, say: the detail is the operator's
-            log.exception("%s the request failed before the run", rid)
-            return error(500, INTERNAL_FAILURE.format(rid=rid), "server_error")
-        if body.get("stream"):
-            events = _stream(agent, question, session, rid, model_name, run_timeout, sid, t0)
-            return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+            log.exception("%s the request failed before the run", r.rid)
+            return _error(500, INTERNAL_FAILURE.format(rid=r.rid), "server_error")
+        release = functools.partial(store.release, job.sid, holder) if holder else None
         try:
-            result = await asyncio.wait_for(agent.arun(question, session), run_timeout)
-        except (asyncio.TimeoutError, TimeoutError):
-            _log(rid, sid, None, "timeout", t0)
-            return error(504, f"the agent did not answer within {run_timeout:g} s", "timeout")
-        except Exception:
-            log.exception("%s the run failed", rid)
-            _log(rid, sid, None, "internal_error", t0)
-            return error(500, INTERNAL_FAILURE.format(rid=rid), "server_error")
-        _log(rid, sid, result, result.status, t0)
-        if result.status == "error":  # the model server failed (its own words name its URL)
-            log.warning("%s %s", rid, result.error)
-            return error(502, UPSTREAM_FAILED.format(rid=rid), "upstream_error")
-        if result.status not in ("ok", "truncated"):
-            return error(502, f"the agent could not answer: {result.error}", "agent_error")
-        return _completion(rid, model_name, result)
+            refused = await _prepare(job, r)
+            if refused is not None:
+                return refused
+            if not body.get("stream"):
+                return await _whole(job, r)
+            events = job.events()
+            first = await _first_event(job, events, r) if job.decision is not None else None
+            if isinstance(first, JSONResponse):
+                return first
+            stream = _stream(job, r, events, first, release)
+            release = None  # the stream gives the lease back when it ends
+            return StreamingResponse(stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        finally:
+            _give_back(release, r.rid)
 
     return app
+
+
+@dataclass(frozen=True)
+class Reply:
+    """How a request is answered: its id, the model name shown, the run's time limit, its start."""
+
+    rid: str
+    model: str
+    timeout: float
+    t0: float
+
+
+def _error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status)
+
+
+def _lease(store: SessionStore, sid: str, run_timeout: float) -> str | None:
+    """Take the conversation's run lease (None for a stateless request); 409 while another request
+    runs in it, here or in another process sharing the store."""
+    if not sid:
+        return None
+    holder = new_holder()
+    other = store.acquire(sid, holder, run_timeout + LEASE_MARGIN)
+    if other is not None:
+        raise RequestError(
+            409,
+            f"a run of conversation {sid!r} is in progress (process {describe(other)}); "
+            "send this request again when it has answered",
+            "conflict_error",
+        )
+    return holder
+
+
+def _give_back(release: Any, rid: str) -> None:
+    """Give the conversation's lease back (it would end with its time limit anyway)."""
+    if release is None:
+        return
+    try:
+        release()
+    except Exception:
+        log.exception("%s giving back the conversation's lease failed", rid)
+
+
+def _refusal(exc: Exception, job: Job) -> tuple[int, str, str] | None:
+    """Status, message and type for what a client caused (a bad decision, a conflict); None for a bug."""
+    if isinstance(exc, (Waiting, RunConflict)):
+        return 409, str(exc), "conflict_error"
+    if isinstance(exc, UsageError):  # a decision that fits nothing waiting; nothing was written
+        return (400, str(exc), "invalid_request_error") if job.decision else (409, str(exc), "conflict_error")
+    return None
+
+
+async def _prepare(job: Job, r: Reply) -> JSONResponse | None:
+    """The error status of a question the conversation cannot take now (calls wait: 409), or None."""
+    try:
+        await job.prepare()
+    except Exception as exc:
+        refused = _refusal(exc, job)
+        if refused is None:
+            log.exception("%s reading the session failed", r.rid)
+            refused = 500, INTERNAL_FAILURE.format(rid=r.rid), "server_error"
+        _log(r.rid, job.sid, None, f"refused {refused[0]}", r.t0)
+        return _error(*refused)
+    return None
+
+
+async def _whole(job: Job, r: Reply) -> Any:
+    """The answer of a request without streaming."""
+    try:
+        result = await asyncio.wait_for(job.run(), r.timeout)
+        sid = await job.keep() if result.status == "needs_approval" else job.sid
+    except (asyncio.TimeoutError, TimeoutError):
+        _log(r.rid, job.sid, None, "timeout", r.t0)
+        return _error(504, f"the agent did not answer within {r.timeout:g} s", "timeout")
+    except Exception as exc:
+        refused = _refusal(exc, job)
+        if refused is not None:
+            _log(r.rid, job.sid, None, f"refused {refused[0]}", r.t0)
+            return _error(*refused)
+        log.exception("%s the run failed", r.rid)
+        _log(r.rid, job.sid, None, "internal_error", r.t0)
+        return _error(500, INTERNAL_FAILURE.format(rid=r.rid), "server_error")
+    _log(r.rid, sid, result, result.status, r.t0)
+    if result.status == "error":  # the model server failed (its own words name its URL)
+        log.warning("%s %s", r.rid, result.error)
+        return _error(502, UPSTREAM_FAILED.format(rid=r.rid), "upstream_error")
+    if result.status not in ("ok", "truncated", "needs_approval"):
+        return _error(502, f"the agent could not answer: {result.error}", "agent_error")
+    reply = _completion(r.rid, r.model, result, job)
+    return JSONResponse(reply, headers={"X-Session-Id": sid} if sid else None)
+
+
+async def _first_event(job: Job, events: Any, r: Reply) -> Any:
+    """A decision's first event, before the stream starts: a bad decision or a conflict is then an
+    error status (400, 409) like without streaming. The core writes nothing before its claim, and
+    its first event comes after it."""
+    try:
+        return await asyncio.wait_for(events.__anext__(), r.timeout)
+    except StopAsyncIteration:
+        return None
+    except (asyncio.TimeoutError, TimeoutError):
+        _log(r.rid, job.sid, None, "timeout", r.t0)
+        return _error(504, f"the agent did not answer within {r.timeout:g} s", "timeout")
+    except Exception as exc:
+        refused = _refusal(exc, job)
+        if refused is None:
+            log.exception("%s the run failed", r.rid)
+            refused = 500, INTERNAL_FAILURE.format(rid=r.rid), "server_error"
+        _log(r.rid, job.sid, None, f"refused {refused[0]}", r.t0)
+        return _error(*refused)
 
 
 async def _read_body(request: Any, limit: int) -> dict[str, Any]:
@@ -148,13 +262,23 @@ async def _read_body(request: Any, limit: int) -> dict[str, Any]:
     return body
 
 
-async def _conversation(
-    body: dict[str, Any], request: Any, store: SessionStore, owner: str
-) -> tuple[str, Session, str]:
-    """The question and the session to answer it in: a stored one (X-Session-Id or ``user``), or
-    the request's own messages as the history."""
+async def _job(agent: Agent, body: dict[str, Any], request: Any, store: SessionStore, owner: str) -> Job:
+    """What the request asks: a decision on waiting calls (``x_liteagent``; its session from
+    X-Session-Id or ``user``, its messages not read), or a question in a stored session or in the
+    request's own messages as the history."""
     if body.get("tools") or body.get("functions"):
         raise RequestError(400, "client-side tools are not supported: the server runs its own tools; send no 'tools'")
+    try:
+        decision = approvals.decision_of(body)
+    except approvals.BadDecision as exc:
+        raise RequestError(400, str(exc)) from None
+    sid = request.headers.get("x-session-id") or body.get("user") or ""
+    if decision is not None:
+        if not sid:
+            raise RequestError(
+                400, "a decision needs the session of the paused run: X-Session-Id or user (x_liteagent.session)"
+            )
+        return Job(agent, _stored(store, sid, owner), sid, decision=decision)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise RequestError(400, "messages must be a non-empty list")
@@ -162,15 +286,18 @@ async def _conversation(
     last = items[-1]
     if last.role != "user" or not last.content.strip():
         raise RequestError(400, "the last message must be the user's question (role user, non-empty content)")
-    sid = request.headers.get("x-session-id") or body.get("user") or ""
     if sid:
-        if not isinstance(sid, str) or len(sid) > 200:
-            raise RequestError(400, "the session id must be a string of at most 200 characters")
-        session = store.open(sid, owner)
-        if session is None:
-            raise RequestError(404, f"no session {sid!r} for this key", "not_found_error")
-        return last.content, session, sid
-    return last.content, InMemorySession(items=items[:-1]), ""
+        return Job(agent, _stored(store, sid, owner), sid, last.content)
+    return Job(agent, InMemorySession(items=items[:-1]), "", last.content, store=store, owner=owner)
+
+
+def _stored(store: SessionStore, sid: Any, owner: str) -> Session:
+    if not isinstance(sid, str) or len(sid) > 200:
+        raise RequestError(400, "the session id must be a string of at most 200 characters")
+    session = store.open(sid, owner)
+    if session is None:
+        raise RequestError(404, f"no session {sid!r} for this key", "not_found_error")
+    return session
 
 
 def _to_message(m: Any, i: int) -> Message:
@@ -185,31 +312,49 @@ def _to_message(m: Any, i: int) -> Message:
     if role not in ("system", "user", "assistant", "tool") or not isinstance(content, str):
         raise RequestError(400, f"messages[{i}]: role must be system, user, assistant or tool and content text")
     if role == "tool":  # client-side tool results have no place here: the server runs tools
-        raise RequestError(400, f"messages[{i}]: tool messages are not supported (the server runs its own tools)")
+        raise RequestError(
+            400,
+            f"messages[{i}]: tool messages are not supported (the server runs its own tools; to decide on calls "
+            'waiting for approval send x_liteagent {"approve": [ids]} or {"reject": {id: reason}})',
+        )
     return Message(role, content)
 
 
-def _usage(result: RunResult) -> dict[str, int]:
-    prompt = int(result.usage.get("prompt_tokens", 0))
-    completion = int(result.usage.get("completion_tokens", 0))
+def _usage(*results: RunResult | None) -> dict[str, int]:
+    prompt = sum(int(r.usage.get("prompt_tokens", 0)) for r in results if r is not None)
+    completion = sum(int(r.usage.get("completion_tokens", 0)) for r in results if r is not None)
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def _completion(rid: str, model: str, result: RunResult) -> dict[str, Any]:
-    return {
+def _resumed(job: Job) -> dict[str, Any] | None:
+    """What went on before the question: a run cut off by a crash or restart (None: nothing)."""
+    if not job.resumed_state or job.resumed is None:
+        return None
+    asked = job.question_asked
+    info = {"type": "resumed", "state": job.resumed_state, "status": job.resumed.status, "answer": job.resumed.answer}
+    return {**info, "question_asked": asked}
+
+
+def _completion(rid: str, model: str, result: RunResult, job: Job) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": result.answer}
+    finish = "length" if result.status == "truncated" else "stop"
+    if result.status == "needs_approval":
+        finish = "tool_calls"
+        message["content"] = approvals.paused_text(result)
+        message["tool_calls"] = approvals.tool_calls(result.pending)
+        message["x_liteagent"] = approvals.required(job.sid, result.pending)
+    before = _resumed(job)
+    out = {
         "id": rid,
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": result.answer},
-                "finish_reason": "length" if result.status == "truncated" else "stop",
-            }
-        ],
-        "usage": _usage(result),
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": _usage(result, job.resumed if before and before["question_asked"] else None),
     }
+    if before is not None:
+        out["x_liteagent"] = before
+    return out
 
 
 def _chunk(rid: str, model: str, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
@@ -236,46 +381,81 @@ def _call_info(call: ToolCall) -> dict[str, Any]:
     return {"type": "tool_call", "id": call.id, "name": call.name, "arguments": call.arguments}
 
 
-async def _stream(
-    agent: Agent, question: str, session: Session, rid: str, model: str, timeout: float, sid: str, t0: float
-) -> AsyncIterator[bytes]:
-    """SSE chunks for one run, always ending with ``data: [DONE]`` unless the client went away
-    (then the run is cancelled: its generator is closed)."""
-    yield _chunk(rid, model, {"role": "assistant", "content": ""})
-    deadline = asyncio.get_running_loop().time() + timeout
-    events: Any = agent.astream(question, session)  # an async generator: closed below
+async def _stream(job: Job, r: Reply, events: Any, first: Any, release: Any) -> AsyncIterator[bytes]:
+    """SSE chunks for one request, always ending with ``data: [DONE]`` unless the client went away
+    (then the run is cancelled: its generator is closed). ``first``: an event read already."""
+    yield _chunk(r.rid, r.model, {"role": "assistant", "content": ""})
+    deadline = asyncio.get_running_loop().time() + r.timeout
     result: RunResult | None = None
     status = "cancelled"
     try:
         try:
             while True:
-                left = deadline - asyncio.get_running_loop().time()
-                try:
-                    ev = await asyncio.wait_for(events.__anext__(), max(left, 0.001))
-                except StopAsyncIteration:
-                    break
-                except (asyncio.TimeoutError, TimeoutError):
-                    status = "timeout"
-                    yield _error_chunk(rid, model, f"the agent did not answer within {timeout:g} s", "timeout", 504)
-                    break
-                if isinstance(ev, FinalAnswer):
-                    result, status = ev.result, ev.result.status
-                elif isinstance(ev, ErrorEvent):
-                    result, status = ev.result, "error"
-                chunk = _event_chunk(ev, rid, model)
+                if first is not None:
+                    (phase, ev), first = first, None
+                else:
+                    left = deadline - asyncio.get_running_loop().time()
+                    try:
+                        phase, ev = await asyncio.wait_for(events.__anext__(), max(left, 0.001))
+                    except StopAsyncIteration:
+                        break
+                    except (asyncio.TimeoutError, TimeoutError):
+                        status = "timeout"
+                        message = f"the agent did not answer within {r.timeout:g} s"
+                        yield _error_chunk(r.rid, r.model, message, "timeout", 504)
+                        break
+                if isinstance(ev, (FinalAnswer, ErrorEvent, ApprovalRequired)) and phase == ANSWER:
+                    result, status = ev.result, "error" if isinstance(ev, ErrorEvent) else ev.result.status
+                if isinstance(ev, ApprovalRequired):
+                    status = "needs_approval"
+                    for piece in _approval_chunks(job, r, ev.result, await job.keep()):
+                        yield piece
+                    continue
+                chunk = _event_chunk(ev, r.rid, r.model) if phase == ANSWER else _resumed_chunk(job, ev, r)
                 if chunk is not None:
                     yield chunk
-        except Exception:  # a bug or a RecursionError deep in a run: the stream still ends properly
-            log.exception("%s the run failed mid-stream", rid)
-            status = "internal_error"
-            yield _error_chunk(rid, model, INTERNAL_FAILURE.format(rid=rid), "server_error", 500)
+        except Exception as exc:  # a conflict, or a bug deep in a run: the stream still ends properly
+            refused = _refusal(exc, job)
+            if refused is None:
+                log.exception("%s the run failed mid-stream", r.rid)
+                refused = 500, INTERNAL_FAILURE.format(rid=r.rid), "server_error"
+            status = f"refused {refused[0]}" if refused[0] != 500 else "internal_error"
+            yield _error_chunk(r.rid, r.model, refused[1], refused[2], refused[0])
         yield b"data: [DONE]\n\n"
     finally:
         try:
             await events.aclose()
         except Exception:
-            log.exception("%s closing the run failed", rid)
-        _log(rid, sid, result, status, t0)
+            log.exception("%s closing the run failed", r.rid)
+        _give_back(release, r.rid)
+        _log(r.rid, job.sid, result, status, r.t0)
+
+
+def _approval_chunks(job: Job, r: Reply, result: RunResult, sid: str) -> list[bytes]:
+    """The end of a stream whose run stopped for approval: the waiting calls as ``tool_calls``
+    deltas, then ``finish_reason: "tool_calls"`` with ``x_liteagent`` (and what went on before)."""
+    info = approvals.required(sid, result.pending)
+    before = _resumed(job)
+    if before is not None:
+        info["resumed"] = before
+    usage = _usage(result)
+    return [
+        _chunk(r.rid, r.model, {"tool_calls": approvals.tool_calls(result.pending, indexed=True)}),
+        _chunk(r.rid, r.model, {}, "tool_calls", usage=usage, x_liteagent=info),
+    ]
+
+
+def _resumed_chunk(job: Job, ev: Any, r: Reply) -> bytes | None:
+    """A chunk for an event of the cut-off run that goes on before the question: its tool progress
+    and, at its end, its answer in ``x_liteagent`` (never in the content: that is the question's)."""
+    if isinstance(ev, (ToolCallEvent, ToolResultEvent, ErrorEvent)):
+        return _event_chunk(ev, r.rid, r.model)
+    if isinstance(ev, FinalAnswer) and not job.question_asked:
+        message = f"the conversation's cut-off run went on and ended with {ev.result.status}: {ev.result.error}"
+        return _error_chunk(r.rid, r.model, message + "; the question was not asked", "agent_error", 502)
+    if isinstance(ev, FinalAnswer):
+        return _chunk(r.rid, r.model, {}, x_liteagent=_resumed(job))
+    return None
 
 
 def _event_chunk(ev: Any, rid: str, model: str) -> bytes | None:

@@ -1,15 +1,18 @@
 """Where the service keeps conversations: a SQLite file (one machine) or Redis (many). A session
-id is bound to the API key that created it: another key gets "not found"."""
+id is bound to the API key that created it: another key gets "not found". The store also holds
+each conversation's run lease (see :mod:`.leases`)."""
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from ..sessions import RedisSession, Session, SQLiteSession
+from .leases import holder_alive
 
 
 def key_owner(api_key: str | None) -> str:
@@ -23,6 +26,16 @@ class SessionStore:
     def open(self, session_id: str, owner: str) -> Session | None:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def acquire(self, session_id: str, holder: str, seconds: float) -> str | None:  # pragma: no cover
+        """Take the conversation's run lease for ``holder`` for at most ``seconds``: None when
+        taken, else the live holder that has it (a lease past its time or whose holder's process
+        is gone is taken over)."""
+        raise NotImplementedError
+
+    def release(self, session_id: str, holder: str) -> None:  # pragma: no cover - interface
+        """Give the lease back if ``holder`` still has it."""
+        raise NotImplementedError
+
 
 class SQLiteStore(SessionStore):
     def __init__(self, path: str | Path) -> None:
@@ -33,6 +46,10 @@ class SQLiteStore(SessionStore):
         db = self._db()
         with db:
             db.execute("CREATE TABLE IF NOT EXISTS owners (session_id TEXT PRIMARY KEY, owner TEXT NOT NULL)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS leases"
+                " (session_id TEXT PRIMARY KEY, holder TEXT NOT NULL, until REAL NOT NULL)"
+            )
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -51,6 +68,27 @@ class SQLiteStore(SessionStore):
             return None
         return SQLiteSession(session_id, self.path)
 
+    def acquire(self, session_id: str, holder: str, seconds: float) -> str | None:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")  # the read and the write as one, against other processes
+        try:
+            row = db.execute("SELECT holder, until FROM leases WHERE session_id = ?", (session_id,)).fetchone()
+            now = time.time()
+            if row is not None and row[1] > now and holder_alive(row[0]):
+                return str(row[0])
+            db.execute(
+                "INSERT OR REPLACE INTO leases (session_id, holder, until) VALUES (?, ?, ?)",
+                (session_id, holder, now + seconds),
+            )
+            return None
+        finally:
+            db.commit()
+
+    def release(self, session_id: str, holder: str) -> None:
+        db = self._db()
+        with db:
+            db.execute("DELETE FROM leases WHERE session_id = ? AND holder = ?", (session_id, holder))
+
 
 class RedisStore(SessionStore):
     def __init__(self, url: str, prefix: str = "liteagent:") -> None:
@@ -68,6 +106,27 @@ class RedisStore(SessionStore):
         if got != owner:
             return None
         return RedisSession(session_id, self.client, prefix=f"{self.prefix}session:")
+
+    def acquire(self, session_id: str, holder: str, seconds: float) -> str | None:
+        key = f"{self.prefix}lease:{session_id}"
+        ms = max(1, int(seconds * 1000))
+        for _ in range(2):
+            if self.client.set(key, holder, nx=True, px=ms):
+                return None
+            got = self.client.get(key)
+            if got is None:
+                continue  # it ended just now
+            other = got.decode() if isinstance(got, bytes) else str(got)
+            if holder_alive(other):
+                return other
+            self.client.eval(_DELETE_IF, 1, key, other)  # its process is gone: take over
+        return None if self.client.set(key, holder, nx=True, px=ms) else "another process"
+
+    def release(self, session_id: str, holder: str) -> None:
+        self.client.eval(_DELETE_IF, 1, f"{self.prefix}lease:{session_id}", holder)
+
+
+_DELETE_IF = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
 def store_from_url(url: str | None, default_path: Path) -> SessionStore:

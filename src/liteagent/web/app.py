@@ -12,14 +12,17 @@ import hmac
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import streamlit as st
 
 from liteagent import sync_bridge
 from liteagent.agent import TOOL_CHOICES
+from liteagent.controls import Tail
 from liteagent.errors import LiteAgentError
 from liteagent.events import (
+    ApprovalRequired,
     ContextTrimmed,
     ErrorEvent,
     FinalAnswer,
@@ -36,6 +39,7 @@ from liteagent.protocols import DIALECTS
 from liteagent.web import runtime
 from liteagent.web.i18n import t, web_words
 from liteagent.web.markup import STYLE, code_span, plain
+from liteagent.web.pending import approval_box, continue_box
 from liteagent.web.store import ConversationStore
 from liteagent.web.view import render_conversation, render_tool, show_error, show_markdown
 
@@ -82,6 +86,7 @@ def _init(defaults: runtime.Settings) -> None:
     s.prompt_dialect = None
     s.custom_system = defaults.system_prompt
     s.custom_plugin = defaults.plugin_prompt
+    s.reopen = st.query_params.get("c")  # the conversation open before a reload or a restart
 
 
 RESTORED = ("backend", "model", "protocol", "plugins_sel", "interpreter", "max_turns", "temperature", "tool_choice")
@@ -261,14 +266,74 @@ def _open(conversation: str | None, store: Any = None, owner: str = "") -> None:
     s.conversation = conversation
     s.view = None
     s.last_request = None
+    _address(conversation)
     if conversation and store is not None:
         try:
             s.view = store.load(owner, conversation)
         except KeyError:
             s.conversation = None
+            _address(None)
             return
         s.pending_settings = s.view.settings  # the sidebar shows them after the rerun
         st.rerun()
+
+
+def _address(conversation: str | None) -> None:
+    """The open conversation in the page's address (``c``), so that a reload reopens it."""
+    if conversation:
+        if st.query_params.get("c") != conversation:
+            st.query_params["c"] = conversation
+    elif "c" in st.query_params:
+        del st.query_params["c"]
+
+
+def _state(view: Any) -> Tail | None:
+    """Where the open conversation's last run stands (from its stored items), or None."""
+    if view is None or not view.items:
+        return None
+    try:
+        return runtime.run_state(view.items)
+    except LiteAgentError as exc:  # a record that does not match its call: nothing is offered to run
+        show_error(t(st.session_state.lang, "error"), str(exc))
+        return None
+
+
+def _agent(settings: runtime.Settings, owner: str, cid: str) -> Any:
+    """The conversation's agent (None after showing why not), and the plugins' notices."""
+    s = st.session_state
+    lang = settings.language
+    try:
+        agent, errors = runtime.agent_for(settings, runtime.work_folder(owner, cid), s.agent_cache)
+    except LiteAgentError as exc:
+        errors, agent = [], None
+        s._error = str(exc)
+        show_error(t(lang, "error"), web_words(str(exc), lang))
+    # shown now and, after the rerun that follows the turn, once more at the top
+    s.notices = [t(lang, "plugin_error", error=code_span(e)) for e in errors]
+    for n in s.notices:
+        st.warning(n)
+    return agent
+
+
+def _go_on(settings: runtime.Settings, store: Any, owner: str, decision: runtime.Decision) -> None:
+    """Resume the open conversation's run with one decision (or none: Continue), streamed as an answer."""
+    s = st.session_state
+    cid = s.conversation
+    s._error = None
+    agent = _agent(settings, owner, cid)
+    if agent is not None:
+        session = store.session(owner, cid)
+        with st.chat_message("assistant"):
+            _stream(lambda: agent.aresume_stream(session, **decision.resume_args()), settings.language)
+    _saved(settings, store, owner, cid)
+
+
+def _saved(settings: runtime.Settings, store: Any, owner: str, cid: str) -> None:
+    s = st.session_state
+    store.touch(owner, cid, settings.public())
+    if s._error:
+        store.add_error(owner, cid, len(store.load(owner, cid).items), s._error)
+    s.view = store.load(owner, cid)
 
 
 def _turn(settings: runtime.Settings, store: Any, owner: str, text: str, files: list[Any]) -> None:
@@ -278,12 +343,30 @@ def _turn(settings: runtime.Settings, store: Any, owner: str, text: str, files: 
     if too_big:  # refuse the whole message: never a question without the file it is about
         st.error(t(lang, "upload_too_big", name=code_span(too_big[0].name), mb=MAX_UPLOAD_MB))
         return
+    if s.conversation is not None:
+        s.view = store.load(owner, s.conversation)  # another tab may have gone on since
+    state = _state(s.view) if s.conversation is not None else None
+    if state is not None and state.state == "needs_approval":  # decide first; the message is shown back
+        s.refused = "\n".join([text, *(f.name for f in files)]).strip()
+        return
     if s.conversation is None:
         title = (text.strip() or (files[0].name if files else "New chat"))[:48]
         s.conversation = store.create(owner, title, settings.public())
+        _address(s.conversation)
     cid = s.conversation
     folder = runtime.work_folder(owner, cid)
     session = store.session(owner, cid)
+    s._error = None
+    agent = _agent(settings, owner, cid)
+    if agent is not None and state is not None and state.state == "cut_off":
+        with st.chat_message("assistant"):  # the cut-off run goes on first: the core asks that
+            _stream(lambda: agent.aresume_stream(session), lang)
+        _saved(settings, store, owner, cid)
+        after = _state(s.view)
+        if after is not None and after.state == "needs_approval":  # it stopped for approval again
+            s.refused = "\n".join([text, *(f.name for f in files)]).strip()
+            return
+        s._error = None
     uploads: list[Message] = []
     with st.chat_message("user"):
         for f in files:
@@ -294,35 +377,29 @@ def _turn(settings: runtime.Settings, store: Any, owner: str, text: str, files: 
     if uploads:
         sync_bridge.run_sync(lambda: session.add_items(uploads))
     question = Message("user", text) if text else Message("user", "(see the uploaded file)")
-    s._error = None
-    try:
-        agent, errors = runtime.agent_for(settings, folder, s.agent_cache)
-    except LiteAgentError as exc:
-        errors, agent = [], None
-        s._error = str(exc)
-        show_error(t(lang, "error"), web_words(str(exc), lang))
-    # shown now and, after the rerun that follows the turn, once more at the top
-    s.notices = [t(lang, "plugin_error", error=code_span(e)) for e in errors]
-    for n in s.notices:
-        st.warning(n)
     if agent is not None:
         with st.chat_message("assistant"):
-            _stream(agent, question, session, lang)
-    store.touch(owner, cid, settings.public())
-    if s._error:
-        store.add_error(owner, cid, len(store.load(owner, cid).items), s._error)
-    s.view = store.load(owner, cid)
+            _stream(lambda: agent.astream(question, session), lang)
+    _saved(settings, store, owner, cid)
 
 
-def _stream(agent: Any, question: Any, session: Any, lang: str) -> None:
-    """Run the agent and show its events as they come: text, thinking, tool panels, errors."""
+def _stream(run: Callable[[], AsyncIterator[Any]], lang: str) -> None:
+    """Run the agent (``run`` starts it) and show its events as they come: text, thinking, tool
+    panels, errors. A refusal before the run starts (a stale decision, another tab resumed first)
+    is shown once, not kept with the conversation."""
+    try:
+        _show_events(sync_bridge.iterate_sync(run, background=True), lang)
+    except LiteAgentError as exc:
+        st.session_state.notices = [*st.session_state.get("notices", []), code_span(web_words(str(exc), lang))]
+
+
+def _show_events(events: Any, lang: str) -> None:
     s = st.session_state
     placeholder = st.empty()
     text = ""
     # A redraw renders the whole answer (~2.5 ms per KB, measured on 13 KB): one per delta of a few
     # characters would be quadratic, so redraws space out as the answer grows (at most 1/5 of the time)
     redraw_at = 0.0
-    events = sync_bridge.iterate_sync(lambda: agent.astream(question, session), background=True)
     for ev in events:
         if isinstance(ev, TextDelta):
             text += ev.text
@@ -360,6 +437,8 @@ def _stream(agent: Any, question: Any, session: Any, lang: str) -> None:
                 show_markdown(text, placeholder)
             s._error = ev.message
             show_error(t(lang, "error"), web_words(ev.message, lang))
+        elif isinstance(ev, ApprovalRequired) and text:  # the calls to decide are drawn after the rerun
+            show_markdown(text, placeholder)
 
 
 def _signed_in(defaults: runtime.Settings) -> bool:
@@ -393,6 +472,9 @@ def main() -> None:
     _apply_pending(defaults)
     owner = _owner()
     store = _store(defaults.db)
+    reopen = st.session_state.pop("reopen", None)
+    if reopen:
+        _open(reopen, store, owner)  # reruns with the conversation open
     settings = _sidebar(defaults, store, owner)
     lang = settings.language
     st.title("liteagent")
@@ -401,8 +483,18 @@ def main() -> None:
         st.warning(n)
     if s.view is None or not s.view.items:
         st.caption(t(lang, "empty"))
+    state = _state(s.view)
     if s.view is not None:
-        render_conversation(s.view.items, s.view.errors, lang)
+        waiting = frozenset(state.waiting) if state is not None else frozenset()
+        render_conversation(s.view.items, s.view.errors, lang, waiting)
+    decision = s.pop("decision", None)
+    if decision is not None and s.conversation:
+        _go_on(settings, store, owner, decision)
+        st.rerun()
+    elif state is not None and state.state == "needs_approval":
+        approval_box(state.pending, s.conversation, lang, s.pop("refused", None))
+    elif state is not None and state.state in ("cut_off", "unanswered"):
+        continue_box(state.state, lang)
     prompt = st.chat_input(t(lang, "ask"), accept_file="multiple", key="ask")
     if prompt:
         text = prompt.text if hasattr(prompt, "text") else str(prompt)

@@ -3,6 +3,7 @@ agent built from the sidebar's settings, uploads. No Streamlit here, so it is pl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -10,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import controls
 from ..actions import ActionExecutor, available_plugins, load_plugin
 from ..actions.base import BaseAction
 from ..actions.builtin import DEFAULT_BUILTINS
@@ -37,6 +39,7 @@ _OPERATOR_ONLY = (
     "context_tokens",
     "threads",
     "gpu_layers",
+    "approve_tools",
 )
 
 
@@ -69,6 +72,8 @@ class Settings:
     gpu_layers: int = 0
     # operator-only: may visitors point the page at another server? (the key never follows them)
     allow_url_change: bool = False
+    # operator-only: tools (or plugins; "*": all) a person approves before each call
+    approve_tools: list[str] = field(default_factory=list)
 
     def public(self) -> dict[str, Any]:
         d = asdict(self)
@@ -93,7 +98,7 @@ class Settings:
             mcp=[os.path.abspath(p) for p in config.mcp], max_turns=config.max_turns, tool_choice=config.tool_choice,
             timeout=config.tool_timeout, model_path=config.model_path, n_ctx=config.n_ctx,
             context_tokens=config.context_tokens, threads=config.threads, gpu_layers=config.gpu_layers,
-            db=db, language=language, allow_url_change=allow_url_change,
+            db=db, language=language, allow_url_change=allow_url_change, approve_tools=list(config.approve_tools),
         )  # fmt: skip
         if config.temperature is not None:
             s.temperature = config.temperature
@@ -107,6 +112,7 @@ class Settings:
             threads=self.threads, gpu_layers=self.gpu_layers, protocol=self.protocol,
             system_prompt=self.system_prompt, plugin_prompt=self.plugin_prompt, max_turns=self.max_turns,
             tool_choice=self.tool_choice, temperature=self.temperature, context_tokens=self.context_tokens,
+            approve_tools=tuple(self.approve_tools),
         )  # fmt: skip
 
 
@@ -246,8 +252,48 @@ def agent_for(settings: Settings, folder: Path, cache: dict[str, Any]) -> tuple[
     if key not in agents:
         agents.clear()  # an older configuration's agent is not used again
         config = settings.agent_config()
-        agents[key] = config.build(ActionExecutor(plugins, timeout=config.tool_timeout or DEFAULT_TOOL_TIMEOUT))
+        executor = ActionExecutor(plugins, timeout=config.tool_timeout or DEFAULT_TOOL_TIMEOUT)
+        config = dataclasses.replace(config, approve_tools=enabled_rules(config.approve_tools, executor))
+        agents[key] = config.build(executor)
     return agents[key], errors
+
+
+def enabled_rules(names: tuple[str, ...], executor: ActionExecutor) -> tuple[str, ...]:
+    """The operator's ``approve_tools`` that name a tool or plugin of this conversation (or ``*``):
+    a visitor may switch a plugin off, and a rule for a tool that is not there has nothing to
+    stop (the Agent refuses a rule naming no tool of its own, as a guard against typos)."""
+    plugins = {p.name for p in executor.plugins}
+    return tuple(n for n in names if n == "*" or n in plugins or executor.resolve(n) is not None)
+
+
+def run_state(items: list[Message]) -> controls.Tail:
+    """Where the conversation's last run stands, read from its stored items (never from the page,
+    so a reload or a restart of the server shows the same): done, needs_approval (``pending``
+    holds the calls), cut_off or unanswered. A record that does not match its call is a
+    UsageError (fail closed: nothing is offered to run)."""
+    return controls.tail(items)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One click on the page: a waiting call approved, rejected (with the reason the model
+    reads), its tool approved for the rest of the conversation, or a cut-off run continued. Each
+    becomes one resume; calls left undecided keep waiting."""
+
+    action: str  # approve | reject | always | continue
+    call_id: str = ""
+    tool: str = ""
+    reason: str = ""
+
+    def resume_args(self) -> dict[str, Any]:
+        """The keyword arguments of ``Agent.aresume_stream`` for this decision."""
+        if self.action == "approve":
+            return {"approve": [self.call_id]}
+        if self.action == "reject":
+            return {"reject": {self.call_id: self.reason.strip()}}
+        if self.action == "always":
+            return {"always": [self.tool]}
+        return {}
 
 
 def save_upload(folder: Path, name: str, data: bytes) -> Message:

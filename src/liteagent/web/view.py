@@ -20,6 +20,8 @@ STATUS_COLOR = {
     "invalid_action": "orange",
     "api_error": "red",
     "timeout": "red",
+    "rejected": "orange",
+    "interrupted": "red",
 }
 
 
@@ -42,14 +44,15 @@ def show_error(label: str, message: str) -> None:
     st.error(f"{label}: {code_span(message)}")
 
 
-def render_tool(call: dict[str, Any], result: dict[str, Any] | None, lang: str) -> None:
-    status = (result or {}).get("status", "…")
-    color = STATUS_COLOR.get(status, "gray")
+def render_tool(call: dict[str, Any], result: dict[str, Any] | None, lang: str, waiting: bool = False) -> None:
+    """One call's panel; ``waiting``: the call waits for a person's decision (no result yet)."""
+    status = t(lang, "waiting") if waiting else (result or {}).get("status", "…")
+    color = "orange" if waiting else STATUS_COLOR.get(status, "gray")
     elapsed = (result or {}).get("elapsed")
     timing = f" · {elapsed:.2f} s" if isinstance(elapsed, (int, float)) else ""
     name = code_span(call.get("name") or "?")
     status_text = plain(status)
-    with st.expander(f"🔧 {name} · :{color}[{status_text}]{timing}", expanded=status != "success"):
+    with st.expander(f"🔧 {name} · :{color}[{status_text}]{timing}", expanded=not waiting and status != "success"):
         st.caption(t(lang, "arguments"))
         if call.get("error"):
             st.code(call.get("raw", ""), language=None)
@@ -81,9 +84,12 @@ def render_tool(call: dict[str, Any], result: dict[str, Any] | None, lang: str) 
                 st.code(json.dumps(item, ensure_ascii=False), language=None)
 
 
-def render_conversation(items: list[Message], errors: list[tuple[int, str]], lang: str) -> None:
+def render_conversation(
+    items: list[Message], errors: list[tuple[int, str]], lang: str, waiting: frozenset[str] = frozenset()
+) -> None:
     """The saved conversation: user turns, assistant turns with their tool panels (each call with
-    the result that answered it, in that turn), and errors where they happened."""
+    the result that answered it, in that turn; ``waiting``: ids of calls that wait for a
+    decision), and errors where they happened. Control items (a run's own records) are not shown."""
     errors_at: dict[int, list[str]] = {}
     for pos, msg in errors:
         errors_at.setdefault(pos, []).append(msg)
@@ -101,9 +107,11 @@ def render_conversation(items: list[Message], errors: list[tuple[int, str]], lan
                 if m.content:
                     show_markdown(m.content)
                 for i, call in enumerate(m.tool_calls):
-                    answer = next((x for x in tools if x.tool_call_id == call.id), tools[i] if i < len(tools) else None)
+                    answer = next((x for x in tools if x.tool_call_id == call.id), None)
+                    if answer is None and i < len(tools) and not tools[i].tool_call_id:
+                        answer = tools[i]  # an old record with no ids: by position
                     result = answer.result.to_dict() if answer is not None and answer.result is not None else None
-                    render_tool(call.to_dict(), result, lang)
+                    render_tool(call.to_dict(), result, lang, waiting=result is None and call.id in waiting)
             for e in pending:
                 show_error(t(lang, "error"), web_words(e, lang))
         block.clear()
