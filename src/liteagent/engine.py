@@ -269,7 +269,7 @@ def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, e
                 yield run.paused(pending)
                 return
         run.history.append(said)
-        yield Record([said])  # the calls before they run: a run cut off mid-tool knows them
+        yield Record([controls.running(said)])  # the calls before they run, and who runs them
         results = yield from execute(agent, protocol, run, calls)
         fmt = agent.executor.format_result  # inline here, the common path (``answered`` elsewhere)
         tool_msgs = [
@@ -344,8 +344,9 @@ def pause(
     controls.fresh_ids([c for c, _ in gated], run.history)
     pending = [PendingCall(c.id, tool_name(agent, c), runs_with) for c, runs_with in gated]
     run.history.append(said)
-    yield Record([said, controls.pending_item(pending, [c.arguments for c, _ in gated])])
     others = [c for c in said.tool_calls if all(c is not g for g, _ in gated)]
+    asked = [c.arguments for c, _ in gated]
+    yield Record([controls.running(said) if others else said, controls.pending_item(pending, asked)])
     if others:
         results = yield from execute(agent, protocol, run, others)
         yield from answered(agent, run, others, results, step, events)

@@ -90,6 +90,7 @@ def settle(agent: Settings, t: controls.Tail, d: Decisions, always: frozenset[st
         if cid not in t.waiting:
             raise UsageError(f"call {cid!r} is not waiting for a decision (waiting: {waiting})")
     plan: dict[str, str] = {}
+    started: list[str] = []  # tools of calls that started and have no result
     for c in t.calls:
         if c.id in t.answered:
             continue
@@ -111,6 +112,15 @@ def settle(agent: Settings, t: controls.Tail, d: Decisions, always: frozenset[st
         else:  # approved before, or needed no approval: it started, and its outcome is unknown
             api = agent.executor.resolve(c.name)
             plan[c.id] = "run" if api is not None and api.spec.idempotent else "interrupt"
+            started.append(c.name)
+    if started:
+        limits = [agent.executor.time_limit(name) for name in started]
+        if controls.alive(t, None if None in limits else max(x for x in limits if x is not None)):
+            raise RunConflict(
+                f"this run's calls may still be running in process {t.by} (it started them at "
+                f"{time.strftime('%H:%M:%S', time.localtime(t.at or 0))}): not resumed; "
+                "go on when that process has ended (or its calls' time limits have passed)"
+            )
     if t.waiting and all(what == "wait" for what in plan.values()):
         ids = ", ".join(f"{p.id} ({p.tool})" for p in t.pending)
         raise UsageError(
