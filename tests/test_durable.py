@@ -285,12 +285,6 @@ def test_killed_during_an_approved_call_it_is_not_run_again(place, servers):
     assert last["role"] == "tool" and INTERRUPTED in last["content"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: a turn's results are recorded together after all its calls end, so a call that "
-    "ended before the process was killed (during a sibling call) has no recorded result and is answered "
-    "INTERRUPTED (or re-run, if idempotent) on resume",
-)
 def test_killed_during_one_of_two_calls_the_finished_one_keeps_its_result(place, servers):
     (place.dir / "hold-b").touch()
     both = calls(("c1", "note", "text", "a"), ("c2", "note", "text", "b"))
@@ -380,12 +374,6 @@ def test_two_processes_resume_at_once_exactly_one_wins_redis(place, redis_url):
     check_race(place, outs)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core gap: the claim is only the append, so a second resume that reads the session after "
-    "the first one claimed (while its calls run) claims again and runs an idempotent call a second "
-    "time; no lease or liveness check tells a live resumer from a dead one",
-)
 def test_a_resume_while_another_runs_the_calls_is_refused(place):
     cut_off(place, "late")
     place = Place(place.store, "late", place.dir)

@@ -177,11 +177,6 @@ def test_pitfall_a_cut_off_run_is_never_dropped(effects):
     assert "may or may not have completed" in str(llm.prompts[-1])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: controls.tail reads a pending record's fields unchecked (PendingCall.from_dict): "
-    "a malformed one raises KeyError/TypeError/ValueError, not a one-line UsageError",
-)
 def test_pitfall_a_malformed_pending_record_is_a_clear_error(effects):
     for broken in (
         {"calls": [{"id": "x"}]},
@@ -294,11 +289,6 @@ def test_pitfall_approver_sees_executed_arguments(tmp_path):
     assert GOT == [shown.arguments]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: PendingCall.arguments are the model's raw arguments; the tool runs with the "
-    "validated ones ('100' -> 100, 'off' -> False) plus defaults the approver never saw (dry_run=True)",
-)
 def test_pitfall_approver_sees_validated_arguments_and_defaults():
     GOT.clear()
     args = {"account": "x", "amount": "100", "memo": {}}
@@ -347,12 +337,6 @@ def test_pitfall_decision_not_consumed_before_failure(tmp_path, effects):
     assert ran(effects) == ["remove a.txt"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: resume records the decision (its claim) before it resolves the dialect; when that "
-    "fails (model server unreachable) the approved call never started, yet the next resume answers it "
-    "INTERRUPTED ('may or may not have completed'): the person's approval is lost",
-)
 def test_pitfall_decision_kept_when_the_run_fails_before_the_call(tmp_path, effects):
     with ScriptedServer() as server:
         server.replies = [native(("r1", "remove", {"path": "a.txt"})), "Removed."]

@@ -23,7 +23,7 @@ from .events import (
     Event,
 )
 from .llms.base import LLM, GenerationConfig
-from .messages import ActionReturn, Message, ToolCall
+from .messages import Message
 from .protocols import Protocol, get_protocol
 from .results import RunResult, Step
 from .runner import Drive, aiterate, alast, last
@@ -141,12 +141,6 @@ class Agent:
         events as they happen; the last is FinalAnswer or ErrorEvent, each carrying the result."""
         drive = Drive(self, session if session is not None else InMemorySession(), True)
         return aiterate(drive, drive.steps(query))
-
-    async def _execute(self, calls: list[ToolCall]) -> list[ActionReturn]:
-        if len(calls) == 1:  # alone: a sync tool may run right here when nothing else waits
-            c = calls[0]
-            return [await self.executor.aexecute(c.name, c.arguments, call_id=c.id, alone=True)]
-        return list(await asyncio.gather(*(self.executor.aexecute(c.name, c.arguments, call_id=c.id) for c in calls)))
 
     def _stream_sync(self, query: str | Message, session: Session, events: bool = True) -> Iterator[Event]:
         """The driver without a loop (see ``_sync_capable``); an Await (async tools, several calls

@@ -30,15 +30,40 @@ from .results import PendingCall
 
 PENDING, RESUME = "pending", "resume"
 NO_TOOLS: frozenset[str] = frozenset()
+HOST = socket.gethostname()
+#: how long a run on another machine is taken to still run its calls after it started them,
+#: beyond their tools' time limits (a tool with no limit: a day, unless its process is seen gone)
+LEASE_MARGIN_S, NO_LIMIT_LEASE_S = 30.0, 86400.0
 
 
-def pending_item(calls: list[PendingCall]) -> Message:
-    return Message("control", name=PENDING, data={"calls": [c.to_dict() for c in calls]})
+def holder() -> str:
+    """Who runs calls now: this host and process (a fork is another holder)."""
+    return f"{HOST}:{os.getpid()}"
+
+
+def running(said: Message) -> Message:
+    """``said`` (a reply whose calls are about to run) marked with who runs them and since when,
+    in its ``data``: another process can then tell a run still going from one cut off (see
+    :func:`alive`)."""
+    said.data = {"by": holder(), "at": round(time.time(), 3)}
+    return said
+
+
+def pending_item(calls: list[PendingCall], asked: list[dict[str, Any]]) -> Message:
+    """``asked``: each call's arguments as the model wrote them, kept where they differ from
+    what it would run with (``call_arguments``), so the record is checked against its call."""
+    out = []
+    for c, raw in zip(calls, asked, strict=True):
+        d = c.to_dict()
+        if raw != c.arguments:
+            d["call_arguments"] = raw
+        out.append(d)
+    return Message("control", name=PENDING, data={"calls": out})
 
 
 def resume_item(approve: list[str], reject: dict[str, str], always: list[str]) -> Message:
     data: dict[str, Any] = {"approve": approve, "reject": reject, "always": always}
-    data["by"] = f"{socket.gethostname()}:{os.getpid()}"
+    data["by"] = holder()
     data["at"] = round(time.time(), 3)
     return Message("control", name=RESUME, data=data)
 
@@ -98,6 +123,8 @@ class Tail:
     waiting: dict[str, PendingCall] = field(default_factory=dict)  # not decided yet
     approved: set[str] = field(default_factory=set)  # decided earlier: approved (so it started)
     rejected: dict[str, str] = field(default_factory=dict)  # decided earlier, result not recorded
+    by: str | None = None  # who last started the open turn's calls (host:pid), and when
+    at: float | None = None
 
     @property
     def pending(self) -> list[PendingCall]:
@@ -120,6 +147,8 @@ def tail(items: list[Message]) -> Tail:
     if not last.tool_calls:
         return Tail("done")
     t = Tail("unanswered", list(last.tool_calls))
+    if last.data is not None:
+        t.by, t.at = _holder(last.data)
     ids = [c.id for c in last.tool_calls]
     if len(set(ids)) != len(ids):
         raise UsageError(
@@ -130,16 +159,16 @@ def tail(items: list[Message]) -> Tail:
         if m.role == "tool":
             t.answered.add(m.tool_call_id or "")
         elif m.name == PENDING and m.data is not None:
-            for d in m.data.get("calls") or ():
-                p = PendingCall.from_dict(d)
+            for p, asked in _pending_calls(m.data):
                 call = by_id.get(p.id)
-                if call is None or call.arguments != p.arguments:
+                if call is None or call.arguments != asked:
                     raise UsageError(
                         f"the session's record of pending call {p.id!r} does not match the call the model made: "
                         "refusing to run it (the session was changed?)"
                     )
                 t.waiting[p.id] = p
         elif m.name == RESUME and m.data is not None:
+            t.by, t.at = _holder(m.data)
             for cid in m.data.get("approve") or ():
                 if t.waiting.pop(cid, None) is not None:
                     t.approved.add(cid)
@@ -155,6 +184,53 @@ def tail(items: list[Message]) -> Tail:
     elif any(c.id not in t.answered for c in t.calls):
         t.state = "cut_off"
     return t
+
+
+def _holder(data: dict[str, Any]) -> tuple[str | None, float | None]:
+    by, at = data.get("by"), data.get("at")
+    return (by if isinstance(by, str) else None), (float(at) if isinstance(at, (int, float)) else None)
+
+
+def alive(t: Tail, lease_s: float | None) -> bool:
+    """Might the process that last started the open turn's calls still be running them? On this
+    host: while that process lives (this very process counts as not: it is here, resuming); on
+    another: until its lease ends (``lease_s`` after it started them; None: no time limit)."""
+    if t.by is None:
+        return False
+    host, _, pid_text = t.by.rpartition(":")
+    if host == HOST and pid_text.isdigit():
+        pid = int(pid_text)
+        if pid == os.getpid():
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:  # it exists, owned by someone else
+            return True
+        return True
+    lease = NO_LIMIT_LEASE_S if lease_s is None else lease_s + LEASE_MARGIN_S
+    return t.at is not None and time.time() < t.at + lease
+
+
+def _pending_calls(data: dict[str, Any]) -> list[tuple[PendingCall, Any]]:
+    """A pending record's calls, each with the arguments its call was made with (a record of
+    another shape is an error: never a call run on a guess)."""
+    out = []
+    calls = data.get("calls")
+    for d in calls if isinstance(calls, list) else [calls]:
+        if (
+            not isinstance(d, dict)
+            or not isinstance(d.get("id"), str)
+            or not isinstance(d.get("tool"), str)
+            or not isinstance(d.get("arguments"), dict)
+        ):
+            raise UsageError(
+                "the session's record of pending calls is malformed (each needs an id, a tool and arguments): "
+                "refusing to go on (the session was changed?)"
+            )
+        out.append((PendingCall.from_dict(d), d.get("call_arguments", d["arguments"])))
+    return out
 
 
 def blocked(items: list[Message]) -> str | None:
@@ -200,6 +276,7 @@ def distinct_ids(calls: list[ToolCall]) -> None:
 
 __all__ = [
     "Tail",
+    "alive",
     "blocked",
     "conversation",
     "distinct_ids",
@@ -207,5 +284,6 @@ __all__ = [
     "in_call_order",
     "pending_item",
     "resume_item",
+    "running",
     "tail",
 ]

@@ -110,15 +110,25 @@ class Generate:
 
 @dataclass(slots=True)
 class Execute:
-    """Run these calls (well-formed, not repeats) and send back their ActionReturns in order."""
+    """Run these calls (well-formed, not repeats) and send back their ActionReturns in order.
+    Several at once run concurrently, and the driver records each one's result in the session as
+    it ends (``tool_message``; their ids in ``recorded``), so a run cut off while one still runs
+    keeps the others' results; a lone call's result the loop records itself, right after."""
 
     calls: list[ToolCall]
+    recorded: frozenset[str] = frozenset()
+
+
+def tool_message(executor: ActionExecutor, call: ToolCall, ret: ActionReturn) -> Message:
+    """A call's result as the session keeps it and the model reads it."""
+    return Message("tool", executor.format_result(ret), name=ret.name or call.name, tool_call_id=call.id, result=ret)
 
 
 Effect = Load | ResolveProtocol | Record | Generate | Execute
 EFFECTS = frozenset({Load, ResolveProtocol, Record, Generate, Execute})
 Steps = Generator["Event | Effect", Any, None]
 LOAD, RESOLVE_PROTOCOL = Load(), ResolveProtocol()  # no fields: one of each serves every run
+NO_IDS: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -135,6 +145,7 @@ class RunState:
     call_pending: bool = False  # tool_choice "required" and no call has run yet
     repeated: list[bool] = field(default_factory=list)  # per result of the last turn: a failed call again
     always: frozenset[str] = controls.NO_TOOLS  # tools a person approved for the rest of the conversation
+    recorded: frozenset[str] = controls.NO_TOOLS  # the last calls whose results the driver recorded
 
     def result(self, answer: str, status: str = "ok", error: str | None = None) -> RunResult:
         return RunResult(
@@ -178,11 +189,14 @@ def question(agent: Settings, query: str | Message, events: bool = True) -> Step
     Without ``events`` (``Agent.run``: only the result is wanted) the only event is the last."""
     start = time.perf_counter()
     items: list[Message] = yield LOAD
-    why = controls.blocked(items)
-    if why is not None:
-        raise UsageError(why)
-    history, always = controls.conversation(items)
-    run = RunState(list(history), len(history), start, always=always)
+    if items:  # a conversation goes on: not while calls wait or were cut off
+        why = controls.blocked(items)
+        if why is not None:
+            raise UsageError(why)
+        history, always = controls.conversation(items)
+        run = RunState(list(history), len(history), start, always=always)
+    else:
+        run = RunState([], 0, start)
     run.call_pending = agent.tool_choice == "required"
     q = query if isinstance(query, Message) else Message("user", query)
     run.history.append(q)
@@ -246,7 +260,7 @@ def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, e
         if len(calls) > 1:
             controls.distinct_ids(calls)
         if agent.approvals or agent.executor.gated:
-            gated = [c for c in calls if call_key(c) not in run.done and needs_approval(agent, c, run.always)]
+            gated = gate(agent, run, calls)
             if gated:
                 pending = yield from pause(agent, protocol, run, said, gated, step, events)
                 step.elapsed = time.perf_counter() - state.start
@@ -255,7 +269,7 @@ def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, e
                 yield run.paused(pending)
                 return
         run.history.append(said)
-        yield Record([said])  # the calls before they run: a run cut off mid-tool knows them
+        yield Record([controls.running(said)])  # the calls before they run, and who runs them
         results = yield from execute(agent, protocol, run, calls)
         fmt = agent.executor.format_result  # inline here, the common path (``answered`` elsewhere)
         tool_msgs = [
@@ -264,7 +278,10 @@ def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, e
         ]
         step.results.extend(results)
         run.history.extend(tool_msgs)
-        yield Record(tool_msgs)
+        if run.recorded:  # several ran at once: the driver recorded each as it ended
+            yield from unrecorded(run, tool_msgs)
+        else:
+            yield Record(tool_msgs)
         step.elapsed = time.perf_counter() - state.start
         if events:
             for call, ret in zip(calls, results, strict=True):
@@ -282,28 +299,54 @@ def answered(
     agent: Settings, run: RunState, calls: list[ToolCall], results: list[ActionReturn], step: Step, events: bool
 ) -> Steps:
     """Record calls' results (in the session, the history, the step) and pass them on."""
-    tool_msgs = [
-        Message("tool", agent.executor.format_result(r), name=r.name or c.name, tool_call_id=c.id, result=r)
-        for c, r in zip(calls, results, strict=True)
-    ]
+    tool_msgs = [tool_message(agent.executor, c, r) for c, r in zip(calls, results, strict=True)]
     step.results.extend(results)
     run.history.extend(tool_msgs)
-    yield Record(tool_msgs)
+    yield from unrecorded(run, tool_msgs)
     if events:
         for call, ret in zip(calls, results, strict=True):
             yield ToolResultEvent(call, ret)
 
 
+def unrecorded(run: RunState, tool_msgs: list[Message]) -> Steps:
+    """Record the results the driver has not (it records calls that ran at once as each ended)."""
+    rest = [m for m in tool_msgs if m.tool_call_id not in run.recorded] if run.recorded else tool_msgs
+    run.recorded = NO_IDS
+    if rest:
+        yield Record(rest)
+
+
+def gate(agent: Settings, run: RunState, calls: list[ToolCall]) -> list[tuple[ToolCall, dict[str, Any]]]:
+    """The calls a person must approve first, each with the arguments it would run with. A call
+    that would not run at all (unreadable, an unknown tool, arguments that do not fit) needs no
+    approval: the model is told why it failed, and nothing ran."""
+    out = []
+    for c in calls:
+        if c.error is None and call_key(c) not in run.done and needs_approval(agent, c, run.always):
+            runs_with = agent.executor.runs_with(c.name, c.arguments)
+            if runs_with is not None:
+                out.append((c, runs_with))
+    return out
+
+
 def pause(
-    agent: Settings, protocol: Protocol, run: RunState, said: Message, gated: list[ToolCall], step: Step, events: bool
+    agent: Settings,
+    protocol: Protocol,
+    run: RunState,
+    said: Message,
+    gated: list[tuple[ToolCall, dict[str, Any]]],
+    step: Step,
+    events: bool,
 ) -> Generator[Any, Any, list[PendingCall]]:
     """Stop before ``gated`` calls: record them as pending together with the reply (the session
-    alone is enough to go on), and run the reply's other calls."""
-    controls.fresh_ids(gated, run.history)
-    pending = [PendingCall(c.id, tool_name(agent, c), c.arguments) for c in gated]
+    alone is enough to go on), and run the reply's other calls. A pending call shows what it
+    would run with (validated, defaults filled in), which the resume checks again."""
+    controls.fresh_ids([c for c, _ in gated], run.history)
+    pending = [PendingCall(c.id, tool_name(agent, c), runs_with) for c, runs_with in gated]
     run.history.append(said)
-    yield Record([said, controls.pending_item(pending)])
-    others = [c for c in said.tool_calls if all(c is not g for g in gated)]
+    others = [c for c in said.tool_calls if all(c is not g for g, _ in gated)]
+    asked = [c.arguments for c, _ in gated]
+    yield Record([controls.running(said) if others else said, controls.pending_item(pending, asked)])
     if others:
         results = yield from execute(agent, protocol, run, others)
         yield from answered(agent, run, others, results, step, events)
@@ -429,7 +472,12 @@ def execute(
         else:
             results.append(None)
             todo.append(call)
-    ran = (yield Execute(todo)) if todo else []
+    if todo:
+        ex = Execute(todo)
+        ran = yield ex
+        run.recorded = ex.recorded
+    else:
+        ran = []
     it = iter(ran)
     out: list[ActionReturn] = []
     run.repeated = []

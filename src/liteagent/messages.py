@@ -190,7 +190,8 @@ class Message:
     #: a tool turn's whole result (every item: text, JSON, images, files; status, error);
     #: ``content`` is the text the model reads
     result: ActionReturn | None = None
-    #: a control item's record (see :mod:`liteagent.controls`)
+    #: the run's own record: a control item's, or on a reply whose calls ran, who ran them
+    #: (see :mod:`liteagent.controls`); never shown to the model
     data: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from . import controls
 from .approval import Decisions
 from .engine import (
     LOAD,
+    RESOLVE_PROTOCOL,
     Record,
     RunState,
     Settings,
@@ -56,6 +57,11 @@ def resume(agent: Settings, decisions: Decisions, events: bool = True) -> Steps:
     turn = replay(agent, run, history)
     approve = [cid for cid, what in plan.items() if what == "run" and cid in t.waiting]
     reject = {cid: decisions.reject[cid] for cid in decisions.reject}
+    try:  # the dialect first: a decision is written only when its calls can go on
+        yield RESOLVE_PROTOCOL
+    except StopRun as stop:
+        yield run.stop(stop.kind, stop.message, "error")
+        return
     try:
         yield Record([controls.resume_item(approve, reject, sorted(always))])
     except StopRun:
@@ -84,15 +90,21 @@ def settle(agent: Settings, t: controls.Tail, d: Decisions, always: frozenset[st
         if cid not in t.waiting:
             raise UsageError(f"call {cid!r} is not waiting for a decision (waiting: {waiting})")
     plan: dict[str, str] = {}
+    started: list[str] = []  # tools of calls that started and have no result
     for c in t.calls:
         if c.id in t.answered:
             continue
         pending = t.waiting.get(c.id)
-        if pending is not None:
-            if c.id in d.approve or pending.tool in always:
-                plan[c.id] = "run"
-            elif c.id in d.reject:
+        if pending is not None:  # a refusal of this call wins over "always" for its tool
+            if c.id in d.reject:
                 plan[c.id] = "reject"
+            elif c.id in d.approve or pending.tool in always:
+                if agent.executor.runs_with(c.name, c.arguments) != pending.arguments:
+                    raise UsageError(
+                        f"call {c.id!r} would now run with other arguments than the ones shown for approval "
+                        "(its tool changed since?): refusing to run it"
+                    )
+                plan[c.id] = "run"
             else:
                 plan[c.id] = "wait"
         elif c.id in t.rejected:
@@ -100,6 +112,15 @@ def settle(agent: Settings, t: controls.Tail, d: Decisions, always: frozenset[st
         else:  # approved before, or needed no approval: it started, and its outcome is unknown
             api = agent.executor.resolve(c.name)
             plan[c.id] = "run" if api is not None and api.spec.idempotent else "interrupt"
+            started.append(c.name)
+    if started:
+        limits = [agent.executor.time_limit(name) for name in started]
+        if controls.alive(t, None if None in limits else max(x for x in limits if x is not None)):
+            raise RunConflict(
+                f"this run's calls may still be running in process {t.by} (it started them at "
+                f"{time.strftime('%H:%M:%S', time.localtime(t.at or 0))}): not resumed; "
+                "go on when that process has ended (or its calls' time limits have passed)"
+            )
     if t.waiting and all(what == "wait" for what in plan.values()):
         ids = ", ".join(f"{p.id} ({p.tool})" for p in t.pending)
         raise UsageError(

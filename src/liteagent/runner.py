@@ -12,6 +12,7 @@ awaits it. A new kind of effect is one more branch here, for every API.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
@@ -37,8 +38,6 @@ class Driven(engine.Settings, Interface):
 
     _protocol: Protocol | None
 
-    async def _execute(self, calls: list[ToolCall]) -> list[ActionReturn]: ...
-
     async def _ensure_protocol(self) -> Protocol: ...
 
 
@@ -60,7 +59,7 @@ class Drive:
     the sync ones over a model that streams asynchronously); without one, a lone sync tool runs
     right on the caller's thread and SQLite is written at once."""
 
-    __slots__ = ("agent", "events", "length", "on_loop", "open_stream", "resolve", "session")
+    __slots__ = ("agent", "events", "on_loop", "open_stream", "resolve", "session")
 
     def __init__(
         self, agent: Driven, session: Session, events: bool, resolve: Callable[[Awaitable[Any]], Any] | None = None
@@ -69,7 +68,6 @@ class Drive:
         self.resolve = resolve  # without a loop: how an awaitable is resolved right here
         self.on_loop = resolve is None
         self.open_stream: Any = None  # a model stream left mid-way, for the async adapter to close
-        self.length = 0  # the session's items as this run last read or wrote them
 
     def steps(self, query: str | Message) -> Generator[Event | Await, Any, None]:
         """Events (the engine's: all, or without ``events`` only the last) and Awaits."""
@@ -91,6 +89,7 @@ class Drive:
         send, throw = loop.send, loop.throw
         value: Any = None
         error: engine.StopRun | None = None
+        length = 0  # the session's items as this run last read or wrote them
         try:
             while True:
                 try:
@@ -116,14 +115,14 @@ class Drive:
                         error = engine.StopRun("llm", str(exc))
                 elif kind is Record:  # appended only where the session is as this run left it
                     if now:
-                        wrote = session.add_items_at_now(item.items, self.length)  # type: ignore[attr-defined]
+                        wrote = session.add_items_at_now(item.items, length)  # type: ignore[attr-defined]
                     elif hasattr(session, "add_items_at"):
-                        wrote = yield from self._wait(session.add_items_at(item.items, self.length))  # type: ignore[attr-defined]
+                        wrote = yield from self._wait(session.add_items_at(item.items, length))  # type: ignore[attr-defined]
                     else:  # a session of the five-method interface: appended as it is
                         yield from self._wait(session.add_items(item.items))
                         wrote = True
                     if wrote:
-                        self.length += len(item.items)
+                        length += len(item.items)
                     else:
                         error = engine.StopRun("conflict", engine.CONFLICT)
                 elif kind is Execute:
@@ -135,11 +134,14 @@ class Drive:
                     ):
                         c = calls[0]
                         value = [executor.execute(c.name, c.arguments, call_id=c.id)]
-                    else:
-                        value = yield from self._wait(agent._execute(calls))
+                    else:  # several at once: each result recorded as it ends
+                        value, wrote = yield from self._wait(self._execute_recorded(item, length, now))
+                        length += wrote
+                        if wrote < len(calls):
+                            error = engine.StopRun("conflict", engine.CONFLICT)
                 elif kind is Load:
                     value = session.get_items_now() if now else (yield from self._wait(session.get_items()))  # type: ignore[attr-defined]
-                    self.length = len(value)
+                    length = len(value)
                 elif agent._protocol is not None:  # ResolveProtocol, already resolved
                     value = agent._protocol
                 else:
@@ -149,6 +151,40 @@ class Drive:
                         error = engine.StopRun("llm", str(exc))
         finally:
             loop.close()
+
+    async def _execute_recorded(self, item: engine.Execute, length: int, now: bool) -> tuple[list[ActionReturn], int]:
+        """Run the calls concurrently, appending each result to the session as it ends (one at a
+        time, each at the length the last left); returns the results in call order and how many
+        were written (fewer than the calls: the session changed under this run)."""
+        session, executor = self.session, self.agent.executor
+        lock = asyncio.Lock()
+        written: list[str] = []
+        refused = False
+
+        async def one(call: ToolCall) -> ActionReturn:
+            nonlocal refused
+            ret = await executor.aexecute(call.name, call.arguments, call_id=call.id)
+            msg = [engine.tool_message(executor, call, ret)]
+            async with lock:
+                if refused:
+                    return ret
+                at = length + len(written)
+                if now:
+                    ok = session.add_items_at_now(msg, at)  # type: ignore[attr-defined]
+                elif hasattr(session, "add_items_at"):
+                    ok = await session.add_items_at(msg, at)  # type: ignore[attr-defined]
+                else:
+                    await session.add_items(msg)
+                    ok = True
+                if ok:
+                    written.append(call.id)
+                else:
+                    refused = True
+            return ret
+
+        results = list(await asyncio.gather(*(one(c) for c in item.calls)))
+        item.recorded = frozenset(written)
+        return results, len(written)
 
     def _wait(self, aw: Awaitable[Any]) -> Generator[Any, Any, Any]:
         """An awaitable's value: resolved right here without a loop, else awaited by the adapter."""

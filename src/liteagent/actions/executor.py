@@ -188,6 +188,22 @@ class ActionExecutor:
         """The API that InternLM2's ``<|interpreter|>`` calls run: a plugin marked ``interpreter``."""
         return next((n for n, a in self._apis.items() if getattr(a.plugin, "interpreter", False)), None)
 
+    def time_limit(self, name: str) -> float | None:
+        """Seconds a call of ``name`` may run (None: no limit, or no such tool)."""
+        api = self._apis.get(name) or self.resolve(name)
+        return self._timeout_for(api) if api is not None else None
+
+    def runs_with(self, name: str, arguments: Any) -> dict[str, Any] | None:
+        """The arguments a call of ``name`` would run with, as JSON (validated, defaults filled
+        in), or None where it would not run at all (an unknown tool, arguments that do not fit)."""
+        api = self._apis.get(name) or self.resolve(name)
+        if api is None or not isinstance(arguments, dict):
+            return None
+        try:
+            return api.spec.as_run(arguments)
+        except (ValidationError, ArgumentsInvalid, ValueError, TypeError):
+            return None
+
     def is_async(self, name: str) -> bool:
         """Is ``name`` an ``async def`` API? (False for names that resolve to nothing)"""
         api = self._apis.get(name) or self.resolve(name)

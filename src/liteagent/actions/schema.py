@@ -9,6 +9,7 @@ reST); imperfect docstrings degrade with one warning, never an exception.
 from __future__ import annotations
 
 import inspect
+import json
 import re
 import sys
 import typing
@@ -20,6 +21,7 @@ from typing import Annotated, Any, get_args, get_origin
 import docstring_parser
 import typing_extensions
 from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic_core import PydanticSerializationError
 
 
 class PluginDescriptionWarning(UserWarning):
@@ -114,6 +116,18 @@ class ApiSpec:
             return {self.renamed.get(k, k): v for k, v in values.items()}
         return values
 
+    def as_run(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The arguments a call runs with, as JSON: validated, coerced, defaults filled in (what a
+        person approving the call must see). Raises as :meth:`validate` does."""
+        try:
+            values = self.args_model.model_validate(arguments).model_dump(mode="json")
+        except PydanticSerializationError:  # a value only Python knows: its text
+            values = json.loads(json.dumps(self.validate(arguments), default=str))
+            return values if isinstance(values, dict) else {}
+        if self.renamed:
+            return {self.renamed.get(k, k): v for k, v in values.items()}
+        return values
+
     @property
     def required(self) -> list[str]:
         return [p.name for p in self.params if p.required]
@@ -147,6 +161,9 @@ class JsonSchemaApiSpec(ApiSpec):
             where = ".".join(str(x) for x in e.path) or "arguments"
             raise ArgumentsInvalid(f"{self.name}: {where}: {e.message}")
         return dict(arguments)
+
+    def as_run(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        return self.validate(arguments)  # as given: the server fills its own defaults
 
     @classmethod
     def from_schema(
