@@ -237,7 +237,8 @@ class Agent:
         """Sync :meth:`arun`: without an event loop where every part answers at once, else on
         this thread's reused loop (inside a running loop, such as Jupyter's, a background one)."""
         if self._sync_capable(session):
-            return last(self._stream_sync(query, session if session is not None else InMemorySession(), False))
+            drive = Drive(self, session if session is not None else InMemorySession(), False, _on_thread_loop)
+            return last(drive.run(engine.question(self, query, False)))  # type: ignore[arg-type]  # no Await comes
         return sync_bridge.run_sync(lambda: self.arun(query, session))
 
     def stream(self, query: str | Message, session: Session | None = None) -> Iterator[Event]:

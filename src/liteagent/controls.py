@@ -36,9 +36,20 @@ HOST = socket.gethostname()
 LEASE_MARGIN_S, NO_LIMIT_LEASE_S = 30.0, 86400.0
 
 
+_HOLDER = [f"{HOST}:{os.getpid()}"]
+
+
+def _forked() -> None:
+    _HOLDER[0] = f"{HOST}:{os.getpid()}"
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
+
 def holder() -> str:
     """Who runs calls now: this host and process (a fork is another holder)."""
-    return f"{HOST}:{os.getpid()}"
+    return _HOLDER[0]
 
 
 def running(said: Message) -> Message:

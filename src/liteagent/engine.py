@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from typing import Protocol as Interface
 
@@ -47,11 +48,15 @@ class Settings(Interface):
     constrain_calls: bool
     context_tokens: int | None
     approvals: dict[str, approval.Rule]
+    _protocol: Protocol | None  # the dialect, once resolved (else the driver resolves it)
 
     def grammar(self, protocol: Protocol, tool_choice: str, toolset: ToolSet | None = None) -> str | None: ...
 
 
 # -- effects: what the engine asks its driver to do -------------------------------------------
+NO_RECORDS: Mapping[str, Message] = MappingProxyType({})
+
+
 @dataclass(slots=True)
 class Load:
     """The session's items (the driver sends back a list of Message)."""
@@ -72,7 +77,8 @@ class Record:
 
 @dataclass(slots=True)
 class Generate:
-    """One model turn: stream ``request``, feed each chunk to :meth:`feed` and pass on the
+    """One model turn: record ``record`` first where given (the question: in the session before
+    the model is asked), then stream ``request``, feed each chunk to :meth:`feed` and pass on the
     events it returns; send back nothing (this object then holds the reply, its parser, when
     the first token came and the finish reason)."""
 
@@ -80,6 +86,7 @@ class Generate:
     parser: Any
     start: float
     usage: dict[str, int]
+    record: list[Message] | None = None
     ttft: float | None = None
     finish: str | None = None
 
@@ -108,15 +115,18 @@ class Generate:
         return events
 
 
-@dataclass(slots=True)
 class Execute:
-    """Run these calls (well-formed, not repeats) and send back their ActionReturns in order.
-    Several at once run concurrently, and the driver records each one's result in the session as
-    it ends (``tool_message``; their ids in ``recorded``), so a run cut off while one still runs
-    keeps the others' results; a lone call's result the loop records itself, right after."""
+    """Record ``said`` first where given (the reply whose calls these are: in the session before
+    any of them runs), then run the calls (well-formed, not repeats), recording each one's result
+    as it ends (``tool_message``), and send back their ActionReturns in order. Several run
+    concurrently, so a run cut off while one still runs keeps the others' results. ``recorded``:
+    what the driver wrote, by call id (a write the session refused stops the run)."""
 
-    calls: list[ToolCall]
-    recorded: frozenset[str] = frozenset()
+    __slots__ = ("calls", "recorded", "said")
+
+    def __init__(self, calls: list[ToolCall], said: Message | None = None) -> None:
+        self.calls, self.said = calls, said
+        self.recorded: Mapping[str, Message] = NO_RECORDS
 
 
 def tool_message(executor: ActionExecutor, call: ToolCall, ret: ActionReturn) -> Message:
@@ -128,7 +138,6 @@ Effect = Load | ResolveProtocol | Record | Generate | Execute
 EFFECTS = frozenset({Load, ResolveProtocol, Record, Generate, Execute})
 Steps = Generator["Event | Effect", Any, None]
 LOAD, RESOLVE_PROTOCOL = Load(), ResolveProtocol()  # no fields: one of each serves every run
-NO_IDS: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -145,7 +154,8 @@ class RunState:
     call_pending: bool = False  # tool_choice "required" and no call has run yet
     repeated: list[bool] = field(default_factory=list)  # per result of the last turn: a failed call again
     always: frozenset[str] = controls.NO_TOOLS  # tools a person approved for the rest of the conversation
-    recorded: frozenset[str] = controls.NO_TOOLS  # the last calls whose results the driver recorded
+    recorded: Mapping[str, Message] = field(default_factory=dict)  # the last results the driver recorded, by id
+    unsaved: list[Message] | None = None  # to record with the next model turn (the question)
 
     def result(self, answer: str, status: str = "ok", error: str | None = None) -> RunResult:
         return RunResult(
@@ -200,30 +210,13 @@ def question(agent: Settings, query: str | Message, events: bool = True) -> Step
     run.call_pending = agent.tool_choice == "required"
     q = query if isinstance(query, Message) else Message("user", query)
     run.history.append(q)
+    run.unsaved = [q]  # recorded before the model is asked (with its turn: one write)
     try:
-        yield Record([q])
-    except StopRun as stop:
-        yield run.stop(stop.kind, stop.message, "error")
-        return
-    yield from proceed(agent, run, 0, events)
-
-
-def proceed(agent: Settings, run: RunState, turn: int, events: bool, first: Any = None) -> Steps:
-    """The run from model turn ``turn`` on (``first``, given the dialect, finishes a resumed
-    turn's calls; it returns an event that ends the run, or None)."""
-    try:
-        protocol: Protocol = yield RESOLVE_PROTOCOL
-    except StopRun as stop:
-        yield run.stop(stop.kind, stop.message, "error")
-        return
-    try:
-        if first is not None:
-            ended = yield from first(protocol)
-            if ended is not None:
-                yield ended
-                return
-        yield from turns(agent, protocol, run, turn, events)
-    except StopRun as stop:  # a write the session refused
+        protocol = agent._protocol
+        if protocol is None:  # not resolved yet (``auto`` may ask the server)
+            protocol = yield RESOLVE_PROTOCOL
+        yield from turns(agent, protocol, run, 0, events)
+    except StopRun as stop:  # the model server failed to resolve the dialect, or a write was refused
         yield run.stop(stop.kind, stop.message, "error")
 
 
@@ -269,19 +262,19 @@ def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, e
                 yield run.paused(pending)
                 return
         run.history.append(said)
-        yield Record([controls.running(said)])  # the calls before they run, and who runs them
-        results = yield from execute(agent, protocol, run, calls)
-        fmt = agent.executor.format_result  # inline here, the common path (``answered`` elsewhere)
-        tool_msgs = [
-            Message("tool", fmt(r), name=r.name or c.name, tool_call_id=c.id, result=r)
-            for c, r in zip(calls, results, strict=True)
-        ]
+        # the calls recorded before they run, with who runs them; their results as each ends
+        results = yield from execute(agent, protocol, run, calls, controls.running(said))
+        rec = run.recorded
+        if len(rec) == len(calls):  # the common turn: the driver recorded every result
+            tool_msgs = [rec[c.id] for c in calls]
+            run.recorded = NO_RECORDS
+        else:
+            tool_msgs = [
+                rec.get(c.id) or tool_message(agent.executor, c, r) for c, r in zip(calls, results, strict=True)
+            ]
+            yield from unrecorded(run, tool_msgs)
         step.results.extend(results)
         run.history.extend(tool_msgs)
-        if run.recorded:  # several ran at once: the driver recorded each as it ended
-            yield from unrecorded(run, tool_msgs)
-        else:
-            yield Record(tool_msgs)
         step.elapsed = time.perf_counter() - state.start
         if events:
             for call, ret in zip(calls, results, strict=True):
@@ -299,7 +292,8 @@ def answered(
     agent: Settings, run: RunState, calls: list[ToolCall], results: list[ActionReturn], step: Step, events: bool
 ) -> Steps:
     """Record calls' results (in the session, the history, the step) and pass them on."""
-    tool_msgs = [tool_message(agent.executor, c, r) for c, r in zip(calls, results, strict=True)]
+    rec = run.recorded
+    tool_msgs = [rec.get(c.id) or tool_message(agent.executor, c, r) for c, r in zip(calls, results, strict=True)]
     step.results.extend(results)
     run.history.extend(tool_msgs)
     yield from unrecorded(run, tool_msgs)
@@ -309,9 +303,9 @@ def answered(
 
 
 def unrecorded(run: RunState, tool_msgs: list[Message]) -> Steps:
-    """Record the results the driver has not (it records calls that ran at once as each ended)."""
+    """Record the results the driver has not (it records those of the calls it ran)."""
     rest = [m for m in tool_msgs if m.tool_call_id not in run.recorded] if run.recorded else tool_msgs
-    run.recorded = NO_IDS
+    run.recorded = NO_RECORDS
     if rest:
         yield Record(rest)
 
@@ -371,7 +365,8 @@ def model_turn(
     request, trimmed = render(agent, protocol, run, tool_choice, toolset)
     if trimmed is not None and events:
         yield trimmed
-    state = Generate(request, protocol.new_parser(toolset), time.perf_counter(), run.usage)
+    state = Generate(request, protocol.new_parser(toolset), time.perf_counter(), run.usage, run.unsaved)
+    run.unsaved = None
     try:
         yield state
     except StopRun as stop:
@@ -435,14 +430,17 @@ def render(
 
 
 def execute(
-    agent: Settings, protocol: Protocol, run: RunState, calls: list[ToolCall]
+    agent: Settings, protocol: Protocol, run: RunState, calls: list[ToolCall], said: Message | None = None
 ) -> Generator[Any, Any, list[ActionReturn]]:
-    """Results for the reply's calls. Unreadable calls and repeats are answered here (a model
-    that repeats a call it already made is told so, and where decoding is constrained its next
-    turn must answer); the rest go to the driver, which runs several at once concurrently."""
+    """Results for the reply's calls (``said``, where given, is recorded first). Unreadable calls
+    and repeats are answered here (a model that repeats a call it already made is told so, and
+    where decoding is constrained its next turn must answer); the rest go to the driver, which
+    runs several at once concurrently and records the results it got (``run.recorded``)."""
     keys = [call_key(c) for c in calls]
     if len(calls) == 1 and calls[0].error is None and keys[0] not in run.done:  # the common case
-        ran: list[ActionReturn] = yield Execute(calls)
+        ex = Execute(calls, said)
+        ran: list[ActionReturn] = yield ex
+        run.recorded = ex.recorded
         r = ran[0]
         run.must_answer = False
         if r.ok:
@@ -473,10 +471,12 @@ def execute(
             results.append(None)
             todo.append(call)
     if todo:
-        ex = Execute(todo)
+        ex = Execute(todo, said)
         ran = yield ex
         run.recorded = ex.recorded
     else:
+        if said is not None:
+            yield Record([said])
         ran = []
     it = iter(ran)
     out: list[ActionReturn] = []

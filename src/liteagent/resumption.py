@@ -33,7 +33,7 @@ from .engine import (
     caller_error,
     execute,
     failure_budget,
-    proceed,
+    turns,
 )
 from .errors import RunConflict, UsageError
 from .messages import ActionReturn, ActionStatus, Message, ToolCall
@@ -58,7 +58,7 @@ def resume(agent: Settings, decisions: Decisions, events: bool = True) -> Steps:
     approve = [cid for cid, what in plan.items() if what == "run" and cid in t.waiting]
     reject = {cid: decisions.reject[cid] for cid in decisions.reject}
     try:  # the dialect first: a decision is written only when its calls can go on
-        yield RESOLVE_PROTOCOL
+        protocol: Any = yield RESOLVE_PROTOCOL
     except StopRun as stop:
         yield run.stop(stop.kind, stop.message, "error")
         return
@@ -69,13 +69,15 @@ def resume(agent: Settings, decisions: Decisions, events: bool = True) -> Steps:
             "this run was resumed or changed by another process first (its session changed since it was read): "
             "nothing was done here"
         ) from None
-    first = None
-    if plan:
-
-        def first(protocol: Any) -> Generator[Any, Any, Any]:
-            return finish(agent, protocol, run, t, plan, decisions, events)
-
-    yield from proceed(agent, run, turn, events, first)
+    try:
+        if plan:  # the open turn's calls first
+            ended = yield from finish(agent, protocol, run, t, plan, decisions, events)
+            if ended is not None:
+                yield ended
+                return
+        yield from turns(agent, protocol, run, turn, events)
+    except StopRun as stop:  # a write the session refused
+        yield run.stop(stop.kind, stop.message, "error")
 
 
 def settle(agent: Settings, t: controls.Tail, d: Decisions, always: frozenset[str]) -> dict[str, str]:

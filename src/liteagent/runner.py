@@ -36,8 +36,6 @@ class Driven(engine.Settings, Interface):
     """What the driver reads of its agent beyond the loop's settings (an Agent: this module sits
     below it)."""
 
-    _protocol: Protocol | None
-
     async def _ensure_protocol(self) -> Protocol: ...
 
 
@@ -101,6 +99,15 @@ class Drive:
                 if kind not in effects:  # an event: the common item
                     yield item
                 elif kind is Generate:
+                    if item.record is not None:
+                        if now:
+                            wrote = session.add_items_at_now(item.record, length)  # type: ignore[attr-defined]
+                        else:
+                            wrote = yield from self._append(item.record, length)
+                        if not wrote:  # nothing is asked
+                            error = engine.StopRun("conflict", engine.CONFLICT)
+                            continue
+                        length += len(item.record)
                     try:
                         if llm.sync_streaming:  # it answers at once: no awaiting
                             if events:
@@ -114,27 +121,45 @@ class Drive:
                     except LLMError as exc:
                         error = engine.StopRun("llm", str(exc))
                 elif kind is Record:  # appended only where the session is as this run left it
+                    items = item.items
                     if now:
-                        wrote = session.add_items_at_now(item.items, length)  # type: ignore[attr-defined]
-                    elif hasattr(session, "add_items_at"):
-                        wrote = yield from self._wait(session.add_items_at(item.items, length))  # type: ignore[attr-defined]
-                    else:  # a session of the five-method interface: appended as it is
-                        yield from self._wait(session.add_items(item.items))
-                        wrote = True
+                        wrote = session.add_items_at_now(items, length)  # type: ignore[attr-defined]
+                    else:
+                        wrote = yield from self._append(items, length)
                     if wrote:
-                        length += len(item.items)
+                        length += len(items)
                     else:
                         error = engine.StopRun("conflict", engine.CONFLICT)
-                elif kind is Execute:
-                    calls = item.calls
+                elif kind is Execute:  # the reply first, then each call's result as it ends
+                    calls, said = item.calls, item.said
+                    if said is not None:
+                        if now:
+                            wrote = session.add_items_at_now([said], length)  # type: ignore[attr-defined]
+                        else:
+                            wrote = yield from self._append([said], length)
+                        if not wrote:  # nothing runs
+                            error = engine.StopRun("conflict", engine.CONFLICT)
+                            continue
+                        length += 1
                     # alone: on a loop, if it runs inline (quick, or nothing else waits); without
                     # one, any sync tool, right on the caller's thread
                     if len(calls) == 1 and (
                         executor.runs_inline(calls[0].name) if on_loop else not executor.is_async(calls[0].name)
                     ):
                         c = calls[0]
-                        value = [executor.execute(c.name, c.arguments, call_id=c.id)]
-                    else:  # several at once: each result recorded as it ends
+                        ret = executor.execute(c.name, c.arguments, call_id=c.id)
+                        msg = engine.tool_message(executor, c, ret)
+                        if now:
+                            wrote = session.add_items_at_now([msg], length)  # type: ignore[attr-defined]
+                        else:
+                            wrote = yield from self._append([msg], length)
+                        if wrote:
+                            length += 1
+                            item.recorded = {c.id: msg}
+                            value = [ret]
+                        else:
+                            error = engine.StopRun("conflict", engine.CONFLICT)
+                    else:  # several at once
                         value, wrote = yield from self._wait(self._execute_recorded(item, length, now))
                         length += wrote
                         if wrote < len(calls):
@@ -158,7 +183,7 @@ class Drive:
         were written (fewer than the calls: the session changed under this run)."""
         session, executor = self.session, self.agent.executor
         lock = asyncio.Lock()
-        written: list[str] = []
+        written: dict[str, Message] = {}
         refused = False
 
         async def one(call: ToolCall) -> ActionReturn:
@@ -177,14 +202,22 @@ class Drive:
                     await session.add_items(msg)
                     ok = True
                 if ok:
-                    written.append(call.id)
+                    written[call.id] = msg[0]
                 else:
                     refused = True
             return ret
 
         results = list(await asyncio.gather(*(one(c) for c in item.calls)))
-        item.recorded = frozenset(written)
+        item.recorded = written
         return results, len(written)
+
+    def _append(self, items: list[Message], length: int) -> Generator[Any, Any, bool]:
+        """Append ``items`` where the session has ``length`` items (False: it has others now)."""
+        session = self.session
+        if hasattr(session, "add_items_at"):
+            return bool((yield from self._wait(session.add_items_at(items, length))))  # type: ignore[attr-defined]
+        yield from self._wait(session.add_items(items))  # a session of the five-method interface: appended as it is
+        return True
 
     def _wait(self, aw: Awaitable[Any]) -> Generator[Any, Any, Any]:
         """An awaitable's value: resolved right here without a loop, else awaited by the adapter."""
