@@ -187,13 +187,24 @@ async def _prepare(job: Job, r: Reply) -> JSONResponse | None:
     try:
         await job.prepare()
     except Exception as exc:
-        refused = _refusal(exc, job)
-        if refused is None:
-            log.exception("%s reading the session failed", r.rid)
-            refused = 500, INTERNAL_FAILURE.format(rid=r.rid), "server_error"
+        return _failed(exc, job, r, "reading the session")
+    return None
+
+
+def _failed(exc: Exception, job: Job, r: Reply, doing: str) -> JSONResponse:
+    """The error status for an exception: what the client caused (400, 409), else a logged 500."""
+    refused = _refusal(exc, job)
+    if refused is not None:
         _log(r.rid, job.sid, None, f"refused {refused[0]}", r.t0)
         return _error(*refused)
-    return None
+    log.exception("%s %s failed", r.rid, doing)
+    _log(r.rid, job.sid, None, "internal_error", r.t0)
+    return _error(500, INTERNAL_FAILURE.format(rid=r.rid), "server_error")
+
+
+def _timed_out(job: Job, r: Reply) -> JSONResponse:
+    _log(r.rid, job.sid, None, "timeout", r.t0)
+    return _error(504, f"the agent did not answer within {r.timeout:g} s", "timeout")
 
 
 async def _whole(job: Job, r: Reply) -> Any:
@@ -202,16 +213,9 @@ async def _whole(job: Job, r: Reply) -> Any:
         result = await asyncio.wait_for(job.run(), r.timeout)
         sid = await job.keep() if result.status == "needs_approval" else job.sid
     except (asyncio.TimeoutError, TimeoutError):
-        _log(r.rid, job.sid, None, "timeout", r.t0)
-        return _error(504, f"the agent did not answer within {r.timeout:g} s", "timeout")
+        return _timed_out(job, r)
     except Exception as exc:
-        refused = _refusal(exc, job)
-        if refused is not None:
-            _log(r.rid, job.sid, None, f"refused {refused[0]}", r.t0)
-            return _error(*refused)
-        log.exception("%s the run failed", r.rid)
-        _log(r.rid, job.sid, None, "internal_error", r.t0)
-        return _error(500, INTERNAL_FAILURE.format(rid=r.rid), "server_error")
+        return _failed(exc, job, r, "the run")
     _log(r.rid, sid, result, result.status, r.t0)
     if result.status == "error":  # the model server failed (its own words name its URL)
         log.warning("%s %s", r.rid, result.error)
@@ -231,15 +235,9 @@ async def _first_event(job: Job, events: Any, r: Reply) -> Any:
     except StopAsyncIteration:
         return None
     except (asyncio.TimeoutError, TimeoutError):
-        _log(r.rid, job.sid, None, "timeout", r.t0)
-        return _error(504, f"the agent did not answer within {r.timeout:g} s", "timeout")
+        return _timed_out(job, r)
     except Exception as exc:
-        refused = _refusal(exc, job)
-        if refused is None:
-            log.exception("%s the run failed", r.rid)
-            refused = 500, INTERNAL_FAILURE.format(rid=r.rid), "server_error"
-        _log(r.rid, job.sid, None, f"refused {refused[0]}", r.t0)
-        return _error(*refused)
+        return _failed(exc, job, r, "the run")
 
 
 async def _read_body(request: Any, limit: int) -> dict[str, Any]:
