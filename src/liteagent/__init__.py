@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 from .actions import ActionExecutor, BaseAction, tool, tool_api
 from .agent import Agent, RunResult, Step
-from .errors import LiteAgentError, LLMError, ToolError, ToolTimeout, UsageError
+from .errors import LiteAgentError, LLMError, ModelRetry, ToolError, ToolTimeout, UsageError
 from .events import ErrorEvent, FinalAnswer, TextDelta, ThinkingDelta, ToolCallEvent, ToolResultEvent, TurnEnd
 from .llms import LLM, OpenAICompatibleLLM, ScriptedLLM, ScriptedReply
 from .messages import ActionReturn, ActionStatus, Message, ResultItem, ToolCall
@@ -30,6 +30,7 @@ __all__ = [
     "LLMError",
     "LiteAgentError",
     "Message",
+    "ModelRetry",
     "OpenAICompatibleLLM",
     "ResultItem",
     "RunResult",

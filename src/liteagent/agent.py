@@ -10,8 +10,11 @@ one event loop per thread, and so the LLM's connections, and work inside Jupyter
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Mapping
-from typing import Any
+import copy
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from typing import Any, Generic, overload
+
+from typing_extensions import TypeVar
 
 from . import controls, engine, sync_bridge
 from .actions.executor import ActionExecutor
@@ -24,6 +27,7 @@ from .events import (
 )
 from .llms.base import LLM, GenerationConfig
 from .messages import Message
+from .output import OutputSpec, as_spec
 from .protocols import Protocol, get_protocol
 from .results import RunResult, Step
 from .runner import Drive, aiterate, alast, last
@@ -31,8 +35,11 @@ from .sessions import InMemorySession, Session, SQLiteSession
 
 TOOL_CHOICES = ("auto", "required", "none")
 
+T = TypeVar("T")
+OutputT = TypeVar("OutputT", default=str)
 
-class Agent:
+
+class Agent(Generic[OutputT]):
     """An LLM with plugins, speaking one dialect. Configuration only: safe to share between
     concurrent conversations.
 
@@ -55,7 +62,86 @@ class Agent:
             (``"*"``: every tool): True, False, or a callable of the call's arguments; overrides
             the tools' own ``needs_approval``. A run that reaches such a call stops with
             ``status="needs_approval"``; :meth:`resume` goes on.
+        output_type: what the final answer must be: a pydantic model, a dataclass, a TypedDict,
+            ``list[...]``, a ``Literal``, a plain type, or a JSON Schema dict. ``result.output`` is
+            then the validated object (``result.answer`` stays the model's text). Default: text.
+        output_mode: ``auto`` (= ``tool``), ``tool`` (a final-answer tool whose arguments are the
+            answer), ``native`` (``response_format`` on a turn with no tools) or ``prompted``
+            (the schema in the instructions).
+        output_validators: callables of the validated answer, run on final answers only; one may
+            raise :class:`~liteagent.ModelRetry` to send the answer back with its reason.
+        output_retries: invalid answers sent back to the model before the run ends with
+            ``status="invalid_output"`` (and ``result.output_errors``).
     """
+
+    @overload
+    def __init__(
+        self: Agent[str],
+        llm: LLM,
+        plugins: ActionExecutor | Iterable[Any] | None = None,
+        protocol: Protocol | str = "auto",
+        *,
+        max_turns: int = 8,
+        max_call_errors: int = 3,
+        tool_choice: str = "auto",
+        temperature: float | None = None,
+        max_tokens: int | None = 1024,
+        system_prompt: str | None = None,
+        plugin_prompt: str | None = None,
+        constrain_calls: bool = True,
+        context_tokens: int | None = None,
+        approvals: Mapping[str, Rule] | None = None,
+        output_type: None = None,
+        output_mode: str = "auto",
+        output_validators: Iterable[Callable[[Any], Any]] = (),
+        output_retries: int = 2,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: Agent[T],
+        llm: LLM,
+        plugins: ActionExecutor | Iterable[Any] | None = None,
+        protocol: Protocol | str = "auto",
+        *,
+        max_turns: int = 8,
+        max_call_errors: int = 3,
+        tool_choice: str = "auto",
+        temperature: float | None = None,
+        max_tokens: int | None = 1024,
+        system_prompt: str | None = None,
+        plugin_prompt: str | None = None,
+        constrain_calls: bool = True,
+        context_tokens: int | None = None,
+        approvals: Mapping[str, Rule] | None = None,
+        output_type: type[T],
+        output_mode: str = "auto",
+        output_validators: Iterable[Callable[[T], T]] = (),
+        output_retries: int = 2,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: Agent[Any],
+        llm: LLM,
+        plugins: ActionExecutor | Iterable[Any] | None = None,
+        protocol: Protocol | str = "auto",
+        *,
+        max_turns: int = 8,
+        max_call_errors: int = 3,
+        tool_choice: str = "auto",
+        temperature: float | None = None,
+        max_tokens: int | None = 1024,
+        system_prompt: str | None = None,
+        plugin_prompt: str | None = None,
+        constrain_calls: bool = True,
+        context_tokens: int | None = None,
+        approvals: Mapping[str, Rule] | None = None,
+        output_type: Any,
+        output_mode: str = "auto",
+        output_validators: Iterable[Callable[[Any], Any]] = (),
+        output_retries: int = 2,
+    ) -> None: ...
 
     def __init__(
         self,
@@ -73,6 +159,10 @@ class Agent:
         constrain_calls: bool = True,
         context_tokens: int | None = None,
         approvals: Mapping[str, Rule] | None = None,
+        output_type: Any = None,
+        output_mode: str = "auto",
+        output_validators: Iterable[Callable[[Any], Any]] = (),
+        output_retries: int = 2,
     ) -> None:
         if max_turns < 1:
             raise UsageError("max_turns must be 1 or more")
@@ -98,6 +188,30 @@ class Agent:
         self.approvals: dict[str, Rule] = dict(approvals or {})
         if self.approvals:
             check_rules(self.executor, self.approvals)
+        if not isinstance(output_retries, int) or isinstance(output_retries, bool) or output_retries < 0:
+            raise UsageError("output_retries must be 0 or more")
+        self.output: OutputSpec | None = as_spec(output_type, output_mode, output_validators)
+        self.output_retries = output_retries
+        if self.output is not None and self.output.mode == "tool":
+            self.output.with_tools(self.executor.tool_set())  # a tool named final_answer: an error now
+
+    def with_output(
+        self,
+        output_type: Any,
+        output_mode: str = "auto",
+        output_validators: Iterable[Callable[[Any], Any]] = (),
+        output_retries: int | None = None,
+    ) -> Agent[Any]:
+        """This agent answering with ``output_type`` (a shallow copy: same model, tools, limits)."""
+        other: Agent[Any] = copy.copy(self)
+        other.output = as_spec(output_type, output_mode, output_validators)
+        if output_retries is not None:
+            if output_retries < 0:
+                raise UsageError("output_retries must be 0 or more")
+            other.output_retries = output_retries
+        if other.output is not None and other.output.mode == "tool":
+            other.output.with_tools(other.executor.tool_set())
+        return other
 
     @property
     def protocol(self) -> Protocol:
@@ -155,7 +269,7 @@ class Agent:
             return False
         return asyncio._get_running_loop() is None  # no exception to raise and catch, unlike get_running_loop
 
-    async def arun(self, query: str | Message, session: Session | None = None) -> RunResult:
+    async def arun(self, query: str | Message, session: Session | None = None) -> RunResult[OutputT]:
         """Answer ``query``; the result carries the answer, steps, new messages, timing, usage."""
         drive = Drive(self, session if session is not None else InMemorySession(), False)
         return await alast(aiterate(drive, drive.steps(query)))  # without events: only the last comes
@@ -184,7 +298,7 @@ class Agent:
         approve: Iterable[str] | str = (),
         reject: Mapping[str, str] | Iterable[str] | None = None,
         always: Iterable[str] | str = (),
-    ) -> RunResult:
+    ) -> RunResult[OutputT]:
         """:meth:`aresume_stream`'s result (a run may stop for approval again: see its status)."""
         decisions = Decisions.of(approve, reject, always)
         drive = Drive(self, session, False)
@@ -196,7 +310,7 @@ class Agent:
         approve: Iterable[str] | str = (),
         reject: Mapping[str, str] | Iterable[str] | None = None,
         always: Iterable[str] | str = (),
-    ) -> RunResult:
+    ) -> RunResult[OutputT]:
         """Sync :meth:`aresume`."""
         decisions = Decisions.of(approve, reject, always)
         if self._sync_capable(session):
@@ -233,7 +347,7 @@ class Agent:
         return sync_bridge.run_sync(lambda: Agent.astatus(session))
 
     # -- sync API -------------------------------------------------------------------------------
-    def run(self, query: str | Message, session: Session | None = None) -> RunResult:
+    def run(self, query: str | Message, session: Session | None = None) -> RunResult[OutputT]:
         """Sync :meth:`arun`: without an event loop where every part answers at once, else on
         this thread's reused loop (inside a running loop, such as Jupyter's, a background one)."""
         if self._sync_capable(session):

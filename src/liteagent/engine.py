@@ -1,11 +1,12 @@
 """One question's loop, written once, without I/O: render -> generate -> parse -> execute ->
 record, as a plain generator that yields events for the caller and *effects* for its driver
-(load the session, record items, generate a model turn, run tool calls). One driver
+(load the session, record items, generate a model turn, run tool calls; ``effects``). One driver
 (``runner.Drive``) runs it for ``run``, ``stream``, ``arun`` and ``astream``.
 
 What a run does is in its session before it happens: a reply's calls are recorded before they
 run, their results when they end, and calls a person must approve are recorded as pending and
 the run stops (``ApprovalRequired``). ``resumption.resume`` goes on from the session alone.
+A typed agent's answers are read and checked in ``answers``.
 """
 
 from __future__ import annotations
@@ -13,185 +14,63 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Generator, Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
-from typing import Protocol as Interface
 
-from . import approval, controls
+from . import answers, approval, controls
 from .context import fit
+from .effects import (
+    CONFLICT,
+    EFFECTS,
+    EMPTY_REPLY,
+    LOAD,
+    NO_RECORDS,
+    RESOLVE_PROTOCOL,
+    Effect,
+    Execute,
+    Generate,
+    Load,
+    Record,
+    ResolveProtocol,
+    RunState,
+    Settings,
+    Steps,
+    StopRun,
+    tool_message,
+)
 from .errors import UsageError
-from .events import ApprovalRequired, ContextTrimmed, ErrorEvent, Event, FinalAnswer, Progress, ToolResultEvent, TurnEnd
-from .llms.base import Chunk
+from .events import ContextTrimmed, ErrorEvent, FinalAnswer, ToolResultEvent, TurnEnd
 from .messages import ActionReturn, ActionStatus, Message, ResultItem, ToolCall
 from .protocols.base import ParsedReply
 from .request import Request
-from .results import PendingCall, RunResult, Step
+from .results import PendingCall, Step
 
 if TYPE_CHECKING:
-    from .actions.executor import ActionExecutor
     from .actions.tooldefs import ToolSet
-    from .llms.base import LLM, GenerationConfig
+    from .output import OutputSpec
     from .protocols import Protocol
 
-
-class Settings(Interface):
-    """What the loop reads of its agent (an :class:`~liteagent.agent.Agent`): the loop knows the
-    agent by these attributes only, so the agent module sits above this one."""
-
-    llm: LLM
-    executor: ActionExecutor
-    config: GenerationConfig
-    max_turns: int
-    max_call_errors: int
-    tool_choice: str
-    constrain_calls: bool
-    context_tokens: int | None
-    approvals: dict[str, approval.Rule]
-    _protocol: Protocol | None  # the dialect, once resolved (else the driver resolves it)
-
-    def grammar(self, protocol: Protocol, tool_choice: str, toolset: ToolSet | None = None) -> str | None: ...
-
-
-# -- effects: what the engine asks its driver to do -------------------------------------------
-NO_RECORDS: Mapping[str, Message] = MappingProxyType({})
-
-
-@dataclass(slots=True)
-class Load:
-    """The session's items (the driver sends back a list of Message)."""
-
-
-@dataclass(slots=True)
-class ResolveProtocol:
-    """The dialect (``auto`` may need the served model's name); sends back a Protocol."""
-
-
-@dataclass(slots=True)
-class Record:
-    """Append these items to the session, if nothing else was written to it since this run read
-    or last wrote it (else the driver throws StopRun("conflict"): another run writes there)."""
-
-    items: list[Message]
-
-
-@dataclass(slots=True)
-class Generate:
-    """One model turn: record ``record`` first where given (the question: in the session before
-    the model is asked), then stream ``request``, feed each chunk to :meth:`feed` and pass on the
-    events it returns; send back nothing (this object then holds the reply, its parser, when
-    the first token came and the finish reason)."""
-
-    request: Request
-    parser: Any
-    start: float
-    usage: dict[str, int]
-    record: list[Message] | None = None
-    ttft: float | None = None
-    finish: str | None = None
-
-    def feed(self, chunk: Chunk) -> list[Any]:
-        """The parser's events for one chunk of the model's reply."""
-        if chunk.finish_reason:
-            self.finish = chunk.finish_reason
-        if self.ttft is None and (chunk.text or chunk.thinking or chunk.tool_calls):
-            self.ttft = time.perf_counter() - self.start
-        text = chunk.text
-        if text and not (chunk.progress or chunk.thinking or chunk.tool_calls or chunk.usage):
-            return self.parser.feed(text)  # the common chunk: only text
-        events: list[Any] = []
-        if chunk.progress:
-            events.append(Progress(*chunk.progress))
-        if text:
-            events += self.parser.feed(text)
-        if chunk.thinking:
-            events += self.parser.feed_thinking(chunk.thinking)
-        if chunk.tool_calls:
-            for d in chunk.tool_calls:
-                self.parser.feed_tool_delta(d.index, d.id, d.name, d.arguments)
-        if chunk.usage:
-            for k, v in chunk.usage.items():
-                self.usage[k] = self.usage.get(k, 0) + v
-        return events
-
-
-class Execute:
-    """Record ``said`` first where given (the reply whose calls these are: in the session before
-    any of them runs), then run the calls (well-formed, not repeats), recording each one's result
-    as it ends (``tool_message``), and send back their ActionReturns in order. Several run
-    concurrently, so a run cut off while one still runs keeps the others' results. ``recorded``:
-    what the driver wrote, by call id (a write the session refused stops the run)."""
-
-    __slots__ = ("calls", "recorded", "said")
-
-    def __init__(self, calls: list[ToolCall], said: Message | None = None) -> None:
-        self.calls, self.said = calls, said
-        self.recorded: Mapping[str, Message] = NO_RECORDS
-
-
-def tool_message(executor: ActionExecutor, call: ToolCall, ret: ActionReturn) -> Message:
-    """A call's result as the session keeps it and the model reads it."""
-    return Message("tool", executor.format_result(ret), name=ret.name or call.name, tool_call_id=call.id, result=ret)
-
-
-Effect = Load | ResolveProtocol | Record | Generate | Execute
-EFFECTS = frozenset({Load, ResolveProtocol, Record, Generate, Execute})
-Steps = Generator["Event | Effect", Any, None]
-LOAD, RESOLVE_PROTOCOL = Load(), ResolveProtocol()  # no fields: one of each serves every run
-
-
-@dataclass(slots=True)
-class RunState:
-    history: list[Message]  # the session's items, then this run's
-    first_new: int
-    start: float
-    steps: list[Step] = field(default_factory=list)
-    usage: dict[str, int] = field(default_factory=dict)
-    failures: int = 0
-    done: dict[str, ActionReturn] = field(default_factory=dict)  # calls that succeeded this question
-    failed: set[str] = field(default_factory=set)  # calls that failed this question
-    must_answer: bool = False
-    call_pending: bool = False  # tool_choice "required" and no call has run yet
-    repeated: list[bool] = field(default_factory=list)  # per result of the last turn: a failed call again
-    always: frozenset[str] = controls.NO_TOOLS  # tools a person approved for the rest of the conversation
-    recorded: Mapping[str, Message] = field(default_factory=dict)  # the last results the driver recorded, by id
-    unsaved: list[Message] | None = None  # to record with the next model turn (the question)
-
-    def result(self, answer: str, status: str = "ok", error: str | None = None) -> RunResult:
-        return RunResult(
-            answer=answer,
-            steps=self.steps,
-            messages=self.history[self.first_new :],
-            status=status,
-            error=error,
-            turns=len(self.steps),
-            elapsed=time.perf_counter() - self.start,
-            usage=dict(self.usage),
-        )
-
-    def stop(self, kind: str, message: str, status: str) -> ErrorEvent:
-        return ErrorEvent(kind, message, self.result("", status, message))
-
-    def paused(self, pending: list[PendingCall]) -> ApprovalRequired:
-        result = self.result("", "needs_approval")
-        result.pending = pending
-        return ApprovalRequired(pending, result)
-
-
-#: a write the session refused: something else wrote to it since this run read it
-CONFLICT = "the conversation changed while this run was going (another run writes to it): this run stopped"
-
-#: a model turn that brought nothing: no text, no call, no finish reason (a backend that ended
-#: without a word): an error, never an empty answer (an empty answer comes with its "stop")
-EMPTY_REPLY = "the model sent an empty reply (no text, no tool call and no finish reason): no answer came"
-
-
-class StopRun(Exception):
-    """A driver's effect failed in a way that ends the run (the model server, say)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind, self.message = kind, message
+__all__ = [
+    "CONFLICT",
+    "EFFECTS",
+    "EMPTY_REPLY",
+    "LOAD",
+    "NO_RECORDS",
+    "RESOLVE_PROTOCOL",
+    "Effect",
+    "Execute",
+    "Generate",
+    "Load",
+    "Record",
+    "ResolveProtocol",
+    "RunState",
+    "Settings",
+    "Steps",
+    "StopRun",
+    "question",
+    "recorded_turn",
+    "tool_message",
+    "turns",
+]
 
 
 def question(agent: Settings, query: str | Message, events: bool = True) -> Steps:
@@ -204,9 +83,9 @@ def question(agent: Settings, query: str | Message, events: bool = True) -> Step
         if why is not None:
             raise UsageError(why)
         history, always = controls.conversation(items)
-        run = RunState(list(history), len(history), start, always=always)
+        run = RunState(list(history), len(history), start, always=always, spec=agent.output)
     else:
-        run = RunState([], 0, start)
+        run = RunState([], 0, start, spec=agent.output)
     run.call_pending = agent.tool_choice == "required"
     q = query if isinstance(query, Message) else Message("user", query)
     run.history.append(q)
@@ -222,16 +101,33 @@ def question(agent: Settings, query: str | Message, events: bool = True) -> Step
 
 def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, events: bool) -> Steps:
     """Model turns until an answer, a pause, or a limit."""
+    spec = run.spec
+    if spec is not None:
+        protocol = answers.prompted(protocol, spec)
+    known: dict[str, ActionReturn] | None = None
     for turn in range(first_turn, agent.max_turns):
         # "required" holds until a call has run; then the model may answer
         tool_choice = (
             "required" if run.call_pending else "auto" if agent.tool_choice == "required" else agent.tool_choice
         )
-        made = yield from model_turn(agent, protocol, run, tool_choice, agent.executor.tool_set(), events)
+        toolset = agent.executor.tool_set()
+        asked: OutputSpec | None = None  # a turn that asks for the answer alone (native mode)
+        if spec is not None:
+            toolset, tool_choice, asked = answers.offer(agent, spec, run, toolset, tool_choice)
+        made = yield from model_turn(agent, protocol, run, tool_choice, toolset, events, asked)
         if type(made) is ErrorEvent:
             yield made
             return
         request, state, parsed, calls = made  # type: ignore[misc]
+        if spec is not None:
+            verdict, known = yield from answers.take(
+                agent, spec, run, toolset, request, state, parsed, calls, turn, events
+            )
+            if verdict is not None:
+                if verdict is not answers.RETRY:
+                    yield verdict
+                    return
+                continue
         if not calls and tool_choice == "required" and len(agent.executor):
             # the server did not enforce it: the reply goes back to the model as a missing call
             calls = [ToolCall("", {}, raw="", error="a tool call is required here and the reply made none")]
@@ -253,9 +149,9 @@ def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, e
         if len(calls) > 1:
             controls.distinct_ids(calls)
         if agent.approvals or agent.executor.gated:
-            gated = gate(agent, run, calls)
+            gated = gate(agent, run, calls, known)
             if gated:
-                pending = yield from pause(agent, protocol, run, said, gated, step, events)
+                pending = yield from pause(agent, protocol, run, said, gated, step, events, known)
                 step.elapsed = time.perf_counter() - state.start
                 if events:
                     yield TurnEnd(turn + 1, step.elapsed, state.ttft, dict(run.usage), request)
@@ -263,7 +159,7 @@ def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, e
                 return
         run.history.append(said)
         # the calls recorded before they run, with who runs them; their results as each ends
-        results = yield from execute(agent, protocol, run, calls, controls.running(said))
+        results = yield from execute(agent, protocol, run, calls, controls.running(said), known)
         rec = run.recorded
         if len(rec) == len(calls):  # the common turn: the driver recorded every result
             tool_msgs = [rec[c.id] for c in calls]
@@ -280,7 +176,8 @@ def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, e
             for call, ret in zip(calls, results, strict=True):
                 yield ToolResultEvent(call, ret)
             yield TurnEnd(turn + 1, step.elapsed, state.ttft, dict(run.usage), request)
-        stop_ev = failure_budget(agent, results, run)
+        # an invalid final answer alone spends the output's retries, not the call errors' budget
+        stop_ev = failure_budget(agent, results, run) if not known or len(known) < len(calls) else None
         if stop_ev is not None:
             yield stop_ev
             return
@@ -310,12 +207,16 @@ def unrecorded(run: RunState, tool_msgs: list[Message]) -> Steps:
         yield Record(rest)
 
 
-def gate(agent: Settings, run: RunState, calls: list[ToolCall]) -> list[tuple[ToolCall, dict[str, Any]]]:
+def gate(
+    agent: Settings, run: RunState, calls: list[ToolCall], known: Mapping[str, ActionReturn] | None = None
+) -> list[tuple[ToolCall, dict[str, Any]]]:
     """The calls a person must approve first, each with the arguments it would run with. A call
-    that would not run at all (unreadable, an unknown tool, arguments that do not fit) needs no
-    approval: the model is told why it failed, and nothing ran."""
+    that would not run at all (unreadable, an unknown tool, arguments that do not fit, one
+    answered here) needs no approval: the model is told why it failed, and nothing ran."""
     out = []
     for c in calls:
+        if known and c.id in known:
+            continue
         if c.error is None and call_key(c) not in run.done and needs_approval(agent, c, run.always):
             runs_with = agent.executor.runs_with(c.name, c.arguments)
             if runs_with is not None:
@@ -331,6 +232,7 @@ def pause(
     gated: list[tuple[ToolCall, dict[str, Any]]],
     step: Step,
     events: bool,
+    known: Mapping[str, ActionReturn] | None = None,
 ) -> Generator[Any, Any, list[PendingCall]]:
     """Stop before ``gated`` calls: record them as pending together with the reply (the session
     alone is enough to go on), and run the reply's other calls. A pending call shows what it
@@ -342,7 +244,7 @@ def pause(
     asked = [c.arguments for c, _ in gated]
     yield Record([controls.running(said) if others else said, controls.pending_item(pending, asked)])
     if others:
-        results = yield from execute(agent, protocol, run, others)
+        results = yield from execute(agent, protocol, run, others, None, known)
         yield from answered(agent, run, others, results, step, events)
     return pending
 
@@ -357,12 +259,19 @@ def tool_name(agent: Settings, call: ToolCall) -> str:
 
 
 def model_turn(
-    agent: Settings, protocol: Protocol, run: RunState, tool_choice: str, toolset: ToolSet, events: bool
+    agent: Settings,
+    protocol: Protocol,
+    run: RunState,
+    tool_choice: str,
+    toolset: ToolSet,
+    events: bool,
+    asked: OutputSpec | None = None,
 ) -> Generator[Any, Any, tuple[Request, Generate, ParsedReply, list[ToolCall]] | ErrorEvent]:
     """One model turn, made one way for every run and recorded turn: the request fitted to the
     context, the reply streamed and parsed, a call the token limit cut made unreadable. Returns the
-    turn (request, Generate, parsed reply, calls), or the ErrorEvent that ends the run (the model server failed, an empty reply)."""
-    request, trimmed = render(agent, protocol, run, tool_choice, toolset)
+    turn (request, Generate, parsed reply, calls), or the ErrorEvent that ends the run (the model
+    server failed, an empty reply). ``asked``: the turn asks for a typed answer alone."""
+    request, trimmed = render(agent, protocol, run, tool_choice, toolset, asked)
     if trimmed is not None and events:
         yield trimmed
     state = Generate(request, protocol.new_parser(toolset), time.perf_counter(), run.usage, run.unsaved)
@@ -407,10 +316,16 @@ def recorded_turn(agent: Settings, history: list[Message], toolset: ToolSet) -> 
 
 
 def render(
-    agent: Settings, protocol: Protocol, run: RunState, tool_choice: str, toolset: ToolSet
+    agent: Settings,
+    protocol: Protocol,
+    run: RunState,
+    tool_choice: str,
+    toolset: ToolSet,
+    asked: OutputSpec | None = None,
 ) -> tuple[Request, ContextTrimmed | None]:
     """The request for this turn, fitted to the model's context; the grammar where decoding is
-    constrained."""
+    constrained. ``asked`` (native mode, no tools offered): the answer's ``response_format``,
+    and its grammar."""
     tools = toolset if tool_choice != "none" else None  # the dialect sees definitions only
     history, trimmed = run.history, None
     budget = agent.context_tokens or agent.llm.context_tokens
@@ -424,20 +339,34 @@ def render(
         if turns:
             trimmed = ContextTrimmed(turns, items, budget)
     request = protocol.render(history, tools, tool_choice)
-    if agent.llm.supports_grammar and agent.constrain_calls:
-        request.grammar = agent.grammar(protocol, "answer" if run.must_answer else tool_choice, toolset)
+    if asked is not None:
+        request.extra["response_format"] = asked.response_format()
+        if agent.llm.supports_grammar and agent.constrain_calls:
+            request.grammar = asked.value_grammar()
+    elif agent.llm.supports_grammar and agent.constrain_calls:
+        choice = "answer" if run.must_answer else tool_choice
+        if run.spec is not None and run.spec.mode == "tool":  # a call, the final answer's at least
+            run.spec.check_grammar()
+            choice = tool_choice
+        request.grammar = agent.grammar(protocol, choice, toolset)
     return request, trimmed
 
 
 def execute(
-    agent: Settings, protocol: Protocol, run: RunState, calls: list[ToolCall], said: Message | None = None
+    agent: Settings,
+    protocol: Protocol,
+    run: RunState,
+    calls: list[ToolCall],
+    said: Message | None = None,
+    known: Mapping[str, ActionReturn] | None = None,
 ) -> Generator[Any, Any, list[ActionReturn]]:
     """Results for the reply's calls (``said``, where given, is recorded first). Unreadable calls
     and repeats are answered here (a model that repeats a call it already made is told so, and
-    where decoding is constrained its next turn must answer); the rest go to the driver, which
-    runs several at once concurrently and records the results it got (``run.recorded``)."""
+    where decoding is constrained its next turn must answer), and those in ``known`` (by call id:
+    a typed agent's final answer, checked, not run); the rest go to the driver, which runs several
+    at once concurrently and records the results it got (``run.recorded``)."""
     keys = [call_key(c) for c in calls]
-    if len(calls) == 1 and calls[0].error is None and keys[0] not in run.done:  # the common case
+    if len(calls) == 1 and calls[0].error is None and keys[0] not in run.done and not known:  # the common case
         ex = Execute(calls, said)
         ran: list[ActionReturn] = yield ex
         run.recorded = ex.recorded
@@ -451,11 +380,13 @@ def execute(
             run.repeated = [keys[0] in run.failed]
             run.failed.add(keys[0])
         return ran
-    run.must_answer = all(c.error is None and k in run.done for c, k in zip(calls, keys, strict=True))
+    run.must_answer = all(c.error is None and k in run.done for c, k in zip(calls, keys, strict=True)) and not known
     results: list[ActionReturn | None] = []
     todo: list[ToolCall] = []
     for call, key in zip(calls, keys, strict=True):
-        if call.error is not None:
+        if known and call.id in known:
+            results.append(known[call.id])
+        elif call.error is not None:
             status = (
                 ActionStatus.ARGS_ERROR if call.name and call.name in agent.executor else ActionStatus.INVALID_ACTION
             )
@@ -481,10 +412,10 @@ def execute(
     it = iter(ran)
     out: list[ActionReturn] = []
     run.repeated = []
-    for key, known in zip(keys, results, strict=True):
+    for key, answered_here in zip(keys, results, strict=True):
         again = False
-        r = known if known is not None else next(it)
-        if known is None:
+        r = answered_here if answered_here is not None else next(it)
+        if answered_here is None:
             if r.ok:
                 run.done[key] = r
                 run.call_pending = False

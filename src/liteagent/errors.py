@@ -38,3 +38,8 @@ class RunConflict(LiteAgentError):
     """Another process resumed (or writes to) the same run first: this one did nothing."""
 
     exit_code = 3
+
+
+class ModelRetry(Exception):
+    """Raised by an output validator (``Agent(output_validators=[fn])``): the answer is not
+    acceptable, and the message tells the model why; it tries again within ``output_retries``."""

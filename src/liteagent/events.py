@@ -84,9 +84,16 @@ class ContextTrimmed:
 
 @dataclass(slots=True)
 class FinalAnswer:
+    """The run's answer: ``answer`` the model's text, ``output`` the validated typed answer
+    (``Agent(output_type=...)``; the text for an untyped agent)."""
+
     answer: str
-    result: RunResult
+    result: RunResult[Any]
     type: Literal["final"] = "final"
+
+    @property
+    def output(self) -> Any:
+        return self.result.output
 
 
 @dataclass(slots=True)
@@ -132,6 +139,8 @@ def event_to_dict(ev: Any) -> dict[str, Any]:
     if isinstance(ev, ToolResultEvent):
         return {"type": ev.type, "call": ev.call.to_dict(), "result": ev.result.to_dict()}
     if isinstance(ev, FinalAnswer):
+        if ev.result.typed:
+            return {"type": ev.type, "answer": ev.answer, "output": ev.result.output_data}
         return {"type": ev.type, "answer": ev.answer}
     if isinstance(ev, TurnEnd):
         return {"type": ev.type, "turn": ev.turn, "elapsed": ev.elapsed, "ttft": ev.ttft, "usage": ev.usage}

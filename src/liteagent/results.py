@@ -3,10 +3,19 @@ app that reads results (they import this; it imports only the message types)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic
+
+from typing_extensions import TypeVar
 
 from .messages import ActionReturn, Message, ToolCall
+
+if TYPE_CHECKING:
+    from .output import OutputError
+
+#: what ``RunResult.output`` is: the agent's ``output_type`` (``str`` for an untyped agent)
+OutputT = TypeVar("OutputT", default=str)
 
 
 @dataclass(slots=True)
@@ -48,11 +57,16 @@ class PendingCall:
 
 
 @dataclass(slots=True)
-class RunResult:
+class RunResult(Generic[OutputT]):
     """What one question produced. ``status``: ok, truncated (the answer hit the token limit:
     ``answer`` is what came, ``error`` says so), needs_approval (the run stopped before calls a
-    person must approve: ``pending`` holds them; ``Agent.resume`` goes on), max_turns,
-    call_errors or error."""
+    person must approve: ``pending`` holds them; ``Agent.resume`` goes on), invalid_output (a
+    typed agent's answers did not validate within its retries: ``output_errors`` says why),
+    max_turns, call_errors or error.
+
+    ``output``: the validated answer, an ``output_type`` instance (a dict for a JSON Schema), or
+    the answer text for an untyped agent; None when the run did not end with a valid answer.
+    ``answer`` stays the model's own text (for a typed answer, its JSON)."""
 
     answer: str
     steps: list[Step]
@@ -63,9 +77,20 @@ class RunResult:
     elapsed: float = 0.0
     usage: dict[str, int] = field(default_factory=dict)
     pending: list[PendingCall] = field(default_factory=list)
+    output: OutputT | None = None
+    output_errors: list[OutputError] = field(default_factory=list)
+    typed: bool = False  # the agent has an output_type
+    output_data: Any = None  # the validated output as JSON data (typed runs)
+
+    @property
+    def output_json(self) -> str | None:
+        """The validated output as one line of JSON (typed runs that ended with one)."""
+        if not self.typed or self.output is None:
+            return None
+        return json.dumps(self.output_data, ensure_ascii=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "answer": self.answer,
             "status": self.status,
             "error": self.error,
@@ -76,6 +101,10 @@ class RunResult:
             "elapsed": round(self.elapsed, 6),
             "usage": self.usage,
         }
+        if self.typed:
+            d["output"] = self.output_data if self.output is not None else None
+            d["output_errors"] = [e.to_dict() for e in self.output_errors]
+        return d
 
 
-__all__ = ["PendingCall", "RunResult", "Step"]
+__all__ = ["OutputT", "PendingCall", "RunResult", "Step"]

@@ -53,7 +53,7 @@ def resume(agent: Settings, decisions: Decisions, events: bool = True) -> Steps:
     always = _tool_names(agent, decisions.always)
     plan = settle(agent, t, decisions, always)
     history, before = controls.conversation(items)
-    run = RunState(list(history), len(history), start, always=before | always)
+    run = RunState(list(history), len(history), start, always=before | always, spec=agent.output)
     turn = replay(agent, run, history)
     approve = [cid for cid, what in plan.items() if what == "run" and cid in t.waiting]
     reject = {cid: decisions.reject[cid] for cid in decisions.reject}

@@ -269,7 +269,7 @@ async def aiterate(drive: Drive, steps: Generator[Any, Any, None]) -> AsyncItera
                 await stream.aclose()
 
 
-def last(events: Iterator[Event]) -> RunResult:
+def last(events: Iterator[Event]) -> RunResult[Any]:
     """The run's result, from its final event (``run``: without events only the last comes)."""
     final: Any = None
     for final in events:  # noqa: B007 (to the driver's end: nothing more comes)
@@ -277,7 +277,7 @@ def last(events: Iterator[Event]) -> RunResult:
     return _result(final)
 
 
-async def alast(events: AsyncIterator[Event]) -> RunResult:
+async def alast(events: AsyncIterator[Event]) -> RunResult[Any]:
     """:func:`last` for the async driver."""
     final: Any = None
     async for final in events:  # noqa: B007
@@ -285,7 +285,7 @@ async def alast(events: AsyncIterator[Event]) -> RunResult:
     return _result(final)
 
 
-def _result(final: Any) -> RunResult:
+def _result(final: Any) -> RunResult[Any]:
     assert isinstance(final, (FinalAnswer, ErrorEvent, ApprovalRequired)) and final.result is not None, (
         "the run ended without a result"
     )

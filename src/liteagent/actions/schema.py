@@ -293,7 +293,7 @@ def lagent_type(schema: dict[str, Any]) -> str:
     return _LAGENT_TYPES.get(t or "", "STRING")
 
 
-def _portable(hint: Any) -> Any:
+def portable_hint(hint: Any) -> Any:
     """pydantic needs typing_extensions.TypedDict before Python 3.12; users write typing's."""
     if sys.version_info >= (3, 12):
         return hint
@@ -303,7 +303,7 @@ def _portable(hint: Any) -> Any:
         and hasattr(hint, "__required_keys__")
         and type(hint).__module__ == "typing"
     ):
-        fields = {k: _portable(v) for k, v in typing.get_type_hints(hint, include_extras=True).items()}
+        fields = {k: portable_hint(v) for k, v in typing.get_type_hints(hint, include_extras=True).items()}
         new = typing_extensions.TypedDict(hint.__name__, fields, total=hint.__total__)  # type: ignore[operator,misc]
         new.__required_keys__ = hint.__required_keys__  # type: ignore[attr-defined]
         new.__optional_keys__ = hint.__optional_keys__  # type: ignore[attr-defined]
@@ -311,7 +311,7 @@ def _portable(hint: Any) -> Any:
     args = get_args(hint)
     origin = get_origin(hint)
     if args and origin is not None and origin is not Annotated:
-        new_args = tuple(_portable(a) for a in args)
+        new_args = tuple(portable_hint(a) for a in args)
         if new_args != args:
             try:
                 return hint.copy_with(new_args)
@@ -374,7 +374,7 @@ def build_api_spec(
             if not doc_type:
                 warn_once(f"{where}: parameter '{p.name}' has no type hint; described as string")
         hint, ann_desc = _annotated_description(hint)
-        hint = _portable(hint)
+        hint = portable_hint(hint)
         desc = ann_desc or ((dp.description or "").strip() if dp else "")
         if not desc:
             warn_once(f"{where}: parameter '{p.name}' is not described in the docstring's Args")

@@ -61,6 +61,11 @@ class ToolSet:
     def api_descriptions(self) -> list[dict[str, Any]]:
         return [copy.deepcopy(dict(d.lagent)) for d in self.defs]
 
+    def plus(self, extra: ToolDef, key: Any) -> ToolSet:
+        """These tools and ``extra`` (the final-answer tool of a typed agent); ``key`` names
+        what ``extra`` is, so equal sets share their prompt and grammar caches."""
+        return ToolSet((*self.defs, extra), self._aliases, (*self.key, key))
+
     def openai_tools(self) -> list[dict[str, Any]]:
         return [
             {
@@ -93,6 +98,9 @@ class ToolsView(Protocol):
     def api_descriptions(self) -> list[dict[str, Any]]: ...
 
     def openai_tools(self) -> list[dict[str, Any]]: ...
+
+
+EMPTY_TOOLS = ToolSet((), {}, ("tools", "none"))
 
 
 def as_tools(tools: Any) -> ToolSet | None:

@@ -162,6 +162,37 @@ class Normalizer:
             return self._array(s, depth)
         if t == "string":
             return self._string(s)
+        if t in ("integer", "number"):
+            return self._numeric(t, s)
+        return {"type": t}
+
+    def _numeric(self, t: str, s: dict[str, Any]) -> dict[str, Any]:
+        """Bounds the grammar can write out: a range of whole numbers, small, not negative (an
+        age, a score, a confidence from 0 to 1), as ``x-range`` for the converter; other bounds
+        are noted and left to validation."""
+        keys = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+        if not any(k in s for k in keys):
+            return {"type": t}
+        lo: Any = s.get("minimum")
+        hi: Any = s.get("maximum")
+        ex_lo: Any = s.get("exclusiveMinimum")
+        ex_hi: Any = s.get("exclusiveMaximum")
+        if t == "integer":  # exclusive bounds on whole numbers are inclusive ones moved by one
+            if _whole(ex_lo) and lo is None:
+                lo, ex_lo = ex_lo + 1, None
+            if _whole(ex_hi) and hi is None:
+                hi, ex_hi = ex_hi - 1, None
+        if (
+            _whole(lo)
+            and _whole(hi)
+            and 0 <= lo <= hi
+            and hi - lo <= MAX_RANGE
+            and ex_lo is None
+            and ex_hi is None
+            and "multipleOf" not in s
+        ):
+            return {"type": t, "x-range": [int(lo), int(hi)]}
+        self.note(f"{t} bounds are not enforced")
         return {"type": t}
 
     def _object(self, s: dict[str, Any], depth: int) -> dict[str, Any]:
@@ -266,6 +297,24 @@ class Normalizer:
         return node if isinstance(node, dict) else ({} if node is True else None)
 
 
+def _whole(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and float(x).is_integer()
+
+
+#: the widest range of whole numbers a grammar writes out as alternatives
+MAX_RANGE = 256
+
+
+def range_rule(t: str, lo: int, hi: int) -> str:
+    """A number from ``lo`` to ``hi`` (whole numbers; a ``number`` may have up to 6 decimals
+    below ``hi``, and ``hi`` itself only zeros after the point)."""
+    if t == "integer":
+        return "( " + " | ".join(f'"{n}"' for n in range(lo, hi + 1)) + " )"
+    below = " | ".join(f'"{n}"' for n in range(lo, hi))
+    top = f'"{hi}" ( "." "0"{{1,6}} )?'
+    return f'( ( {below} ) ( "." [0-9]{{1,6}} )? | {top} )' if below else f"( {top} )"
+
+
 _LITERAL_ESCAPES = {"\\": "\\\\", '"': '\\"', "\r": "\\r", "\n": "\\n", "\t": "\\t"}
 _LITERAL_SPECIAL = re.compile(r'[\\"\r\n\t]')
 
@@ -281,6 +330,9 @@ class Converter(SchemaConverter):
 
     def visit(self, schema: dict[str, Any], name: str) -> str:
         rule_name = name + "-" if name in RESERVED_NAMES else name or "root"
+        if "x-range" in schema:
+            lo, hi = schema["x-range"]
+            return self._add_rule(rule_name, f"{range_rule(schema['type'], lo, hi)} space")  # type: ignore[no-any-return]
         if schema.get("type") == "string" and set(schema) <= {"type", "minLength", "maxLength"}:
             char = self._add_primitive("char", PRIMITIVE_RULES["char"])
             lo, hi = schema.get("minLength", 0), schema.get("maxLength", DEFAULT_MAX_STRING)
@@ -350,3 +402,27 @@ def argument_rules(schema: Any, rule: str) -> tuple[dict[str, str], list[str]]:
 
 def format_rules(rules: dict[str, str]) -> str:
     return "\n".join(f"{name} ::= {body}" for name, body in rules.items())
+
+
+VALUE = "answer-value"  # the value's rule (``value`` is one llama.cpp's converter reserves)
+
+
+def value_grammar(schema: Any) -> tuple[str, list[str]]:
+    """A grammar whose root is one JSON value that fits ``schema`` (a typed answer decoded with
+    no tools offered), and notes on what it does not enforce. A schema that cannot be converted
+    gives any JSON value and a note."""
+    norm = Normalizer(copy.deepcopy(schema))
+    try:
+        node = norm.visit(norm.root, 0)
+        node = {**(any_value_schema() if node == _ANY_REF else node), "$defs": {ANY: any_value_schema()}}
+        conv = Converter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+        conv.visit(conv.resolve_refs(node, VALUE), VALUE)
+        grammar = format_rules({"root": VALUE, **conv._rules})
+        if gbnf_loads(grammar):
+            return grammar, norm.notes
+        why = "llama.cpp does not load its grammar"
+    except Exception as exc:  # a converter gap: any value below
+        why = f"{type(exc).__name__}: {exc}"[:200]
+    conv = Converter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+    conv.visit(conv.resolve_refs({**any_value_schema(), "$defs": {ANY: any_value_schema()}}, VALUE), VALUE)
+    return format_rules({"root": VALUE, **conv._rules}), [*norm.notes, f"schema not converted ({why}): any JSON value"]
