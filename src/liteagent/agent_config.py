@@ -14,6 +14,7 @@ from .agent import TOOL_CHOICES, Agent
 from .errors import LiteAgentError, ToolError, UsageError
 from .llms.base import DEFAULT_MODEL_NAME, LLM
 from .llms.openai_compat import DEFAULT_TIMEOUT, OpenAICompatibleLLM
+from .output import MODES, OutputSpec
 from .protocols import DIALECTS, Protocol, get_protocol
 
 BACKENDS = ("local", "openai")
@@ -57,6 +58,11 @@ class AgentConfig:
     tool_timeout: float | None = None  # seconds one tool call may take (None: 60)
     # tools (or plugins; "*": all) a person approves before each call, beyond those that say so
     approve_tools: tuple[str, ...] = ()
+    # a typed answer: a JSON Schema, or a Python type named pkg.module:Name / path/file.py:Name
+    output_schema: dict[str, Any] | None = None
+    output_type: str | None = None
+    output_mode: str = "auto"
+    output_retries: int = 2
 
     def __post_init__(self) -> None:
         for name in (
@@ -115,11 +121,27 @@ class AgentConfig:
                 plugin_prompt=self.plugin_prompt,
                 context_tokens=self.context_tokens,
                 approvals=dict.fromkeys(self.approve_tools, True),
+                output_type=self.resolved_output_type(),
+                output_mode=self.output_mode,
+                output_retries=self.output_retries,
             )
         except BaseException:
             if own:
                 tools.close()
             raise
+
+    @property
+    def typed(self) -> bool:
+        """Is the answer typed (an output schema or type)?"""
+        return self.output_schema is not None or self.output_type is not None
+
+    def resolved_output_type(self) -> Any:
+        """What ``Agent(output_type=...)`` gets: the schema, the type the spec names, or None."""
+        if self.output_type is not None:
+            from .actions.loader import load_object
+
+            return load_object(self.output_type, "output type")
+        return self.output_schema
 
     def build_executor(self) -> ActionExecutor:
         """The enabled plugins and the tools of the MCP config files, each call bounded by
@@ -191,6 +213,15 @@ def _check(c: AgentConfig) -> None:
         _optional(name, value, (int, float), "a number of seconds")
         if value is not None and not value > 0:
             raise UsageError(f"`{name}=` {value!r} must be more than 0 seconds")
+    if c.output_schema is not None and c.output_type is not None:
+        raise UsageError("give `output_schema=` or `output_type=`, not both")
+    if c.output_schema is not None:
+        if not isinstance(c.output_schema, dict):
+            raise UsageError(f"`output_schema=` must be a JSON Schema object, not {type(c.output_schema).__name__}")
+        OutputSpec(c.output_schema)  # a schema that is not one: an error now, not at the first answer
+    _optional("output_type", c.output_type, str, "a string (pkg.module:Name or path/file.py:Name)")
+    _choice("output_mode", c.output_mode, MODES)
+    _whole("output_retries", c.output_retries, minimum=0)
     _optional("temperature", c.temperature, (int, float), "a number")
     if c.temperature is not None and not 0 <= c.temperature <= 2:
         raise UsageError(f"`temperature=` {c.temperature!r} must be between 0 and 2")

@@ -103,7 +103,7 @@ class OutputSpec:
         else:
             self.schema, self._adapter = _type_schema(output_type)
             self.name = name or _type_name(output_type)
-        self.wrapped = self.schema.get("type") != "object" or not isinstance(self.schema.get("properties"), dict)
+        self.wrapped = self.schema.get("type") != "object"
         if self.wrapped:
             self.params: dict[str, Any] = {
                 "type": "object",

@@ -165,3 +165,21 @@ def _load_file(path_text: str, spec: str) -> ModuleType:
             f"plugin {spec!r}: {path_text}{line} failed to load ({type(exc).__name__}: {exc})"
         ) from None
     return module
+
+
+def load_object(spec: str, what: str) -> Any:
+    """The object ``pkg.module:Name`` or ``path/file.py:Name`` names (``Name`` may be dotted);
+    ``what`` names it in the one-line error (an output type, say)."""
+    target, sep, attr = spec.strip().rpartition(":")
+    if not sep or not target or not attr:
+        raise PluginLoadError(f"{what} {spec!r}: give pkg.module:Name or path/file.py:Name")
+    try:
+        module = _load_file(target, spec) if target.endswith(".py") or "/" in target else _import_module(target, spec)
+    except PluginLoadError as exc:
+        raise PluginLoadError(str(exc).replace("plugin ", f"{what} ", 1)) from None
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise PluginLoadError(f"{what} {spec!r}: {target} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    return obj

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from ..errors import LiteAgentError
+from ..output import MODES as OUTPUT_MODES
 from ..protocols import DIALECTS
 from .approve import MODES
 from .errors import cli_words
@@ -79,6 +80,47 @@ def approval_flags() -> _Parser:
         "default: only the tools that say so themselves)",
     )
     return p
+
+
+def output_flags() -> _Parser:
+    p = _Parser(add_help=False)
+    g = p.add_argument_group("typed answer")
+    g.add_argument(
+        "--output-schema",
+        dest="output_schema_file",
+        metavar="FILE",
+        help="the answer must fit this JSON Schema (a .json file); the validated JSON is printed (default: text)",
+    )
+    g.add_argument(
+        "--output-type",
+        metavar="SPEC",
+        help="the answer must be this Python type: pkg.module:Name or path/file.py:Name (a pydantic model, "
+        "dataclass, TypedDict...; default: text)",
+    )
+    g.add_argument(
+        "--output-mode",
+        choices=OUTPUT_MODES,
+        default="auto",
+        help="how the model is asked: tool (a final_answer tool), native (response_format), prompted (the schema "
+        "in the instructions) (default: auto, which is tool)",
+    )
+    g.add_argument(
+        "--output-retries",
+        type=_whole_number,
+        default=2,
+        help="invalid answers sent back to the model before the run ends with exit code 5 (default 2)",
+    )
+    return p
+
+
+def _whole_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
 
 
 def session_flags(p: argparse.ArgumentParser, *, required: bool) -> None:
@@ -169,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     plugins, dialect, model = plugin_flags(), dialect_flags(), model_flags()
     shared = [plugins, approval_flags(), dialect, model]
+    typed = [*shared, output_flags()]
     parser = _Parser(prog="liteagent", description="Lightweight LLM agents with plugins.")
     parser.add_argument("--version", action="version", version=f"liteagent {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -190,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=None, help="seconds the tool may take (default 60)")
     p.set_defaults(func=commands.cmd_call)
 
-    p = sub.add_parser("run", parents=shared, help="answer one question and exit")
+    p = sub.add_parser("run", parents=typed, help="answer one question and exit")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print the whole trace as JSON on stdout")
     p.add_argument("--quiet", action="store_true", help="no tool-call lines on stderr (shown on a terminal by default)")
@@ -206,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "resume",
-        parents=shared,
+        parents=typed,
         help="go on with a run that waits for approval or was cut off, from its session file",
         description="Go on with the last run in a session file: decide the calls that wait for approval, or "
         "continue a run whose process ended. Give the agent flags (--base-url, --plugin...) the run had.",
@@ -294,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     _allow_flags(p, "call the API")
     p.set_defaults(func=commands.cmd_serve)
 
-    p = sub.add_parser("batch", parents=shared, help="run the agent over a JSONL file of questions")
+    p = sub.add_parser("batch", parents=typed, help="run the agent over a JSONL file of questions")
     p.add_argument(
         "input", help='a JSONL file: {"id", "question"} or {"id", "messages"} a line (optional "tools", "plugins")'
     )
@@ -327,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="write the per-case results as JSONL here (default: none)")
     p.set_defaults(func=commands.cmd_eval, plugin=[], mcp=[])
 
-    p = sub.add_parser("web", parents=shared, help="start the web chat")
+    p = sub.add_parser("web", parents=typed, help="start the web chat")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8501, help="port (default 8501)")
     p.add_argument("--db", help="SQLite file for conversations (default: web.sqlite3 in the user data directory)")

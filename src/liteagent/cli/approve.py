@@ -108,13 +108,18 @@ def pending_lines(pending: list[PendingCall]) -> list[str]:
     return [f"  {shown(p.id)} {shown(p.tool)} {shown(json.dumps(p.arguments, ensure_ascii=False))}" for p in pending]
 
 
-def resume_command(config: AgentConfig, path: str, session_id: str, pending: list[PendingCall]) -> str:
+def resume_command(
+    config: AgentConfig, path: str, session_id: str, pending: list[PendingCall], schema_file: str | None = None
+) -> str:
     """The ``liteagent resume`` command that approves the waiting calls, with the agent flags the
-    run had (not the API key: that comes from the environment or --api-key again)."""
+    run had (not the API key: that comes from the environment or --api-key again; the output
+    schema as the file it came from)."""
     words = ["liteagent", "resume", "--session", path]
     if session_id != "default":
         words += ["--session-id", session_id]
     words += agent_flags(config)
+    if schema_file is not None:
+        words += ["--output-schema", schema_file]
     for p in pending:
         words += ["--approve", p.id]
     return shlex.join(words)
@@ -125,8 +130,8 @@ def agent_flags(config: AgentConfig) -> list[str]:
     unset, words = AgentConfig(), []
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        if f.name in ("api_key", "tool_timeout") or value == getattr(unset, f.name):
-            continue  # tool_timeout: the same --timeout as timeout
+        if f.name in ("api_key", "tool_timeout", "output_schema") or value == getattr(unset, f.name):
+            continue  # tool_timeout: the same --timeout as timeout; output_schema: a file's content
         flag = FLAGS.get(f.name, "--" + f.name.replace("_", "-"))
         for v in value if isinstance(value, tuple) else (value,):
             words += [flag, str(v)]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
 from ..agent_config import AgentConfig
+from ..errors import UsageError
 
 if TYPE_CHECKING:
     from ..serve.config import ServeConfig
@@ -23,7 +25,26 @@ def agent_config(args: argparse.Namespace) -> AgentConfig:
         attr = _ATTR.get(f.name, f.name)
         if hasattr(args, attr):
             values[f.name] = getattr(args, attr)
+    path = getattr(args, "output_schema_file", None)
+    if path is not None:
+        values["output_schema"] = schema_file(path)
     return AgentConfig(**values)
+
+
+def schema_file(path: str) -> dict[str, Any]:
+    """The JSON Schema in ``--output-schema FILE`` (one-line errors: missing, not JSON, not an object)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise UsageError(f"--output-schema: {path} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--output-schema: {path} cannot be read ({type(exc).__name__})") from None
+    except ValueError as exc:
+        raise UsageError(f"--output-schema: {path} is not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"--output-schema: {path} holds a JSON {type(data).__name__}, not a schema object")
+    return data
 
 
 def serve_config(args: argparse.Namespace) -> ServeConfig:

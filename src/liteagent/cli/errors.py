@@ -31,6 +31,10 @@ FLAGS = {
     "approve_tools": "--approve-tool",
     "approvals": "--approve-tool",
     "always": "--always",
+    "output_schema": "--output-schema",
+    "output_type": "--output-type",
+    "output_mode": "--output-mode",
+    "output_retries": "--output-retries",
 }
 _ARG = re.compile(r"`(\w+)=`")
 _NAMES = re.compile(r"^(approvals|always) names ")  # the core's "approvals names 'X', which is no tool"
@@ -38,6 +42,8 @@ _NAMES = re.compile(r"^(approvals|always) names ")  # the core's "approvals name
 #: exit code of ``run`` and ``resume`` when the run waits for a person's decision (usage errors are
 #: 2, runtime failures 1, another process resumed first 3: ``RunConflict``)
 NEEDS_APPROVAL = 4
+#: exit code of ``run`` and ``resume`` when a typed answer did not validate within its retries
+INVALID_OUTPUT = 5
 
 
 def cli_words(message: str) -> str:

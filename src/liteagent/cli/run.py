@@ -26,7 +26,7 @@ from ..results import PendingCall
 from ..sessions import InMemorySession, Session, SQLiteSession
 from .approve import MODES, STOPPED, Answer, ask, decide_all, pending_lines, refuse_and_stop, resume_command
 from .config import agent_config
-from .errors import NEEDS_APPROVAL, cli_words
+from .errors import INVALID_OUTPUT, NEEDS_APPROVAL, cli_words
 from .term import clean, print_json
 
 STOP = "stop"  # no --approve and no terminal: a run that needs approval stops, exit code 4
@@ -157,8 +157,12 @@ def _report(
         if where.path is not None:
             out["session"] = {"file": where.path, "id": where.session_id}
         if waiting:
-            out["resume"] = resume_command(config, where.path or "", where.session_id, result.pending)
+            out["resume"] = resume_command(
+                config, where.path or "", where.session_id, result.pending, getattr(args, "output_schema_file", None)
+            )
         print_json(out)
+    elif result.status == "ok" and result.typed:  # the validated answer, one line of JSON
+        sys.stdout.write((result.output_json or "null") + "\n")
     elif result.status in ("ok", "truncated"):
         sys.stdout.write(clean(result.answer) + "\n")
     if stopped:
@@ -170,12 +174,17 @@ def _report(
             f"liteagent: the run waits for approval of {n} call{'s' if n != 1 else ''} (id tool arguments):\n"
         )
         sys.stderr.write("\n".join(pending_lines(result.pending)) + "\n")
-        command = resume_command(config, where.path or "", where.session_id, result.pending)
+        command = resume_command(
+            config, where.path or "", where.session_id, result.pending, getattr(args, "output_schema_file", None)
+        )
         sys.stderr.write(f"go on with: {command}\n  (or --reject ID:REASON, --always TOOL, --approve all|none)\n")
         return NEEDS_APPROVAL
     if result.status == "truncated":
         sys.stderr.write(f"liteagent: warning: {result.error}\n")
         return 1
+    if result.status == "invalid_output":
+        sys.stderr.write(f"liteagent: error: {clean(result.error or 'the answer did not fit the output type')}\n")
+        return INVALID_OUTPUT
     if result.status != "ok":
         sys.stderr.write(f"liteagent: error: {cli_words(clean(result.error or 'the run failed'))}\n")
         return 1

@@ -18,6 +18,7 @@ import json
 import logging
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ from ..agent import Agent, RunResult
 from ..errors import RunConflict, UsageError
 from ..events import ApprovalRequired, ErrorEvent, FinalAnswer, TextDelta, ToolCallEvent, ToolResultEvent
 from ..messages import Message, ToolCall
+from ..output import OutputSpec
 from ..sessions import InMemorySession, Session
 from . import approvals
 from .guard import RequestGuard, check_allowlists
@@ -263,9 +265,10 @@ async def _read_body(request: Any, limit: int) -> dict[str, Any]:
 async def _job(agent: Agent, body: dict[str, Any], request: Any, store: SessionStore, owner: str) -> Job:
     """What the request asks: a decision on waiting calls (``x_liteagent``; its session from
     X-Session-Id or ``user``, its messages not read), or a question in a stored session or in the
-    request's own messages as the history."""
+    request's own messages as the history. A ``response_format`` makes the answer typed."""
     if body.get("tools") or body.get("functions"):
         raise RequestError(400, "client-side tools are not supported: the server runs its own tools; send no 'tools'")
+    agent = _typed(agent, body.get("response_format"))
     try:
         decision = approvals.decision_of(body)
     except approvals.BadDecision as exc:
@@ -287,6 +290,51 @@ async def _job(agent: Agent, body: dict[str, Any], request: Any, store: SessionS
     if sid:
         return Job(agent, _stored(store, sid, owner), sid, last.content)
     return Job(agent, InMemorySession(items=items[:-1]), "", last.content, store=store, owner=owner)
+
+
+#: typed copies of a served agent, by response_format (a client sends the same one again and again)
+_TYPED: weakref.WeakKeyDictionary[Agent, dict[str, Agent]] = weakref.WeakKeyDictionary()
+
+
+def _typed(agent: Agent, response_format: Any) -> Agent:
+    """The agent answering as ``response_format`` asks: text (as configured), a JSON Schema
+    (``json_schema``: the validated JSON is the message content) or any JSON object
+    (``json_object``)."""
+    if response_format is None:
+        return agent
+    if not isinstance(response_format, dict) or response_format.get("type") not in (
+        "text",
+        "json_schema",
+        "json_object",
+    ):
+        raise RequestError(400, "response_format.type must be text, json_schema or json_object")
+    kind = response_format["type"]
+    if kind == "text":
+        return agent
+    name: Any
+    if kind == "json_object":
+        schema: Any = {"type": "object"}
+        name = "json_object"
+    else:
+        spec = response_format.get("json_schema")
+        if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
+            raise RequestError(400, "response_format.json_schema.schema must be a JSON Schema object")
+        schema, name = spec["schema"], spec.get("name")
+        if name is not None and not isinstance(name, str):
+            raise RequestError(400, "response_format.json_schema.name must be a string")
+    key = json.dumps([schema, name], sort_keys=True)
+    copies = _TYPED.setdefault(agent, {})
+    typed = copies.get(key)
+    if typed is None:
+        mode = agent.output.mode if agent.output is not None else "auto"
+        try:
+            typed = agent.with_output(OutputSpec(schema, mode, name=name))
+        except UsageError as exc:
+            raise RequestError(400, f"response_format: {exc}") from None
+        if len(copies) >= 256:
+            copies.clear()
+        copies[key] = typed
+    return typed
 
 
 def _stored(store: SessionStore, sid: Any, owner: str) -> Session:
@@ -333,8 +381,15 @@ def _resumed(job: Job) -> dict[str, Any] | None:
     return {**info, "question_asked": asked}
 
 
+def _content(result: RunResult) -> str:
+    """The message content: the answer, or for a typed run the validated output as JSON."""
+    if result.typed and result.output is not None:
+        return result.output_json or ""
+    return result.answer
+
+
 def _completion(rid: str, model: str, result: RunResult, job: Job) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": result.answer}
+    message: dict[str, Any] = {"role": "assistant", "content": _content(result)}
     finish = "length" if result.status == "truncated" else "stop"
     if result.status == "needs_approval":
         finish = "tool_calls"
@@ -384,6 +439,7 @@ async def _stream(job: Job, r: Reply, events: Any, first: Any, release: Any) -> 
     (then the run is cancelled: its generator is closed). ``first``: an event read already."""
     yield _chunk(r.rid, r.model, {"role": "assistant", "content": ""})
     deadline = asyncio.get_running_loop().time() + r.timeout
+    typed = job.agent.output is not None
     result: RunResult | None = None
     status = "cancelled"
     try:
@@ -409,6 +465,11 @@ async def _stream(job: Job, r: Reply, events: Any, first: Any, release: Any) -> 
                     for piece in _approval_chunks(job, r, ev.result, await job.keep()):
                         yield piece
                     continue
+                if phase == ANSWER:
+                    if typed and isinstance(ev, TextDelta):
+                        continue  # a typed answer comes whole, validated, with the final chunk
+                    if typed and isinstance(ev, FinalAnswer) and ev.result.output is not None:
+                        yield _chunk(r.rid, r.model, {"content": _content(ev.result)})
                 chunk = _event_chunk(ev, r.rid, r.model) if phase == ANSWER else _resumed_chunk(job, ev, r)
                 if chunk is not None:
                     yield chunk
