@@ -41,7 +41,7 @@ from liteagent.web.i18n import t, web_words
 from liteagent.web.markup import STYLE, code_span, plain
 from liteagent.web.pending import approval_box, continue_box
 from liteagent.web.store import ConversationStore
-from liteagent.web.view import render_conversation, render_tool, show_error, show_markdown
+from liteagent.web.view import render_conversation, render_tool, show_error, show_markdown, show_typed, typed_answer
 
 PAGE = 20  # conversations listed at a time in the sidebar
 MAX_UPLOAD_MB = 50
@@ -419,14 +419,17 @@ def _show_events(events: Any, lang: str) -> None:
             placeholder = st.empty()
             text = ""
         elif isinstance(ev, ToolResultEvent):
-            render_tool(ev.call.to_dict(), ev.result.to_dict(), lang)
-            placeholder = st.empty()
+            if not typed_answer(ev.call.to_dict(), ev.result.to_dict())[0]:  # that one shows as the answer
+                render_tool(ev.call.to_dict(), ev.result.to_dict(), lang)
+                placeholder = st.empty()
         elif isinstance(ev, TurnEnd):
             s.last_request = runtime.request_view(ev.request)
         elif isinstance(ev, Progress):
             placeholder.progress(ev.fraction, text=t(lang, "reading_prompt", pct=int(ev.fraction * 100)))
         elif isinstance(ev, ContextTrimmed):
             st.caption(t(lang, "trimmed", n=ev.turns))
+        elif isinstance(ev, FinalAnswer) and ev.result.typed and ev.result.output is not None:
+            show_typed(ev.result.output_data, lang, placeholder)
         elif isinstance(ev, FinalAnswer):
             show_markdown(text or ev.answer, placeholder)
             if ev.result.status == "truncated":  # kept in the history as an error record too

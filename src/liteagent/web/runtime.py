@@ -40,6 +40,10 @@ _OPERATOR_ONLY = (
     "threads",
     "gpu_layers",
     "approve_tools",
+    "output_schema",
+    "output_type",
+    "output_mode",
+    "output_retries",
 )
 
 
@@ -74,6 +78,11 @@ class Settings:
     allow_url_change: bool = False
     # operator-only: tools (or plugins; "*": all) a person approves before each call
     approve_tools: list[str] = field(default_factory=list)
+    # operator-only: a typed answer (``liteagent web --output-schema/--output-type``), shown as JSON
+    output_schema: dict[str, Any] | None = None
+    output_type: str | None = None
+    output_mode: str = "auto"
+    output_retries: int = 2
 
     def public(self) -> dict[str, Any]:
         d = asdict(self)
@@ -99,6 +108,8 @@ class Settings:
             timeout=config.tool_timeout, model_path=config.model_path, n_ctx=config.n_ctx,
             context_tokens=config.context_tokens, threads=config.threads, gpu_layers=config.gpu_layers,
             db=db, language=language, allow_url_change=allow_url_change, approve_tools=list(config.approve_tools),
+            output_schema=config.output_schema, output_type=config.output_type, output_mode=config.output_mode,
+            output_retries=config.output_retries,
         )  # fmt: skip
         if config.temperature is not None:
             s.temperature = config.temperature
@@ -112,7 +123,8 @@ class Settings:
             threads=self.threads, gpu_layers=self.gpu_layers, protocol=self.protocol,
             system_prompt=self.system_prompt, plugin_prompt=self.plugin_prompt, max_turns=self.max_turns,
             tool_choice=self.tool_choice, temperature=self.temperature, context_tokens=self.context_tokens,
-            approve_tools=tuple(self.approve_tools),
+            approve_tools=tuple(self.approve_tools), output_schema=self.output_schema, output_type=self.output_type,
+            output_mode=self.output_mode, output_retries=self.output_retries,
         )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import streamlit as st
 
 from ..messages import Message
+from ..output import OUTPUT_TOOL, WRAP_KEY
 from .i18n import t, web_words
 from .markup import answer_parts, code_span, plain
 
@@ -42,6 +43,24 @@ def show_error(label: str, message: str) -> None:
     """An error whose text came from outside (a model server, a tool, a plugin): our label, then the
     text as code (Streamlit's alerts render Markdown, which would link it)."""
     st.error(f"{label}: {code_span(message)}")
+
+
+def show_typed(data: Any, lang: str, where: Any = None) -> None:
+    """A typed answer (``output_type``): the validated value as formatted JSON."""
+    box = where.container() if where is not None else st.container()
+    with box:
+        st.caption(t(lang, "typed_answer"))
+        st.json(data)
+
+
+def typed_answer(call: dict[str, Any], result: dict[str, Any] | None) -> tuple[bool, Any]:
+    """Is this call a typed agent's accepted final answer, and its value (unwrapped)?"""
+    if call.get("name") != OUTPUT_TOOL or call.get("error") or (result or {}).get("status") != "success":
+        return False, None
+    args = call.get("arguments")
+    if isinstance(args, dict) and list(args) == [WRAP_KEY]:
+        return True, args[WRAP_KEY]
+    return True, args
 
 
 def render_tool(call: dict[str, Any], result: dict[str, Any] | None, lang: str, waiting: bool = False) -> None:
@@ -111,7 +130,11 @@ def render_conversation(
                     if answer is None and i < len(tools) and not tools[i].tool_call_id:
                         answer = tools[i]  # an old record with no ids: by position
                     result = answer.result.to_dict() if answer is not None and answer.result is not None else None
-                    render_tool(call.to_dict(), result, lang, waiting=result is None and call.id in waiting)
+                    typed, value = typed_answer(call.to_dict(), result)
+                    if typed:
+                        show_typed(value, lang)
+                    else:
+                        render_tool(call.to_dict(), result, lang, waiting=result is None and call.id in waiting)
             for e in pending:
                 show_error(t(lang, "error"), web_words(e, lang))
         block.clear()
