@@ -188,10 +188,8 @@ class Agent(Generic[OutputT]):
         self.approvals: dict[str, Rule] = dict(approvals or {})
         if self.approvals:
             check_rules(self.executor, self.approvals)
-        if not isinstance(output_retries, int) or isinstance(output_retries, bool) or output_retries < 0:
-            raise UsageError("output_retries must be 0 or more")
         self.output: OutputSpec | None = as_spec(output_type, output_mode, output_validators)
-        self.output_retries = output_retries
+        self.output_retries = _retries(output_retries)
         if self.output is not None and self.output.mode == "tool":
             self.output.with_tools(self.executor.tool_set())  # a tool named final_answer: an error now
 
@@ -206,9 +204,7 @@ class Agent(Generic[OutputT]):
         other: Agent[Any] = copy.copy(self)
         other.output = as_spec(output_type, output_mode, output_validators)
         if output_retries is not None:
-            if output_retries < 0:
-                raise UsageError("output_retries must be 0 or more")
-            other.output_retries = output_retries
+            other.output_retries = _retries(output_retries)
         if other.output is not None and other.output.mode == "tool":
             other.output.with_tools(other.executor.tool_set())
         return other
@@ -366,6 +362,12 @@ class Agent(Generic[OutputT]):
 _SYNC_SESSIONS = (InMemorySession, SQLiteSession)  # answer at once: *_now methods
 _GRAMMARS: dict[tuple[Any, ...], str | None] = {}  # by dialect, tool choice and ToolSet.key
 _MISSING = object()
+
+
+def _retries(n: Any) -> int:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise UsageError(f"output_retries must be a whole number, 0 or more, not {n!r}")
+    return n
 
 
 def _on_thread_loop(aw: Awaitable[Any]) -> Any:

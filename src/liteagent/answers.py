@@ -90,7 +90,7 @@ def take(
     and, for calls that run as usual, the results already known (an invalid final answer's)."""
     final = None
     if spec.mode == "tool":
-        final = next((c for c in calls if spec.is_final(toolset, c.name)), None)
+        final = next((c for c in calls if spec.is_final(toolset, c.name) or _unreadable_final(c)), None)
     if calls and final is None:
         return None, None
     said = Message("assistant", parsed.text, calls, thinking=parsed.thinking or None)
@@ -156,6 +156,11 @@ def take(
         yield TurnEnd(turn + 1, step.elapsed, state.ttft, dict(run.usage), request)
     answer = json.dumps(data, ensure_ascii=False)
     return FinalAnswer(answer, run.result(answer, "ok", None, value, spec.dump(value))), None
+
+
+def _unreadable_final(call: ToolCall) -> bool:
+    """A final-answer call whose markup could not be read (text dialects lose its name then)."""
+    return call.error is not None and not call.name and f'"{OUTPUT_TOOL}"' in call.raw
 
 
 def _answered(

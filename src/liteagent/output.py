@@ -284,7 +284,7 @@ class OutputSpec:
                 self.schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
             )
         found = sorted(checker.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
-        return [_jsonschema_error(e) for e in found]
+        return list(dict.fromkeys(_jsonschema_error(e) for e in found))  # one per missing field set
 
     def _string_like(self) -> bool:
         s = self.schema
@@ -297,7 +297,8 @@ class OutputSpec:
 def as_spec(
     output_type: Any, mode: str = "auto", validators: Iterable[Validator] = (), name: str | None = None
 ) -> OutputSpec | None:
-    """An OutputSpec, or None for plain text (``None`` or ``str`` in auto/tool mode)."""
+    """An OutputSpec, or None for plain text (``output_type=None``; ``str`` is a typed answer
+    whose value is a string, given through the final-answer tool in tool mode)."""
     if isinstance(output_type, OutputSpec):
         return output_type
     if output_type is None:
