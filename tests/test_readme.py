@@ -51,8 +51,14 @@ def _start_service(upstream_port: int, tmp_path) -> subprocess.Popen:
 def test_readme_python_snippets_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     call = '<tool_call>{"name": "Weather.forecast", "arguments": {"city": "Shanghai", "days": 2}}</tool_call>'
+    # the typed answer: a village first (the README's validator sends it back), then Tokyo
+    final = '<tool_call>{{"name": "final_answer", "arguments": {}}}</tool_call>'.format
+    typed = [
+        final('{"name": "Hamlet", "country": "Japan", "population_millions": 0.001}'),
+        final('{"name": "Tokyo", "country": "Japan", "population_millions": 37.4}'),
+    ]
     server = ScriptedServer(
-        replies=[call, "Sunny for two days.", call, "Sunny.", "Cloudy tomorrow.", "No GPU here."], port=23333
+        replies=[call, "Sunny for two days.", call, "Sunny.", "Cloudy tomorrow.", *typed, "No GPU here."], port=23333
     ).start()
     service = None
     try:
@@ -69,6 +75,10 @@ def test_readme_python_snippets_run(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "Sunny for two days." in out and "final" in out and "No GPU here." in out
     assert "needs_approval" in out and "Done: /etc/motd is gone." in out  # decided in a second process
+    assert "ok name='Tokyo' country='Japan' population_millions=37.4" in out  # typed, after the validator's retry
+    retry = [r["body"] for r in server.requests if r["body"] and "Hamlet" in str(r["body"])][-1]
+    assert "a million people or more" in str(retry["messages"][-1])
+    assert type(namespace["person"]).__name__ == "Person"  # the embedded model's answer fits the schema
     # the lasting conversation really lasted: the second question saw the first
     last = [r["body"] for r in server.requests if r["body"] and "Shanghai" in str(r["body"])][-1]
     users = [m["content"] for m in last["messages"] if m["role"] == "user" and "<tool_response>" not in m["content"]]
