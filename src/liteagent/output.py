@@ -97,7 +97,9 @@ class OutputSpec:
                 raise UsageError(f"output_validators takes callables, not {type(v).__name__}")
         self._adapter: Any = None
         self._checker: Any = None
+        self._validation_schema: dict[str, Any] | None = None
         if isinstance(output_type, Mapping):
+            self._validation_schema = copy.deepcopy(dict(output_type))  # validated as written
             self.schema = _checked_schema(dict(output_type))
             self.name = name or _schema_name(self.schema)
         else:
@@ -105,12 +107,15 @@ class OutputSpec:
             self.name = name or _type_name(output_type)
         self.wrapped = self.schema.get("type") != "object"
         if self.wrapped:
+            inner = {k: v for k, v in self.schema.items() if k != "$defs"}
             self.params: dict[str, Any] = {
                 "type": "object",
-                "properties": {WRAP_KEY: self.schema},
+                "properties": {WRAP_KEY: inner},
                 "required": [WRAP_KEY],
                 "additionalProperties": False,
             }
+            if "$defs" in self.schema:  # refs resolve from the root
+                self.params["$defs"] = self.schema["$defs"]
         else:
             self.params = self.schema
         # what identifies this spec's tool, grammar and prompts (the same text: the same caches)
@@ -281,7 +286,7 @@ class OutputSpec:
             import jsonschema
 
             checker = self._checker = jsonschema.Draft202012Validator(
-                self.schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+                self._validation_schema or self.schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
             )
         found = sorted(checker.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
         return list(dict.fromkeys(_jsonschema_error(e) for e in found))  # one per missing field set
@@ -329,10 +334,65 @@ def _type_schema(tp: Any) -> tuple[dict[str, Any], Any]:
         raw = adapter.json_schema()
     except (pydantic.PydanticUserError, pydantic.PydanticSchemaGenerationError, TypeError) as exc:
         raise UsageError(f"output_type {_type_name(tp)} has no JSON Schema: {_one_line(str(exc))[:200]}") from None
-    schema = clean_schema(raw, raw.get("$defs", {}))
+    defs = raw.get("$defs", {})
+    if _recursive(defs):  # inlining would not end: the refs stay, the root is its definition
+        schema = _untitled(raw)
+        root = schema.get("$ref")
+        if isinstance(root, str) and set(schema) == {"$ref", "$defs"}:
+            schema = {**schema["$defs"].get(root.rsplit("/", 1)[-1], {}), "$defs": schema["$defs"]}
+    else:
+        schema = clean_schema(raw, defs)
     if not isinstance(schema, dict):
         raise UsageError(f"output_type {_type_name(tp)} has no JSON Schema")
     return schema, adapter
+
+
+def _refs(node: Any) -> set[str]:
+    out: set[str] = set()
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            out.add(ref.rsplit("/", 1)[-1])
+        for v in node.values():
+            out |= _refs(v)
+    elif isinstance(node, list):
+        for v in node:
+            out |= _refs(v)
+    return out
+
+
+def _recursive(defs: Any) -> bool:
+    """Does a definition refer to itself, directly or through others? (inlining it would not end)"""
+    if not isinstance(defs, dict) or not defs:
+        return False
+    edges = {name: _refs(body) for name, body in defs.items()}
+
+    def reaches(start: str) -> bool:
+        seen: set[str] = set()
+        todo = list(edges.get(start, ()))
+        while todo:
+            n = todo.pop()
+            if n == start:
+                return True
+            if n not in seen:
+                seen.add(n)
+                todo.extend(edges.get(n, ()))
+        return False
+
+    return any(reaches(name) for name in edges)
+
+
+def _untitled(node: Any, in_properties: bool = False) -> Any:
+    """pydantic's schema without its generated ``title`` keys (a property named title stays)."""
+    if isinstance(node, list):
+        return [_untitled(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    return {
+        k: _untitled(v, k in ("properties", "$defs"))
+        for k, v in node.items()
+        if in_properties or k != "title" or not isinstance(v, str)
+    }
 
 
 def _checked_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -345,12 +405,29 @@ def _checked_schema(schema: dict[str, Any]) -> dict[str, Any]:
         raise UsageError(
             f"the output schema is not valid JSON Schema (at {where}): {_one_line(exc.message)[:200]}"
         ) from None
-    if "$ref" in json.dumps(schema):
+    defs = schema.get("$defs", {})
+    root = schema.get("$ref")
+    if _recursive(defs) and isinstance(root, str) and root.startswith("#/$defs/") and set(schema) <= _ROOT_REF_KEYS:
+        target = defs.get(root.rsplit("/", 1)[-1])  # the root is its definition (the refs stay)
+        if isinstance(target, dict):
+            return copy.deepcopy({**target, "$defs": defs})
+    if "$ref" in json.dumps(schema) and not _recursive(defs) and _local_refs(schema):
         from .actions.schema import clean_schema
 
-        inlined = clean_schema(copy.deepcopy(schema), schema.get("$defs", {}))
+        inlined = clean_schema(copy.deepcopy(schema), defs)
         return inlined if isinstance(inlined, dict) else schema
-    return copy.deepcopy(schema)
+    return copy.deepcopy(schema)  # what the model is shown; validation reads the schema as written
+
+
+_ROOT_REF_KEYS = {"$ref", "$defs", "$schema", "$id", "title", "description"}
+
+
+def _local_refs(schema: dict[str, Any]) -> bool:
+    """Are all refs ``#/$defs/NAME`` with a definition (what inlining resolves)?"""
+    defs = schema.get("$defs")
+    names = _refs(schema)
+    text = json.dumps(schema)
+    return isinstance(defs, dict) and names <= set(defs) and text.count('"$ref"') == text.count('"#/$defs/')
 
 
 def _type_name(tp: Any) -> str:
@@ -373,15 +450,26 @@ def _wire_name(name: str) -> str:
 def _path(parts: Iterable[Any]) -> str:
     out = "$"
     for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else f".{p}"
+        if isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            key = str(p)
+            out += f".{key if len(key) <= 40 else key[:37] + '...'}"  # a key is the model's text too
     return out
 
 
 def _pydantic_errors(exc: Any) -> list[OutputError]:
     out = []
-    for e in exc.errors(include_url=False, include_input=False, include_context=False):
+    for e in exc.errors(include_url=False, include_input=False):
         loc = [p for p in e.get("loc", ()) if not (isinstance(p, str) and p.startswith("function-"))]
-        out.append(OutputError(_path(loc), _one_line(str(e.get("msg", "invalid")))[:300]))
+        kind, ctx = e.get("type", ""), e.get("ctx") or {}
+        if kind == "union_tag_invalid":  # pydantic's message repeats the tag the model wrote
+            msg = f"{ctx.get('discriminator', 'the tag')} must be one of {ctx.get('expected_tags', '')}"
+        elif kind == "union_tag_not_found":
+            msg = f"{ctx.get('discriminator', 'the tag')} is missing"
+        else:
+            msg = str(e.get("msg", "invalid"))
+        out.append(OutputError(_path(loc), _one_line(msg)[:300]))
     return out
 
 

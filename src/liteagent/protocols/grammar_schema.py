@@ -17,6 +17,8 @@ from typing import Any
 
 from llama_cpp.llama_grammar import PRIMITIVE_RULES, RESERVED_NAMES, STRING_FORMAT_RULES, SchemaConverter
 
+#: the largest repetition bound llama.cpp's grammar parser keeps (a larger one reads as unbounded)
+MAX_REPEAT = 2000
 # A string argument without its own maxLength gets this one: unbounded, a small model can loop
 # inside a string (one query grew to ~1 000 tokens of "arXiv:arXiv:…" and was cut off).
 DEFAULT_MAX_STRING = 400
@@ -245,9 +247,9 @@ class Normalizer:
                 return {"type": "string", "pattern": pattern}
             self.note(f"pattern {pattern[:40]!r} is not enforced")
         lo, hi = s.get("minLength"), s.get("maxLength")
-        hi = hi if isinstance(hi, int) and hi >= 0 else DEFAULT_MAX_STRING
-        lo = lo if isinstance(lo, int) and 0 <= lo <= hi else 0
-        return {"type": "string", "minLength": lo, "maxLength": hi}
+        lo = lo if isinstance(lo, int) and lo >= 0 else 0
+        hi = hi if isinstance(hi, int) and hi >= 0 else lo + DEFAULT_MAX_STRING
+        return {"type": "string", "minLength": min(lo, hi), "maxLength": hi}
 
     def _union(self, branches: list[Any], siblings: dict[str, Any], depth: int) -> dict[str, Any]:
         out = []
@@ -297,6 +299,17 @@ class Normalizer:
         return node if isinstance(node, dict) else ({} if node is True else None)
 
 
+def repeat(item: str, lo: int, hi: int) -> str:
+    """``item`` ``lo`` to ``hi`` times, as llama.cpp reads it: a bound above MAX_REPEAT is written
+    as whole blocks of MAX_REPEAT and a rest (never two ways to read the same text)."""
+    if hi <= MAX_REPEAT:
+        return f"{item}{{{lo},{hi}}}"
+    block = f"{item}{{{MAX_REPEAT}}}"
+    if lo >= MAX_REPEAT:
+        return f"{block} {repeat(item, lo - MAX_REPEAT, hi - MAX_REPEAT)}"
+    return f"( {block} {repeat(item, 0, hi - MAX_REPEAT)} | {item}{{{lo},{MAX_REPEAT - 1}}} )"
+
+
 def _whole(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and float(x).is_integer()
 
@@ -321,7 +334,7 @@ _LITERAL_SPECIAL = re.compile(r'[\\"\r\n\t]')
 
 class Converter(SchemaConverter):
     """llama.cpp's converter, writing bounded repetitions as ``x{m,n}`` (which its grammar parser
-    reads at any size) instead of nested brackets, and escaping a backslash in a literal (its own
+    reads up to ``MAX_REPEAT``) instead of nested brackets, and escaping a backslash in a literal (its own
     does not: an enum value or a property name holding ``"`` or ``\\`` made a grammar that does
     not load)."""
 
@@ -336,7 +349,7 @@ class Converter(SchemaConverter):
         if schema.get("type") == "string" and set(schema) <= {"type", "minLength", "maxLength"}:
             char = self._add_primitive("char", PRIMITIVE_RULES["char"])
             lo, hi = schema.get("minLength", 0), schema.get("maxLength", DEFAULT_MAX_STRING)
-            return self._add_rule(rule_name, f'"\\"" {char}{{{lo},{hi}}} "\\"" space')  # type: ignore[no-any-return]
+            return self._add_rule(rule_name, f'"\\"" {repeat(char, lo, hi)} "\\"" space')  # type: ignore[no-any-return]
         if schema.get("type") == "array" and isinstance(schema.get("items"), dict) and "maxItems" in schema:
             item = self.visit(schema["items"], f"{name}{'-' if name else ''}item")
             lo, hi = schema.get("minItems", 0), schema["maxItems"]
@@ -371,7 +384,7 @@ def pattern_loads(pattern: str) -> bool:
             _PATTERNS.clear()
         try:
             conv = Converter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
-            conv.visit({"type": "string", "pattern": pattern}, "root")
+            conv.visit({"type": "string", "pattern": pattern}, "")  # "" is the root rule ("root" is reserved)
             ok = len(pattern) <= 500 and gbnf_loads(conv.format_grammar())
         except Exception:  # the converter asserts and raises on regex syntax it does not know
             ok = False
@@ -414,15 +427,18 @@ def value_grammar(schema: Any) -> tuple[str, list[str]]:
     norm = Normalizer(copy.deepcopy(schema))
     try:
         node = norm.visit(norm.root, 0)
-        node = {**(any_value_schema() if node == _ANY_REF else node), "$defs": {ANY: any_value_schema()}}
+        if node == _ANY_REF:
+            node = any_value_schema()
+        if ANY in repr(node):  # "any value" somewhere inside: its rule
+            node = {**node, "$defs": {ANY: any_value_schema()}}
         conv = Converter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
-        conv.visit(conv.resolve_refs(node, VALUE), VALUE)
-        grammar = format_rules({"root": VALUE, **conv._rules})
+        name = conv.visit(conv.resolve_refs(node, VALUE), VALUE)  # a primitive root is named for its type
+        grammar = format_rules({"root": name, **conv._rules})
         if gbnf_loads(grammar):
             return grammar, norm.notes
         why = "llama.cpp does not load its grammar"
     except Exception as exc:  # a converter gap: any value below
         why = f"{type(exc).__name__}: {exc}"[:200]
     conv = Converter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
-    conv.visit(conv.resolve_refs({**any_value_schema(), "$defs": {ANY: any_value_schema()}}, VALUE), VALUE)
-    return format_rules({"root": VALUE, **conv._rules}), [*norm.notes, f"schema not converted ({why}): any JSON value"]
+    name = conv.visit(conv.resolve_refs({**any_value_schema(), "$defs": {ANY: any_value_schema()}}, VALUE), VALUE)
+    return format_rules({"root": name, **conv._rules}), [*norm.notes, f"schema not converted ({why}): any JSON value"]
