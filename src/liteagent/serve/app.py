@@ -439,7 +439,7 @@ async def _stream(job: Job, r: Reply, events: Any, first: Any, release: Any) -> 
     (then the run is cancelled: its generator is closed). ``first``: an event read already."""
     yield _chunk(r.rid, r.model, {"role": "assistant", "content": ""})
     deadline = asyncio.get_running_loop().time() + r.timeout
-    typed = job.agent.output is not None
+    typed = getattr(job.agent, "output", None) is not None  # (an app may serve any object with astream)
     result: RunResult | None = None
     status = "cancelled"
     try:
