@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, Generic, overload
 
 from typing_extensions import TypeVar
 
-from . import controls, engine, sync_bridge
+from . import controls, engine, sync_bridge, tracing
 from .actions.executor import ActionExecutor
 from .actions.tooldefs import ToolSet
 from .approval import Decisions, Rule, check_rules
@@ -25,6 +26,8 @@ from .errors import UsageError
 from .events import (
     Event,
 )
+from .hooks import Fanout, RunHooks
+from .limits import UsageLimits
 from .llms.base import LLM, GenerationConfig
 from .messages import Message
 from .output import OutputSpec, as_spec
@@ -72,6 +75,13 @@ class Agent(Generic[OutputT]):
             raise :class:`~liteagent.ModelRetry` to send the answer back with its reason.
         output_retries: invalid answers sent back to the model before the run ends with
             ``status="invalid_output"`` (and ``result.output_errors``).
+        hooks: observers of each run (:class:`~liteagent.hooks.RunHooks`): its start and end,
+            model turns, tool calls. OpenTelemetry spans are added by themselves when the
+            application has configured a tracer provider.
+        name: the agent's name in traces (default: liteagent).
+        usage_limits: per run: ``{"total_tokens": N, "tool_calls": N, "model_calls": N}`` (also
+            input_tokens, output_tokens) or a :class:`~liteagent.limits.UsageLimits`; a run
+            that would pass one ends with ``status="usage_limit"``.
     """
 
     @overload
@@ -95,6 +105,9 @@ class Agent(Generic[OutputT]):
         output_mode: str = "auto",
         output_validators: Iterable[Callable[[Any], Any]] = (),
         output_retries: int = 2,
+        hooks: Iterable[RunHooks] = (),
+        name: str | None = None,
+        usage_limits: UsageLimits | Mapping[str, int] | None = None,
     ) -> None: ...
 
     @overload
@@ -118,6 +131,9 @@ class Agent(Generic[OutputT]):
         output_mode: str = "auto",
         output_validators: Iterable[Callable[[T], T]] = (),
         output_retries: int = 2,
+        hooks: Iterable[RunHooks] = (),
+        name: str | None = None,
+        usage_limits: UsageLimits | Mapping[str, int] | None = None,
     ) -> None: ...
 
     @overload
@@ -141,6 +157,9 @@ class Agent(Generic[OutputT]):
         output_mode: str = "auto",
         output_validators: Iterable[Callable[[Any], Any]] = (),
         output_retries: int = 2,
+        hooks: Iterable[RunHooks] = (),
+        name: str | None = None,
+        usage_limits: UsageLimits | Mapping[str, int] | None = None,
     ) -> None: ...
 
     def __init__(
@@ -163,6 +182,9 @@ class Agent(Generic[OutputT]):
         output_mode: str = "auto",
         output_validators: Iterable[Callable[[Any], Any]] = (),
         output_retries: int = 2,
+        hooks: Iterable[RunHooks] = (),
+        name: str | None = None,
+        usage_limits: UsageLimits | Mapping[str, int] | None = None,
     ) -> None:
         if max_turns < 1:
             raise UsageError("max_turns must be 1 or more")
@@ -190,6 +212,9 @@ class Agent(Generic[OutputT]):
             check_rules(self.executor, self.approvals)
         self.output: OutputSpec | None = as_spec(output_type, output_mode, output_validators)
         self.output_retries = _retries(output_retries)
+        self.hooks: list[RunHooks] = list(hooks)
+        self.name = name
+        self.usage_limits = UsageLimits.of(usage_limits)
         if self.output is not None and self.output.mode == "tool":
             self.output.with_tools(self.executor.tool_set())  # a tool named final_answer: an error now
 
@@ -208,6 +233,14 @@ class Agent(Generic[OutputT]):
         if other.output is not None and other.output.mode == "tool":
             other.output.with_tools(other.executor.tool_set())
         return other
+
+    def _hooks(self) -> Fanout | None:
+        """Who observes this agent's runs: its ``hooks``, and OpenTelemetry spans when the
+        application has configured a tracer provider (None: nobody, the common case)."""
+        otel = tracing.configured_hooks() if "opentelemetry.trace" in sys.modules else None
+        if otel is None:
+            return Fanout(self.hooks) if self.hooks else None
+        return Fanout([*self.hooks, otel])
 
     @property
     def protocol(self) -> Protocol:

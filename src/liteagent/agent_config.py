@@ -12,6 +12,7 @@ from typing import Any
 from .actions.executor import ActionExecutor
 from .agent import TOOL_CHOICES, Agent
 from .errors import LiteAgentError, ToolError, UsageError
+from .limits import UsageLimits
 from .llms.base import DEFAULT_MODEL_NAME, LLM
 from .llms.openai_compat import DEFAULT_TIMEOUT, OpenAICompatibleLLM
 from .output import MODES, OutputSpec
@@ -56,6 +57,8 @@ class AgentConfig:
     temperature: float | None = None
     context_tokens: int | None = None
     tool_timeout: float | None = None  # seconds one tool call may take (None: 60)
+    max_total_tokens: int | None = None  # per run: the model's reported tokens (None: no limit)
+    max_tool_calls: int | None = None  # per run (None: no limit)
     # tools (or plugins; "*": all) a person approves before each call, beyond those that say so
     approve_tools: tuple[str, ...] = ()
     # a typed answer: a JSON Schema, or a Python type named pkg.module:Name / path/file.py:Name
@@ -124,6 +127,7 @@ class AgentConfig:
                 output_type=self.resolved_output_type(),
                 output_mode=self.output_mode,
                 output_retries=self.output_retries,
+                usage_limits=UsageLimits(total_tokens=self.max_total_tokens, tool_calls=self.max_tool_calls),
             )
         except BaseException:
             if own:
@@ -205,7 +209,7 @@ def _check(c: AgentConfig) -> None:
     _whole("max_turns", c.max_turns, minimum=1)
     _whole("n_ctx", c.n_ctx, minimum=1)
     _whole("gpu_layers", c.gpu_layers, minimum=-1)  # -1: every layer
-    for name in ("threads", "context_tokens"):
+    for name in ("threads", "context_tokens", "max_total_tokens", "max_tool_calls"):
         if getattr(c, name) is not None:
             _whole(name, getattr(c, name), minimum=1)
     for name in ("timeout", "tool_timeout"):

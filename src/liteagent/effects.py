@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .actions.executor import ActionExecutor
     from .actions.tooldefs import ToolSet
     from .events import Event
+    from .limits import UsageLimits
     from .llms.base import LLM, GenerationConfig
     from .output import OutputError, OutputSpec
     from .protocols import Protocol
@@ -43,6 +44,7 @@ class Settings(Interface):
     approvals: dict[str, approval.Rule]
     output: OutputSpec | None  # what a final answer must be (None: text)
     output_retries: int
+    usage_limits: UsageLimits | None
     _protocol: Protocol | None  # the dialect, once resolved (else the driver resolves it)
 
     def grammar(self, protocol: Protocol, tool_choice: str, toolset: ToolSet | None = None) -> str | None: ...
@@ -154,6 +156,7 @@ class RunState:
     spec: OutputSpec | None = None  # a typed agent's output
     output_tries: int = 0  # invalid typed answers so far
     native_final: bool = False  # native mode: the next turn offers no tools and asks for the value
+    tool_calls: int = 0  # calls this run has run (usage limits)
 
     def result(
         self, answer: str, status: str = "ok", error: str | None = None, output: Any = None, data: Any = None

@@ -105,7 +105,13 @@ def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, e
     if spec is not None:
         protocol = answers.prompted(protocol, spec)
     known: dict[str, ActionReturn] | None = None
+    limits = agent.usage_limits
     for turn in range(first_turn, agent.max_turns):
+        if limits is not None:
+            why = limits.before_model(run.usage, len(run.steps))
+            if why is not None:
+                yield run.stop("usage_limit", why, "usage_limit")
+                return
         # "required" holds until a call has run; then the model may answer
         tool_choice = (
             "required" if run.call_pending else "auto" if agent.tool_choice == "required" else agent.tool_choice
@@ -148,6 +154,12 @@ def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, e
             return
         if len(calls) > 1:
             controls.distinct_ids(calls)
+        if limits is not None:
+            why = limits.before_tools(run.tool_calls, sum(1 for c in calls if c.error is None))
+            if why is not None:  # recorded with each call refused: the conversation stays whole
+                yield from refused(agent, run, said, calls, step, why, events)
+                yield run.stop("usage_limit", why, "usage_limit")
+                return
         if agent.approvals or agent.executor.gated:
             gated = gate(agent, run, calls, known)
             if gated:
@@ -183,6 +195,22 @@ def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, e
             return
     msg = f"stopped after {agent.max_turns} model turns without a final answer (raise max_turns, or ask more narrowly)"
     yield run.stop("max_turns", msg, "max_turns")
+
+
+def refused(
+    agent: Settings, run: RunState, said: Message, calls: list[ToolCall], step: Step, why: str, events: bool
+) -> Steps:
+    """Record the reply with each call answered as not run (a usage limit stopped the run)."""
+    rets = [
+        ActionReturn(c.name, c.arguments, ActionStatus.REJECTED, error=f"not run: {why}", call_id=c.id) for c in calls
+    ]
+    msgs = [tool_message(agent.executor, c, r) for c, r in zip(calls, rets, strict=True)]
+    step.results.extend(rets)
+    run.history += [said, *msgs]
+    yield Record([said, *msgs])
+    if events:
+        for c, r in zip(calls, rets, strict=True):
+            yield ToolResultEvent(c, r)
 
 
 def answered(
@@ -367,6 +395,7 @@ def execute(
     at once concurrently and records the results it got (``run.recorded``)."""
     keys = [call_key(c) for c in calls]
     if len(calls) == 1 and calls[0].error is None and keys[0] not in run.done and not known:  # the common case
+        run.tool_calls += 1
         ex = Execute(calls, said)
         ran: list[ActionReturn] = yield ex
         run.recorded = ex.recorded
@@ -402,6 +431,7 @@ def execute(
             results.append(None)
             todo.append(call)
     if todo:
+        run.tool_calls += len(todo)
         ex = Execute(todo, said)
         ran = yield ex
         run.recorded = ex.recorded

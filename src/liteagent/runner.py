@@ -21,6 +21,7 @@ from typing import Protocol as Interface
 from . import engine, resumption
 from .errors import LiteAgentError, LLMError
 from .events import ApprovalRequired, ErrorEvent, FinalAnswer
+from .hooks import Fanout, RunInfo, run_info
 from .sessions import InMemorySession, SQLiteSession
 
 if TYPE_CHECKING:
@@ -37,6 +38,11 @@ class Driven(engine.Settings, Interface):
     below it)."""
 
     async def _ensure_protocol(self) -> Protocol: ...
+
+    def _hooks(self) -> Fanout | None: ...
+
+
+_LAST = (FinalAnswer, ErrorEvent, ApprovalRequired)  # the events that end a run
 
 
 class Await:
@@ -57,7 +63,7 @@ class Drive:
     the sync ones over a model that streams asynchronously); without one, a lone sync tool runs
     right on the caller's thread and SQLite is written at once."""
 
-    __slots__ = ("agent", "events", "on_loop", "open_stream", "resolve", "session")
+    __slots__ = ("agent", "events", "hooks", "info", "on_loop", "open_stream", "resolve", "session", "turn")
 
     def __init__(
         self, agent: Driven, session: Session, events: bool, resolve: Callable[[Awaitable[Any]], Any] | None = None
@@ -66,6 +72,9 @@ class Drive:
         self.resolve = resolve  # without a loop: how an awaitable is resolved right here
         self.on_loop = resolve is None
         self.open_stream: Any = None  # a model stream left mid-way, for the async adapter to close
+        self.hooks = agent._hooks()  # None: nobody observes (the common case costs one test per effect)
+        self.info: RunInfo | None = None
+        self.turn = 0
 
     def steps(self, query: str | Message) -> Generator[Event | Await, Any, None]:
         """Events (the engine's: all, or without ``events`` only the last) and Awaits."""
@@ -88,6 +97,11 @@ class Drive:
         value: Any = None
         error: engine.StopRun | None = None
         length = 0  # the session's items as this run last read or wrote them
+        hooks = self.hooks
+        ended = hooks is None
+        if hooks is not None:
+            self.info = run_info(agent)
+            hooks.call("run_start", self.info)
         try:
             while True:
                 try:
@@ -97,6 +111,10 @@ class Drive:
                 value, error = None, None
                 kind = type(item)
                 if kind not in effects:  # an event: the common item
+                    if hooks is not None and not ended and kind in _LAST:
+                        ended = True
+                        result = item.result
+                        hooks.call("run_end", self.info, result, result.status if result is not None else "error")
                     yield item
                 elif kind is Generate:
                     if item.record is not None:
@@ -108,6 +126,10 @@ class Drive:
                             error = engine.StopRun("conflict", engine.CONFLICT)
                             continue
                         length += len(item.record)
+                    if hooks is not None:
+                        self.turn += 1
+                        before = dict(item.usage)
+                        hooks.call("model_start", self.info, self.turn, item.request)
                     try:
                         if llm.sync_streaming:  # it answers at once: no awaiting
                             if events:
@@ -120,6 +142,10 @@ class Drive:
                             yield from self._stream(item)
                     except LLMError as exc:
                         error = engine.StopRun("llm", str(exc))
+                    if hooks is not None:
+                        used = {k: v - before.get(k, 0) for k, v in item.usage.items() if v != before.get(k, 0)}
+                        failed = error.message if error is not None else None
+                        hooks.call("model_end", self.info, self.turn, used, item.finish, failed)
                 elif kind is Record:  # appended only where the session is as this run left it
                     items = item.items
                     if now:
@@ -147,7 +173,11 @@ class Drive:
                         executor.runs_inline(calls[0].name) if on_loop else not executor.is_async(calls[0].name)
                     ):
                         c = calls[0]
+                        if hooks is not None:
+                            hooks.call("tool_start", self.info, self.turn, c)
                         ret = executor.execute(c.name, c.arguments, call_id=c.id)
+                        if hooks is not None:
+                            hooks.call("tool_end", self.info, self.turn, c, ret)
                         msg = engine.tool_message(executor, c, ret)
                         if now:
                             wrote = session.add_items_at_now([msg], length)  # type: ignore[attr-defined]
@@ -176,6 +206,8 @@ class Drive:
                         error = engine.StopRun("llm", str(exc))
         finally:
             loop.close()
+            if not ended:  # the caller stopped reading (or the run raised): the hooks hear of it
+                hooks.call("run_end", self.info, None, "cancelled")  # type: ignore[union-attr]
 
     async def _execute_recorded(self, item: engine.Execute, length: int, now: bool) -> tuple[list[ActionReturn], int]:
         """Run the calls concurrently, appending each result to the session as it ends (one at a
@@ -186,9 +218,15 @@ class Drive:
         written: dict[str, Message] = {}
         refused = False
 
+        hooks, info, turn = self.hooks, self.info, self.turn
+
         async def one(call: ToolCall) -> ActionReturn:
             nonlocal refused
+            if hooks is not None:
+                hooks.call("tool_start", info, turn, call)
             ret = await executor.aexecute(call.name, call.arguments, call_id=call.id)
+            if hooks is not None:
+                hooks.call("tool_end", info, turn, call, ret)
             msg = [engine.tool_message(executor, call, ret)]
             async with lock:
                 if refused:

@@ -170,6 +170,19 @@ def model_flags() -> _Parser:
     g.add_argument("--api-key", help="API key (default: $LITEAGENT_API_KEY or $OPENAI_API_KEY)")
     g.add_argument("--max-turns", type=_positive_int, default=8, help="model turns per question (default 8)")
     g.add_argument(
+        "--max-total-tokens",
+        type=_positive_int,
+        default=None,
+        help="end a run that has used this many tokens (as the model reports them) before its next model call "
+        "(default: no limit)",
+    )
+    g.add_argument(
+        "--max-tool-calls",
+        type=_positive_int,
+        default=None,
+        help="end a run before tool calls that would pass this many (default: no limit)",
+    )
+    g.add_argument(
         "--temperature", type=_temperature, default=None, help="sampling temperature, 0-2 (default: the server's)"
     )
     g.add_argument(
@@ -238,6 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the whole trace as JSON on stdout")
     p.add_argument("--quiet", action="store_true", help="no tool-call lines on stderr (shown on a terminal by default)")
     p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="the run's timeline on stderr: each model turn and tool call with its time and tokens",
+    )
+    p.add_argument(
         "--approve",
         choices=MODES,
         default=None,
@@ -281,6 +300,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the continuation's trace as JSON on stdout")
     p.add_argument("--quiet", action="store_true", help="no tool-call lines on stderr (shown on a terminal by default)")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="the run's timeline on stderr: each model turn and tool call with its time and tokens",
+    )
     p.set_defaults(func=commands.cmd_resume)
 
     p = sub.add_parser(

@@ -35,6 +35,8 @@ FLAGS = {
     "output_type": "--output-type",
     "output_mode": "--output-mode",
     "output_retries": "--output-retries",
+    "max_total_tokens": "--max-total-tokens",
+    "max_tool_calls": "--max-tool-calls",
 }
 _ARG = re.compile(r"`(\w+)=`")
 _NAMES = re.compile(r"^(approvals|always) names ")  # the core's "approvals names 'X', which is no tool"

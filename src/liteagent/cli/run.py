@@ -46,7 +46,7 @@ def run_once(args: argparse.Namespace) -> int:
     config = agent_config(args)
     mode = args.approve or _default_mode()
     where = _run_session(args)
-    agent = config.build()
+    agent = _observed(config.build(), args)
     try:
         result, stopped = _drive(agent, where.session, agent.stream(args.question, where.session), mode, args)
     finally:
@@ -84,7 +84,7 @@ def resume_once(args: argparse.Namespace) -> int:
             result = RunResult("", [], [], status="needs_approval", pending=tail.pending)
             return _report(args, config, where, result, "", None)
         answer = _decide(tail.pending, mode)
-    agent = config.build()
+    agent = _observed(config.build(), args)
     try:
         if answer.stopped:
             refuse_and_stop(agent, where.session, answer.reject)
@@ -189,6 +189,15 @@ def _report(
         sys.stderr.write(f"liteagent: error: {cli_words(clean(result.error or 'the run failed'))}\n")
         return 1
     return 0
+
+
+def _observed(agent: Agent, args: argparse.Namespace) -> Agent:
+    """``-v``: the run's timeline on stderr."""
+    if getattr(args, "verbose", False):
+        from .timeline import Timeline
+
+        agent.hooks.append(Timeline(sys.stderr))
+    return agent
 
 
 def _default_mode() -> str:

@@ -44,6 +44,8 @@ _OPERATOR_ONLY = (
     "output_type",
     "output_mode",
     "output_retries",
+    "max_total_tokens",
+    "max_tool_calls",
 )
 
 
@@ -83,6 +85,9 @@ class Settings:
     output_type: str | None = None
     output_mode: str = "auto"
     output_retries: int = 2
+    # operator-only: per-run usage limits (``liteagent web --max-total-tokens/--max-tool-calls``)
+    max_total_tokens: int | None = None
+    max_tool_calls: int | None = None
 
     def public(self) -> dict[str, Any]:
         d = asdict(self)
@@ -109,7 +114,8 @@ class Settings:
             context_tokens=config.context_tokens, threads=config.threads, gpu_layers=config.gpu_layers,
             db=db, language=language, allow_url_change=allow_url_change, approve_tools=list(config.approve_tools),
             output_schema=config.output_schema, output_type=config.output_type, output_mode=config.output_mode,
-            output_retries=config.output_retries,
+            output_retries=config.output_retries, max_total_tokens=config.max_total_tokens,
+            max_tool_calls=config.max_tool_calls,
         )  # fmt: skip
         if config.temperature is not None:
             s.temperature = config.temperature
@@ -124,7 +130,8 @@ class Settings:
             system_prompt=self.system_prompt, plugin_prompt=self.plugin_prompt, max_turns=self.max_turns,
             tool_choice=self.tool_choice, temperature=self.temperature, context_tokens=self.context_tokens,
             approve_tools=tuple(self.approve_tools), output_schema=self.output_schema, output_type=self.output_type,
-            output_mode=self.output_mode, output_retries=self.output_retries,
+            output_mode=self.output_mode, output_retries=self.output_retries, max_total_tokens=self.max_total_tokens,
+            max_tool_calls=self.max_tool_calls,
         )  # fmt: skip
 
 

@@ -1,0 +1,118 @@
+"""What the loop's one driver tells observers as a run goes: the run's start and end, each model
+turn (its request; then its usage, finish reason or error), each tool call (its call; then its
+result). Tracing (``liteagent.tracing``), the CLI's timeline and your own code are all users of
+these hooks: ``Agent(..., hooks=[MyHooks()])``.
+
+Every event carries the run (its id, and what it runs on), the turn number and, for a tool call,
+the call's id. A hook runs on the run's own thread or loop, so it must be quick; one that raises
+is logged once and never reaches the run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .messages import ActionReturn, ToolCall
+    from .request import Request
+    from .results import RunResult
+
+log = logging.getLogger("liteagent.hooks")
+
+_IDS = itertools.count(1)
+_PREFIX = f"{os.getpid():x}"
+
+
+@dataclass(slots=True)
+class RunInfo:
+    """One run, as hooks see it. ``state``: a place for a hook's own per-run values (by key)."""
+
+    run_id: str
+    agent: str
+    model: str
+    provider: str
+    server: str | None = None  # the model server's URL, where there is one
+    max_tokens: int | None = None
+    temperature: float | None = None
+    started: float = field(default_factory=time.perf_counter)
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+def new_run_id() -> str:
+    """Unique in this process and across processes on one host (pid, count, time)."""
+    return f"run-{_PREFIX}-{next(_IDS):x}-{time.time_ns() & 0xFFFFFF:06x}"
+
+
+class RunHooks:
+    """Override what you need; every method does nothing by default."""
+
+    def run_start(self, run: RunInfo) -> None:
+        """Before anything: the question is about to be recorded and the model asked."""
+
+    def run_end(self, run: RunInfo, result: RunResult[Any] | None, status: str) -> None:
+        """The run ended: ``status`` is the result's (ok, needs_approval, max_turns, ...), or
+        ``cancelled`` when its caller stopped reading it (``result`` is then None)."""
+
+    def model_start(self, run: RunInfo, turn: int, request: Request) -> None:
+        """Model turn ``turn`` (1-based) is about to be sent."""
+
+    def model_end(self, run: RunInfo, turn: int, usage: dict[str, int], finish: str | None, error: str | None) -> None:
+        """Model turn ``turn`` ended: its own token usage, finish reason, or the error that ended it."""
+
+    def tool_start(self, run: RunInfo, turn: int, call: ToolCall) -> None:
+        """A tool call of turn ``turn`` is about to run (calls of one turn may run concurrently)."""
+
+    def tool_end(self, run: RunInfo, turn: int, call: ToolCall, result: ActionReturn) -> None:
+        """The call ended: its result (status, error, time)."""
+
+
+class Fanout:
+    """Several hooks as one, each failure logged once per hook and method, never raised."""
+
+    __slots__ = ("_failed", "hooks")
+
+    def __init__(self, hooks: list[RunHooks]) -> None:
+        self.hooks = hooks
+        self._failed: set[tuple[int, str]] = set()
+
+    def call(self, method: str, *args: Any) -> None:
+        for h in self.hooks:
+            try:
+                getattr(h, method)(*args)
+            except Exception:
+                key = (id(h), method)
+                if key not in self._failed:
+                    self._failed.add(key)
+                    log.exception("hook %s.%s failed (logged once; the run goes on)", type(h).__name__, method)
+
+
+def provider_of(llm: Any) -> str:
+    """The GenAI provider name for a backend."""
+    name = type(llm).__name__
+    return {
+        "OpenAICompatibleLLM": "openai",
+        "LocalLLM": "llama_cpp",
+        "ScriptedLLM": "liteagent.scripted",
+    }.get(name, name)
+
+
+def run_info(agent: Any) -> RunInfo:
+    llm = agent.llm
+    config = agent.config
+    return RunInfo(
+        run_id=new_run_id(),
+        agent=getattr(agent, "name", None) or "liteagent",
+        model=str(getattr(llm, "model", "") or ""),
+        provider=provider_of(llm),
+        server=getattr(llm, "base_url", None),
+        max_tokens=config.max_tokens,
+        temperature=config.temperature,
+    )
+
+
+__all__ = ["Fanout", "RunHooks", "RunInfo", "new_run_id", "provider_of", "run_info"]

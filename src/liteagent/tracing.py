@@ -1,0 +1,185 @@
+"""OpenTelemetry spans for every run, following the GenAI semantic conventions, off by default.
+
+On when the application has configured a tracer provider (``trace.set_tracer_provider(...)``)
+or passes ``Agent(hooks=[OTelHooks()])``; otherwise nothing here runs and ``opentelemetry`` is
+never imported by liteagent. Spans:
+
+- ``invoke_agent {agent}`` (the root of a run): ``gen_ai.operation.name``, ``gen_ai.agent.name``,
+  ``gen_ai.provider.name``, ``gen_ai.request.model``, ``liteagent.run.id``, the run's status and
+  its token totals under ``liteagent.usage.*`` (so no backend counts them twice);
+- ``chat {model}`` per model turn: ``gen_ai.request.*`` (model, max_tokens, temperature),
+  ``gen_ai.usage.input_tokens``/``output_tokens``, ``gen_ai.response.finish_reasons``,
+  ``server.address``/``server.port``;
+- ``execute_tool {tool}`` per call: ``gen_ai.tool.name``, ``gen_ai.tool.call.id``,
+  ``gen_ai.tool.type``; a failed call sets the span's status and ``error.type``.
+
+Message and argument contents are recorded only when
+``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``. A tracing failure never reaches a run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from .hooks import RunHooks, RunInfo
+
+if TYPE_CHECKING:
+    from .messages import ActionReturn, ToolCall
+    from .request import Request
+    from .results import RunResult
+
+CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+_SPANS = "otel.spans"
+
+
+def capture_content() -> bool:
+    return os.environ.get(CAPTURE_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+class OTelHooks(RunHooks):
+    """Spans for runs, on ``tracer_provider`` (default: the global one)."""
+
+    def __init__(self, tracer_provider: Any = None, capture: bool | None = None) -> None:
+        from opentelemetry import trace
+
+        self._trace = trace
+        self.tracer = trace.get_tracer("liteagent", tracer_provider=tracer_provider)
+        self.capture = capture_content() if capture is None else capture
+
+    # -- spans ------------------------------------------------------------------------------
+    def _child(self, run: RunInfo, name: str, kind: Any, attributes: dict[str, Any]) -> Any:
+        parent = run.state.get(_SPANS, {}).get("run")
+        ctx = self._trace.set_span_in_context(parent) if parent is not None else None
+        return self.tracer.start_span(name, context=ctx, kind=kind, attributes=attributes)
+
+    def run_start(self, run: RunInfo) -> None:
+        attrs = {
+            "gen_ai.operation.name": "invoke_agent",
+            "gen_ai.agent.name": run.agent,
+            "gen_ai.provider.name": run.provider,
+            "gen_ai.request.model": run.model,
+            "liteagent.run.id": run.run_id,
+        }
+        span = self.tracer.start_span(
+            f"invoke_agent {run.agent}", kind=self._trace.SpanKind.INTERNAL, attributes=_clean(attrs)
+        )
+        run.state[_SPANS] = {"run": span}
+
+    def run_end(self, run: RunInfo, result: RunResult[Any] | None, status: str) -> None:
+        spans = run.state.get(_SPANS, {})
+        span = spans.pop("run", None)
+        for key, open_span in list(spans.items()):  # left open by a cancelled run
+            open_span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, "cancelled"))
+            open_span.set_attribute("error.type", "cancelled")
+            open_span.end()
+            spans.pop(key, None)
+        if span is None:
+            return
+        span.set_attribute("liteagent.run.status", status)
+        if result is not None:
+            span.set_attribute("liteagent.run.turns", result.turns)
+            for k, v in result.usage.items():
+                if isinstance(v, int):
+                    span.set_attribute(f"liteagent.usage.{k}", v)
+            if self.capture and result.answer:
+                span.set_attribute("gen_ai.output.messages", _json([{"role": "assistant", "content": result.answer}]))
+        if status not in ("ok", "needs_approval"):
+            error = (result.error if result is not None else None) or status
+            span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, error[:200]))
+            span.set_attribute("error.type", status)
+        span.end()
+
+    def model_start(self, run: RunInfo, turn: int, request: Request) -> None:
+        attrs: dict[str, Any] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": run.provider,
+            "gen_ai.request.model": run.model,
+            "gen_ai.request.max_tokens": run.max_tokens,
+            "gen_ai.request.temperature": run.temperature,
+            "liteagent.run.id": run.run_id,
+            "liteagent.turn": turn,
+        }
+        if run.server:
+            where = urlsplit(run.server)
+            attrs["server.address"] = where.hostname
+            attrs["server.port"] = where.port or (443 if where.scheme == "https" else 80)
+        if self.capture:
+            attrs["gen_ai.input.messages"] = _json(request.messages if request.messages is not None else request.prompt)
+        span = self._child(run, f"chat {run.model}".strip(), self._trace.SpanKind.CLIENT, _clean(attrs))
+        run.state.setdefault(_SPANS, {})[("turn", turn)] = span
+
+    def model_end(self, run: RunInfo, turn: int, usage: dict[str, int], finish: str | None, error: str | None) -> None:
+        span = run.state.get(_SPANS, {}).pop(("turn", turn), None)
+        if span is None:
+            return
+        span.set_attribute("gen_ai.response.model", run.model)
+        if "prompt_tokens" in usage:
+            span.set_attribute("gen_ai.usage.input_tokens", usage["prompt_tokens"])
+        if "completion_tokens" in usage:
+            span.set_attribute("gen_ai.usage.output_tokens", usage["completion_tokens"])
+        if finish:
+            span.set_attribute("gen_ai.response.finish_reasons", [finish])
+        if error is not None:
+            span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, error[:200]))
+            span.set_attribute("error.type", "llm_error")
+        span.end()
+
+    def tool_start(self, run: RunInfo, turn: int, call: ToolCall) -> None:
+        attrs: dict[str, Any] = {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": call.name,
+            "gen_ai.tool.call.id": call.id,
+            "gen_ai.tool.type": "function",
+            "liteagent.run.id": run.run_id,
+            "liteagent.turn": turn,
+        }
+        if self.capture:
+            attrs["gen_ai.tool.call.arguments"] = _json(call.arguments)
+        span = self._child(run, f"execute_tool {call.name}", self._trace.SpanKind.INTERNAL, _clean(attrs))
+        run.state.setdefault(_SPANS, {})[("call", call.id, call.name)] = span
+
+    def tool_end(self, run: RunInfo, turn: int, call: ToolCall, result: ActionReturn) -> None:
+        span = run.state.get(_SPANS, {}).pop(("call", call.id, call.name), None)
+        if span is None:
+            return
+        span.set_attribute("liteagent.tool.status", result.status.value)
+        if self.capture:
+            span.set_attribute("gen_ai.tool.call.result", _json([i.to_dict() for i in result.result]))
+        if not result.ok:
+            span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, str(result.error or "")[:200]))
+            span.set_attribute("error.type", result.status.value)
+        span.end()
+
+
+def _clean(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in attrs.items() if v is not None and v != ""}
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+_AUTO: dict[int, OTelHooks] = {}
+
+
+def configured_hooks() -> OTelHooks | None:
+    """Spans on the application's tracer provider, when it has set one (``opentelemetry`` is
+    then imported already: nothing is imported here otherwise)."""
+    trace = sys.modules.get("opentelemetry.trace")
+    if trace is None:
+        return None
+    provider = trace.get_tracer_provider()
+    if type(provider).__name__ in ("ProxyTracerProvider", "NoOpTracerProvider"):
+        return None
+    hooks = _AUTO.get(id(provider))
+    if hooks is None:
+        _AUTO.clear()
+        hooks = _AUTO[id(provider)] = OTelHooks(provider)
+    return hooks
+
+
+__all__ = ["CAPTURE_ENV", "OTelHooks", "configured_hooks"]
