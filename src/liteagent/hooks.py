@@ -41,6 +41,7 @@ class RunInfo:
     temperature: float | None = None
     started: float = field(default_factory=time.perf_counter)
     state: dict[str, Any] = field(default_factory=dict)
+    parent: Any = None  # the trace context the run continues (an incoming ``traceparent``)
 
 
 def new_run_id() -> str:
@@ -101,7 +102,7 @@ def provider_of(llm: Any) -> str:
     }.get(name, name)
 
 
-def run_info(agent: Any) -> RunInfo:
+def run_info(agent: Any, parent: Any = None) -> RunInfo:
     llm = agent.llm
     config = agent.config
     return RunInfo(
@@ -112,6 +113,7 @@ def run_info(agent: Any) -> RunInfo:
         server=getattr(llm, "base_url", None),
         max_tokens=config.max_tokens,
         temperature=config.temperature,
+        parent=parent,
     )
 
 

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Itera
 from typing import TYPE_CHECKING, Any
 from typing import Protocol as Interface
 
-from . import engine, resumption
+from . import engine, resumption, tracing
 from .errors import LiteAgentError, LLMError
 from .events import ApprovalRequired, ErrorEvent, FinalAnswer
 from .hooks import Fanout, RunInfo, run_info
@@ -63,7 +63,7 @@ class Drive:
     the sync ones over a model that streams asynchronously); without one, a lone sync tool runs
     right on the caller's thread and SQLite is written at once."""
 
-    __slots__ = ("agent", "events", "hooks", "info", "on_loop", "open_stream", "resolve", "session", "turn")
+    __slots__ = ("agent", "events", "hooks", "info", "on_loop", "open_stream", "parent", "resolve", "session", "turn")
 
     def __init__(
         self, agent: Driven, session: Session, events: bool, resolve: Callable[[Awaitable[Any]], Any] | None = None
@@ -73,6 +73,7 @@ class Drive:
         self.on_loop = resolve is None
         self.open_stream: Any = None  # a model stream left mid-way, for the async adapter to close
         self.hooks = agent._hooks()  # None: nobody observes (the common case costs one test per effect)
+        self.parent = tracing.PARENT.get() if self.hooks is not None else None  # the trace it continues
         self.info: RunInfo | None = None
         self.turn = 0
 
@@ -100,7 +101,7 @@ class Drive:
         hooks = self.hooks
         ended = hooks is None
         if hooks is not None:
-            self.info = run_info(agent)
+            self.info = run_info(agent, self.parent)
             hooks.call("run_start", self.info)
         try:
             while True:

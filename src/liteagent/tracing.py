@@ -19,6 +19,7 @@ Message and argument contents are recorded only when
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import sys
@@ -33,7 +34,38 @@ if TYPE_CHECKING:
     from .results import RunResult
 
 CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+OTEL_ENV = "LITEAGENT_OTEL"  # set by --otel for the processes it starts (serve's workers)
 _SPANS = "otel.spans"
+
+#: the trace a run started here continues (``liteagent serve`` sets it from a request's
+#: ``traceparent``; read when the run is made)
+PARENT: contextvars.ContextVar[Any] = contextvars.ContextVar("liteagent_trace_parent", default=None)
+#: the model turn in flight: its ``traceparent`` goes to the model server
+TURN: contextvars.ContextVar[Any] = contextvars.ContextVar("liteagent_trace_turn", default=None)
+
+
+def outgoing_headers() -> dict[str, str]:
+    """``traceparent`` (and ``tracestate``) of the model turn in flight, for its HTTP request
+    (empty while nothing is traced: nothing is imported then)."""
+    ctx = TURN.get()
+    if ctx is None:
+        return {}
+    from opentelemetry.propagate import inject
+
+    carrier: dict[str, str] = {}
+    inject(carrier, context=ctx)
+    return carrier
+
+
+def incoming_context(headers: Any) -> Any:
+    """The context a request's ``traceparent`` names, where tracing is configured (else None)."""
+    if "opentelemetry.trace" not in sys.modules or configured_hooks() is None:
+        return None
+    if not headers.get("traceparent"):
+        return None
+    from opentelemetry.propagate import extract
+
+    return extract({k.lower(): v for k, v in headers.items()})
 
 
 def capture_content() -> bool:
@@ -57,7 +89,7 @@ class OTelHooks(RunHooks):
         return self.tracer.start_span(name, context=ctx, kind=kind, attributes=attributes)
 
     def run_start(self, run: RunInfo) -> None:
-        attrs = {
+        attrs: dict[str, Any] = {
             "gen_ai.operation.name": "invoke_agent",
             "gen_ai.agent.name": run.agent,
             "gen_ai.provider.name": run.provider,
@@ -65,7 +97,10 @@ class OTelHooks(RunHooks):
             "liteagent.run.id": run.run_id,
         }
         span = self.tracer.start_span(
-            f"invoke_agent {run.agent}", kind=self._trace.SpanKind.INTERNAL, attributes=_clean(attrs)
+            f"invoke_agent {run.agent}",
+            context=run.parent,
+            kind=self._trace.SpanKind.INTERNAL,
+            attributes=_clean(attrs),
         )
         run.state[_SPANS] = {"run": span}
 
@@ -111,9 +146,11 @@ class OTelHooks(RunHooks):
             attrs["gen_ai.input.messages"] = _json(request.messages if request.messages is not None else request.prompt)
         span = self._child(run, f"chat {run.model}".strip(), self._trace.SpanKind.CLIENT, _clean(attrs))
         run.state.setdefault(_SPANS, {})[("turn", turn)] = span
+        TURN.set(self._trace.set_span_in_context(span))
 
     def model_end(self, run: RunInfo, turn: int, usage: dict[str, int], finish: str | None, error: str | None) -> None:
         span = run.state.get(_SPANS, {}).pop(("turn", turn), None)
+        TURN.set(None)
         if span is None:
             return
         span.set_attribute("gen_ai.response.model", run.model)
@@ -182,4 +219,36 @@ def configured_hooks() -> OTelHooks | None:
     return hooks
 
 
-__all__ = ["CAPTURE_ENV", "OTelHooks", "configured_hooks"]
+def setup_otlp() -> Any:
+    """``--otel``: the SDK with the OTLP exporter, configured by the standard ``OTEL_*``
+    variables (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_SERVICE_NAME``...). Returns the provider
+    (shut it down at exit: every span is sent)."""
+    from .errors import UsageError
+
+    try:
+        from opentelemetry import trace
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    except ImportError:
+        raise UsageError('--otel needs OpenTelemetry: pip install "liteagent[otel]"') from None
+    protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
+    )
+    try:
+        if protocol == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        else:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
+    except ImportError:
+        raise UsageError(
+            f'--otel with OTLP over {protocol} needs its exporter: pip install "liteagent[otel]"'
+        ) from None
+    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "liteagent")})
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+__all__ = ["CAPTURE_ENV", "PARENT", "OTelHooks", "configured_hooks", "incoming_context", "setup_otlp"]

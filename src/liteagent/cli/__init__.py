@@ -170,6 +170,12 @@ def model_flags() -> _Parser:
     g.add_argument("--api-key", help="API key (default: $LITEAGENT_API_KEY or $OPENAI_API_KEY)")
     g.add_argument("--max-turns", type=_positive_int, default=8, help="model turns per question (default 8)")
     g.add_argument(
+        "--otel",
+        action="store_true",
+        help="send OpenTelemetry spans of each run over OTLP, as the standard OTEL_EXPORTER_OTLP_* variables "
+        'say (pip install "liteagent[otel]"; default: off, nothing is sent)',
+    )
+    g.add_argument(
         "--max-total-tokens",
         type=_positive_int,
         default=None,
@@ -437,7 +443,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.showwarning = _one_line_warning  # plugin-description warnings: one line, no source dump
     parser = build_parser()
     args = parser.parse_args(argv)
+    provider = None
     try:
+        if getattr(args, "otel", False):
+            from ..tracing import OTEL_ENV, setup_otlp
+
+            provider = setup_otlp()
+            os.environ[OTEL_ENV] = "1"  # serve's worker processes set it up too
         code = args.func(args)
     except LiteAgentError as exc:
         sys.stderr.write(f"liteagent: error: {cli_words(str(exc))}\n")
@@ -454,6 +466,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"liteagent: internal error: {type(exc).__name__}: {exc} (set LITEAGENT_DEBUG=1 for the traceback)\n"
         )
         return 1
+    finally:
+        if provider is not None:
+            provider.shutdown()  # every span is sent before the process ends
     return int(code or 0)
 
 

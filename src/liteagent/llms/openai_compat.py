@@ -16,7 +16,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from .. import sync_bridge
+from .. import sync_bridge, tracing
 from ..errors import LLMError
 from ..jsontext import dumps
 
@@ -234,6 +234,8 @@ class OpenAICompatibleLLM(LLM):
                 body["tools"] = request.tools
                 if request.tool_choice:
                     body["tool_choice"] = request.tool_choice
+        if stream and path == "/chat/completions":  # token usage in the stream's last event
+            body["stream_options"] = {"include_usage": True}
         if request.stop:
             body["stop"] = request.stop
         if cfg.max_tokens is not None:
@@ -284,7 +286,9 @@ class OpenAICompatibleLLM(LLM):
             received = False
             try:
                 payload = dumps(body).encode()  # one encode (aiohttp's json= makes an encoder per call)
-                async with self._session().post(url, data=payload, headers=_JSON_HEADERS) as r:
+                traced = tracing.outgoing_headers() if tracing.TURN.get() is not None else None
+                headers = {**_JSON_HEADERS, **traced} if traced else _JSON_HEADERS
+                async with self._session().post(url, data=payload, headers=headers) as r:
                     if r.status != 200:
                         raise _Status(r.status, await r.text(errors="replace"), r.headers.get("Retry-After"))
                     ctype = r.headers.get("Content-Type", "").split(";")[0].strip().lower()

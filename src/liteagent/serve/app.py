@@ -26,6 +26,7 @@ from typing import Any
 from fastapi import FastAPI, Request  # the "serve" extra; FastAPI reads these annotations at run time
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from .. import tracing
 from ..agent import Agent, RunResult
 from ..errors import RunConflict, UsageError
 from ..events import ApprovalRequired, ErrorEvent, FinalAnswer, TextDelta, ToolCallEvent, ToolResultEvent
@@ -105,6 +106,9 @@ def create_app(
         r = Reply(f"chatcmpl-{uuid.uuid4().hex[:24]}", model_name, run_timeout, time.perf_counter())
         try:
             owner = authorize(request)
+            parent = tracing.incoming_context(request.headers)
+            if parent is not None:  # the run continues the caller's trace (this request's context only)
+                tracing.PARENT.set(parent)
             body = await _read_body(request, max_body_bytes)
             job = await _job(agent, body, request, store, owner)
             holder = _lease(store, job.sid, run_timeout)

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..actions.executor import ActionExecutor
 from ..agent_config import AgentConfig
+from ..tracing import OTEL_ENV, setup_otlp
 from .config import ServeConfig
 
 CONFIG_ENV = "LITEAGENT_SERVE_CONFIG"
@@ -52,6 +53,10 @@ def app_from_config(config: ServeConfig) -> Any:
 
 def app_from_env() -> Any:
     """uvicorn's factory in worker processes."""
+    if os.environ.get(OTEL_ENV):  # `liteagent serve --otel --workers N`: each worker sends its spans
+        import atexit
+
+        atexit.register(setup_otlp().shutdown)
     return app_from_config(ServeConfig.from_dict(json.loads(os.environ[CONFIG_ENV])))
 
 
