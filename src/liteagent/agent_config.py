@@ -57,6 +57,10 @@ class AgentConfig:
     temperature: float | None = None
     context_tokens: int | None = None
     tool_timeout: float | None = None  # seconds one tool call may take (None: 60)
+    # record every model call to a file, or answer from one (offline, deterministic)
+    record: str | None = None
+    replay: str | None = None
+    replay_speed: float = 0.0  # 0: at once; 1: at the recorded pace
     max_total_tokens: int | None = None  # per run: the model's reported tokens (None: no limit)
     max_tool_calls: int | None = None  # per run (None: no limit)
     # tools (or plugins; "*": all) a person approves before each call, beyond those that say so
@@ -166,6 +170,18 @@ class AgentConfig:
             raise LiteAgentError(str(exc)) from None
 
     def build_llm(self, progress: Callable[[str, float], None] | None = None) -> LLM:
+        llm = self._backend(progress)
+        if self.record:
+            from .llms.replay import RecordingLLM
+
+            llm = RecordingLLM(llm, self.record)
+        return llm
+
+    def _backend(self, progress: Callable[[str, float], None] | None) -> LLM:
+        if self.replay:  # the recording answers: no server, no model file
+            from .llms.replay import ReplayLLM
+
+            return ReplayLLM(self.replay, self.replay_speed)
         if self.resolved_backend == "openai":
             if not self.base_url:
                 raise UsageError("`backend=` openai needs `base_url=`, e.g. `base_url=` http://127.0.0.1:23333/v1")
@@ -197,7 +213,7 @@ def mcp_toolkits(paths: tuple[str, ...] | list[str], timeout: float | None = Non
 
 # -- checks: one line naming the setting, in the library's words (the CLI says its flags) ------
 def _check(c: AgentConfig) -> None:
-    for name in ("base_url", "model", "api_key", "model_path", "system_prompt", "plugin_prompt"):
+    for name in ("base_url", "model", "api_key", "model_path", "system_prompt", "plugin_prompt", "record", "replay"):
         _optional(name, getattr(c, name), str, "a string")
     _choice("backend", c.backend, (None, *BACKENDS))
     _choice("protocol", c.protocol, DIALECTS)
@@ -226,6 +242,11 @@ def _check(c: AgentConfig) -> None:
     _optional("output_type", c.output_type, str, "a string (pkg.module:Name or path/file.py:Name)")
     _choice("output_mode", c.output_mode, MODES)
     _whole("output_retries", c.output_retries, minimum=0)
+    _optional("replay_speed", c.replay_speed, (int, float), "a number")
+    if c.replay_speed < 0:
+        raise UsageError(f"`replay_speed=` {c.replay_speed!r} must be 0 (at once) or more (1: as recorded)")
+    if c.record and c.replay and c.record == c.replay:
+        raise UsageError("`record=` and `replay=` name the same file")
     _optional("temperature", c.temperature, (int, float), "a number")
     if c.temperature is not None and not 0 <= c.temperature <= 2:
         raise UsageError(f"`temperature=` {c.temperature!r} must be between 0 and 2")

@@ -170,6 +170,24 @@ def model_flags() -> _Parser:
     g.add_argument("--api-key", help="API key (default: $LITEAGENT_API_KEY or $OPENAI_API_KEY)")
     g.add_argument("--max-turns", type=_positive_int, default=8, help="model turns per question (default 8)")
     g.add_argument(
+        "--record",
+        metavar="FILE",
+        help="append every model call (the request's bytes and hash, the streamed reply with its timing; no key) "
+        "to this JSONL file (default: none)",
+    )
+    g.add_argument(
+        "--replay",
+        metavar="FILE",
+        help="answer from a recording instead of a model (--base-url and the model are then not used); a request "
+        "not in it is an error showing where it differs (default: none)",
+    )
+    g.add_argument(
+        "--replay-speed",
+        type=float,
+        default=0.0,
+        help="0: replay at once; 1: at the recorded pace; 2: twice as fast (default 0)",
+    )
+    g.add_argument(
         "--otel",
         action="store_true",
         help="send OpenTelemetry spans of each run over OTLP, as the standard OTEL_EXPORTER_OTLP_* variables "

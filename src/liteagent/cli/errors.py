@@ -37,6 +37,9 @@ FLAGS = {
     "output_retries": "--output-retries",
     "max_total_tokens": "--max-total-tokens",
     "max_tool_calls": "--max-tool-calls",
+    "record": "--record",
+    "replay": "--replay",
+    "replay_speed": "--replay-speed",
 }
 _ARG = re.compile(r"`(\w+)=`")
 _NAMES = re.compile(r"^(approvals|always) names ")  # the core's "approvals names 'X', which is no tool"

@@ -46,6 +46,9 @@ _OPERATOR_ONLY = (
     "output_retries",
     "max_total_tokens",
     "max_tool_calls",
+    "record",
+    "replay",
+    "replay_speed",
 )
 
 
@@ -88,6 +91,10 @@ class Settings:
     # operator-only: per-run usage limits (``liteagent web --max-total-tokens/--max-tool-calls``)
     max_total_tokens: int | None = None
     max_tool_calls: int | None = None
+    # operator-only: record the model's calls, or answer from a recording
+    record: str | None = None
+    replay: str | None = None
+    replay_speed: float = 0.0
 
     def public(self) -> dict[str, Any]:
         d = asdict(self)
@@ -115,7 +122,8 @@ class Settings:
             db=db, language=language, allow_url_change=allow_url_change, approve_tools=list(config.approve_tools),
             output_schema=config.output_schema, output_type=config.output_type, output_mode=config.output_mode,
             output_retries=config.output_retries, max_total_tokens=config.max_total_tokens,
-            max_tool_calls=config.max_tool_calls,
+            max_tool_calls=config.max_tool_calls, record=config.record, replay=config.replay,
+            replay_speed=config.replay_speed,
         )  # fmt: skip
         if config.temperature is not None:
             s.temperature = config.temperature
@@ -131,7 +139,8 @@ class Settings:
             tool_choice=self.tool_choice, temperature=self.temperature, context_tokens=self.context_tokens,
             approve_tools=tuple(self.approve_tools), output_schema=self.output_schema, output_type=self.output_type,
             output_mode=self.output_mode, output_retries=self.output_retries, max_total_tokens=self.max_total_tokens,
-            max_tool_calls=self.max_tool_calls,
+            max_tool_calls=self.max_tool_calls, record=self.record, replay=self.replay,
+            replay_speed=self.replay_speed,
         )  # fmt: skip
 
 
