@@ -33,6 +33,8 @@ def test_a_typed_answer_shows_as_json_live_and_after_reload(web_env, app_test, s
     assert {"title": "Attention", "year": 2017} in shown
     assert any("validated JSON" in c.value for c in at.caption)
     assert not [e for e in at.expander if "final_answer" in e.label]  # not a tool panel
+    timeline = [e for e in at.expander if e.label.startswith("Timeline")]  # where the answer's time went
+    assert timeline and "turn 1:" in timeline[0].code[0].value
     again = app_test()
     again.run()  # a new page (a restarted server): the stored conversation, opened from the sidebar
     [b for b in again.sidebar.button if b.label.endswith("A famous paper?")][0].click().run()

@@ -546,7 +546,9 @@ def _event_chunk(ev: Any, rid: str, model: str) -> bytes | None:
 def _log(rid: str, sid: str, result: RunResult | None, status: str, t0: float) -> None:
     turns = result.turns if result else 0
     calls = sum(len(s.tool_calls) for s in result.steps) if result else 0
+    usage = result.usage if result else {}
     log.info(
-        "%s session=%s turns=%d tool_calls=%d status=%s ms=%.1f", rid, sid or "-", turns, calls, status,
+        "%s session=%s turns=%d tool_calls=%d tokens_in=%d tokens_out=%d status=%s ms=%.1f", rid, sid or "-", turns,
+        calls, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), status,
         (time.perf_counter() - t0) * 1000,
     )  # fmt: skip

@@ -41,7 +41,15 @@ from liteagent.web.i18n import t, web_words
 from liteagent.web.markup import STYLE, code_span, plain
 from liteagent.web.pending import approval_box, continue_box
 from liteagent.web.store import ConversationStore
-from liteagent.web.view import render_conversation, render_tool, show_error, show_markdown, show_typed, typed_answer
+from liteagent.web.view import (
+    render_conversation,
+    render_tool,
+    show_error,
+    show_markdown,
+    show_timeline,
+    show_typed,
+    typed_answer,
+)
 
 PAGE = 20  # conversations listed at a time in the sidebar
 MAX_UPLOAD_MB = 50
@@ -430,8 +438,10 @@ def _show_events(events: Any, lang: str) -> None:
             st.caption(t(lang, "trimmed", n=ev.turns))
         elif isinstance(ev, FinalAnswer) and ev.result.typed and ev.result.output is not None:
             show_typed(ev.result.output_data, lang, placeholder)
+            show_timeline(ev.result, lang)
         elif isinstance(ev, FinalAnswer):
             show_markdown(text or ev.answer, placeholder)
+            show_timeline(ev.result, lang)
             if ev.result.status == "truncated":  # kept in the history as an error record too
                 s._error = ev.result.error
                 st.warning(code_span(ev.result.error))

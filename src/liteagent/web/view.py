@@ -53,6 +53,21 @@ def show_typed(data: Any, lang: str, where: Any = None) -> None:
         st.json(data)
 
 
+def show_timeline(result: Any, lang: str) -> None:
+    """Where an answer's time went: each model turn (time to the first token, its calls with
+    their times) and the tokens the server reported."""
+    usage = result.usage or {}
+    tokens = f" · {usage.get('prompt_tokens', 0)} → {usage.get('completion_tokens', 0)} tokens" if usage else ""
+    with st.expander(f"{t(lang, 'timeline')} · {result.elapsed:.2f} s{tokens}"):
+        lines = []
+        for i, step in enumerate(result.steps, 1):
+            first = f", first token {step.ttft:.2f} s" if step.ttft is not None else ""
+            lines.append(f"turn {i}: {step.elapsed:.2f} s{first}")
+            for call, ret in zip(step.tool_calls, step.results, strict=False):
+                lines.append(f"  {call.name} ({call.id}): {ret.status.value}, {ret.elapsed:.2f} s")
+        st.code("\n".join(lines) or "-", language=None)
+
+
 def typed_answer(call: dict[str, Any], result: dict[str, Any] | None) -> tuple[bool, Any]:
     """Is this call a typed agent's accepted final answer, and its value (unwrapped)?"""
     if call.get("name") != OUTPUT_TOOL or call.get("error") or (result or {}).get("status") != "success":
