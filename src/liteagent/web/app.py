@@ -46,8 +46,8 @@ from liteagent.web.view import (
     render_tool,
     show_error,
     show_markdown,
-    show_timeline,
     show_typed,
+    timeline_of,
     typed_answer,
 )
 
@@ -341,6 +341,10 @@ def _saved(settings: runtime.Settings, store: Any, owner: str, cid: str) -> None
     store.touch(owner, cid, settings.public())
     if s._error:
         store.add_error(owner, cid, len(store.load(owner, cid).items), s._error)
+    timeline = s.get("_timeline")
+    if timeline:
+        s._timeline = None
+        store.add_timeline(owner, cid, len(store.load(owner, cid).items), *timeline)
     s.view = store.load(owner, cid)
 
 
@@ -438,10 +442,10 @@ def _show_events(events: Any, lang: str) -> None:
             st.caption(t(lang, "trimmed", n=ev.turns))
         elif isinstance(ev, FinalAnswer) and ev.result.typed and ev.result.output is not None:
             show_typed(ev.result.output_data, lang, placeholder)
-            show_timeline(ev.result, lang)
+            s._timeline = timeline_of(ev.result)
         elif isinstance(ev, FinalAnswer):
             show_markdown(text or ev.answer, placeholder)
-            show_timeline(ev.result, lang)
+            s._timeline = timeline_of(ev.result)
             if ev.result.status == "truncated":  # kept in the history as an error record too
                 s._error = ev.result.error
                 st.warning(code_span(ev.result.error))
@@ -499,7 +503,7 @@ def main() -> None:
     state = _state(s.view)
     if s.view is not None:
         waiting = frozenset(state.waiting) if state is not None else frozenset()
-        render_conversation(s.view.items, s.view.errors, lang, waiting)
+        render_conversation(s.view.items, s.view.errors, lang, waiting, s.view.timelines)
     decision = s.pop("decision", None)
     if decision is not None and s.conversation:
         _go_on(settings, store, owner, decision)

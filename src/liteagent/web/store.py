@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,12 @@ CREATE TABLE IF NOT EXISTS errors (
     position INTEGER NOT NULL,
     message TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS timelines (
+    conversation_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    summary TEXT NOT NULL,
+    body TEXT NOT NULL
+);
 """
 
 
@@ -60,6 +66,7 @@ class Conversation:
     settings: dict[str, Any]
     items: list[Message]
     errors: list[tuple[int, str]]
+    timelines: list[tuple[int, str, str]] = field(default_factory=list)  # (after, summary, lines): each answer's
 
 
 class ConversationStore:
@@ -122,8 +129,21 @@ class ConversationStore:
             errors = self._db.execute(
                 "SELECT position, message FROM errors WHERE conversation_id = ? ORDER BY rowid", (cid,)
             ).fetchall()
+            timelines = self._db.execute(
+                "SELECT position, summary, body FROM timelines WHERE conversation_id = ? ORDER BY rowid", (cid,)
+            ).fetchall()
         items = [Message.from_dict(json.loads(r[0])) for r in rows]
-        return Conversation(cid, title, settings, items, [(int(p), m) for p, m in errors])
+        return Conversation(
+            cid, title, settings, items, [(int(p), m) for p, m in errors], [(int(p), a, b) for p, a, b in timelines]
+        )
+
+    def add_timeline(self, owner: str, cid: str, position: int, summary: str, body: str) -> None:
+        with self._lock:
+            self._check(owner, cid)
+            self._db.execute(
+                "INSERT INTO timelines (conversation_id, position, summary, body) VALUES (?, ?, ?, ?)",
+                (cid, position, summary, body),
+            )
 
     def add_error(self, owner: str, cid: str, position: int, message: str) -> None:
         with self._lock:
@@ -154,6 +174,7 @@ class ConversationStore:
             self._db.execute("DELETE FROM items WHERE session_id = ?", (cid,))
             self._db.execute("DELETE FROM sessions WHERE id = ?", (cid,))
             self._db.execute("DELETE FROM errors WHERE conversation_id = ?", (cid,))
+            self._db.execute("DELETE FROM timelines WHERE conversation_id = ?", (cid,))
             self._db.execute("DELETE FROM conversations WHERE id = ?", (cid,))
             self._db.execute("COMMIT")
 

@@ -53,19 +53,23 @@ def show_typed(data: Any, lang: str, where: Any = None) -> None:
         st.json(data)
 
 
-def show_timeline(result: Any, lang: str) -> None:
-    """Where an answer's time went: each model turn (time to the first token, its calls with
-    their times) and the tokens the server reported."""
+def timeline_of(result: Any) -> tuple[str, str]:
+    """Where an answer's time went: a summary (time, the tokens the server reported) and a line
+    per model turn (time to the first token) and per call (status, time)."""
     usage = result.usage or {}
     tokens = f" · {usage.get('prompt_tokens', 0)} → {usage.get('completion_tokens', 0)} tokens" if usage else ""
-    with st.expander(f"{t(lang, 'timeline')} · {result.elapsed:.2f} s{tokens}"):
-        lines = []
-        for i, step in enumerate(result.steps, 1):
-            first = f", first token {step.ttft:.2f} s" if step.ttft is not None else ""
-            lines.append(f"turn {i}: {step.elapsed:.2f} s{first}")
-            for call, ret in zip(step.tool_calls, step.results, strict=False):
-                lines.append(f"  {call.name} ({call.id}): {ret.status.value}, {ret.elapsed:.2f} s")
-        st.code("\n".join(lines) or "-", language=None)
+    lines = []
+    for i, step in enumerate(result.steps, 1):
+        first = f", first token {step.ttft:.2f} s" if step.ttft is not None else ""
+        lines.append(f"turn {i}: {step.elapsed:.2f} s{first}")
+        for call, ret in zip(step.tool_calls, step.results, strict=False):
+            lines.append(f"  {call.name} ({call.id}): {ret.status.value}, {ret.elapsed:.2f} s")
+    return f"{result.elapsed:.2f} s{tokens}", "\n".join(lines) or "-"
+
+
+def show_timeline(summary: str, body: str, lang: str) -> None:
+    with st.expander(f"{t(lang, 'timeline')} · {plain(summary)}"):
+        st.code(body, language=None)
 
 
 def typed_answer(call: dict[str, Any], result: dict[str, Any] | None) -> tuple[bool, Any]:
@@ -119,7 +123,11 @@ def render_tool(call: dict[str, Any], result: dict[str, Any] | None, lang: str, 
 
 
 def render_conversation(
-    items: list[Message], errors: list[tuple[int, str]], lang: str, waiting: frozenset[str] = frozenset()
+    items: list[Message],
+    errors: list[tuple[int, str]],
+    lang: str,
+    waiting: frozenset[str] = frozenset(),
+    timelines: list[tuple[int, str, str]] = (),  # type: ignore[assignment]
 ) -> None:
     """The saved conversation: user turns, assistant turns with their tool panels (each call with
     the result that answered it, in that turn; ``waiting``: ids of calls that wait for a
@@ -127,6 +135,8 @@ def render_conversation(
     errors_at: dict[int, list[str]] = {}
     for pos, msg in errors:
         errors_at.setdefault(pos, []).append(msg)
+    timelines_at = {pos: (summary, body) for pos, summary, body in timelines}
+    shown: list[tuple[str, str]] = []
     block: list[tuple[Message, list[Message]]] = []  # assistant messages with the tool messages after them
     pending: list[str] = []
 
@@ -152,8 +162,11 @@ def render_conversation(
                         render_tool(call.to_dict(), result, lang, waiting=result is None and call.id in waiting)
             for e in pending:
                 show_error(t(lang, "error"), web_words(e, lang))
+            for summary, body in shown:
+                show_timeline(summary, body, lang)
         block.clear()
         pending.clear()
+        shown.clear()
 
     user: list[Message] = []  # one bubble for a question and the files sent with it
 
@@ -183,6 +196,8 @@ def render_conversation(
         elif m.role == "tool" and block:
             block[-1][1].append(m)
         pending.extend(errors_at.get(i + 1, []))
+        if i + 1 in timelines_at:
+            shown.append(timelines_at[i + 1])
     pending.extend(msg for pos, msg in errors if pos > len(items))
     flush_user()
     flush()
