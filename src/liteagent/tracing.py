@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 OTEL_ENV = "LITEAGENT_OTEL"  # set by --otel for the processes it starts (serve's workers)
 _SPANS = "otel.spans"
+_PARENT_CTX = "otel.parent"  # the run span's context
+_SERVER = "otel.server"  # server.address/port of an HTTP model server
 
 #: the trace a run started here continues (``liteagent serve`` sets it from a request's
 #: ``traceparent``; read when the run is made)
@@ -84,9 +86,7 @@ class OTelHooks(RunHooks):
 
     # -- spans ------------------------------------------------------------------------------
     def _child(self, run: RunInfo, name: str, kind: Any, attributes: dict[str, Any]) -> Any:
-        parent = run.state.get(_SPANS, {}).get("run")
-        ctx = self._trace.set_span_in_context(parent) if parent is not None else None
-        return self.tracer.start_span(name, context=ctx, kind=kind, attributes=attributes)
+        return self.tracer.start_span(name, context=run.state.get(_PARENT_CTX), kind=kind, attributes=attributes)
 
     def run_start(self, run: RunInfo) -> None:
         attrs: dict[str, Any] = {
@@ -103,6 +103,13 @@ class OTelHooks(RunHooks):
             attributes=_clean(attrs),
         )
         run.state[_SPANS] = {"run": span}
+        run.state[_PARENT_CTX] = self._trace.set_span_in_context(span)  # made once: every child's parent
+        if run.server:
+            where = urlsplit(run.server)
+            run.state[_SERVER] = {
+                "server.address": where.hostname,
+                "server.port": where.port or (443 if where.scheme == "https" else 80),
+            }
 
     def run_end(self, run: RunInfo, result: RunResult[Any] | None, status: str) -> None:
         spans = run.state.get(_SPANS, {})
@@ -114,14 +121,15 @@ class OTelHooks(RunHooks):
             spans.pop(key, None)
         if span is None:
             return
-        span.set_attribute("liteagent.run.status", status)
+        attrs: dict[str, Any] = {"liteagent.run.status": status}
         if result is not None:
-            span.set_attribute("liteagent.run.turns", result.turns)
+            attrs["liteagent.run.turns"] = result.turns
             for k, v in result.usage.items():
                 if isinstance(v, int):
-                    span.set_attribute(f"liteagent.usage.{k}", v)
+                    attrs[f"liteagent.usage.{k}"] = v
             if self.capture and result.answer:
-                span.set_attribute("gen_ai.output.messages", _json([{"role": "assistant", "content": result.answer}]))
+                attrs["gen_ai.output.messages"] = _json([{"role": "assistant", "content": result.answer}])
+        span.set_attributes(attrs)
         if status not in ("ok", "needs_approval"):
             error = (result.error if result is not None else None) or status
             span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, error[:200]))
@@ -135,31 +143,32 @@ class OTelHooks(RunHooks):
             "gen_ai.request.model": run.model,
             "gen_ai.request.max_tokens": run.max_tokens,
             "gen_ai.request.temperature": run.temperature,
-            "liteagent.run.id": run.run_id,
-            "liteagent.turn": turn,
         }
-        if run.server:
-            where = urlsplit(run.server)
-            attrs["server.address"] = where.hostname
-            attrs["server.port"] = where.port or (443 if where.scheme == "https" else 80)
+        server = run.state.get(_SERVER)
+        if server is not None:
+            attrs.update(server)
         if self.capture:
             attrs["gen_ai.input.messages"] = _json(request.messages if request.messages is not None else request.prompt)
         span = self._child(run, f"chat {run.model}".strip(), self._trace.SpanKind.CLIENT, _clean(attrs))
         run.state.setdefault(_SPANS, {})[("turn", turn)] = span
-        TURN.set(self._trace.set_span_in_context(span))
+        if server is not None:  # its traceparent goes with the HTTP request
+            TURN.set(self._trace.set_span_in_context(span))
 
     def model_end(self, run: RunInfo, turn: int, usage: dict[str, int], finish: str | None, error: str | None) -> None:
         span = run.state.get(_SPANS, {}).pop(("turn", turn), None)
-        TURN.set(None)
+        if run.server:
+            TURN.set(None)
         if span is None:
             return
-        span.set_attribute("gen_ai.response.model", run.model)
+        attrs: dict[str, Any] = {}
         if "prompt_tokens" in usage:
-            span.set_attribute("gen_ai.usage.input_tokens", usage["prompt_tokens"])
+            attrs["gen_ai.usage.input_tokens"] = usage["prompt_tokens"]
         if "completion_tokens" in usage:
-            span.set_attribute("gen_ai.usage.output_tokens", usage["completion_tokens"])
+            attrs["gen_ai.usage.output_tokens"] = usage["completion_tokens"]
         if finish:
-            span.set_attribute("gen_ai.response.finish_reasons", [finish])
+            attrs["gen_ai.response.finish_reasons"] = (finish,)
+        if attrs:
+            span.set_attributes(attrs)
         if error is not None:
             span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, error[:200]))
             span.set_attribute("error.type", "llm_error")
@@ -171,8 +180,6 @@ class OTelHooks(RunHooks):
             "gen_ai.tool.name": call.name,
             "gen_ai.tool.call.id": call.id,
             "gen_ai.tool.type": "function",
-            "liteagent.run.id": run.run_id,
-            "liteagent.turn": turn,
         }
         if self.capture:
             attrs["gen_ai.tool.call.arguments"] = _json(call.arguments)
@@ -183,7 +190,6 @@ class OTelHooks(RunHooks):
         span = run.state.get(_SPANS, {}).pop(("call", call.id, call.name), None)
         if span is None:
             return
-        span.set_attribute("liteagent.tool.status", result.status.value)
         if self.capture:
             span.set_attribute("gen_ai.tool.call.result", _json([i.to_dict() for i in result.result]))
         if not result.ok:
