@@ -46,6 +46,22 @@ PARENT: contextvars.ContextVar[Any] = contextvars.ContextVar("liteagent_trace_pa
 TURN: contextvars.ContextVar[Any] = contextvars.ContextVar("liteagent_trace_turn", default=None)
 
 
+#: the tool call in flight: its ``traceparent`` goes to an MCP server in the request's ``_meta``
+TOOL: contextvars.ContextVar[Any] = contextvars.ContextVar("liteagent_trace_tool", default=None)
+
+
+def tool_meta() -> dict[str, str] | None:
+    """The traced tool call's context as MCP ``_meta`` entries (None while nothing is traced)."""
+    ctx = TOOL.get()
+    if ctx is None:
+        return None
+    from opentelemetry.propagate import inject
+
+    carrier: dict[str, str] = {}
+    inject(carrier, context=ctx)
+    return carrier or None
+
+
 def outgoing_headers() -> dict[str, str]:
     """``traceparent`` (and ``tracestate``) of the model turn in flight, for its HTTP request
     (empty while nothing is traced: nothing is imported then)."""
@@ -185,9 +201,11 @@ class OTelHooks(RunHooks):
             attrs["gen_ai.tool.call.arguments"] = _json(call.arguments)
         span = self._child(run, f"execute_tool {call.name}", self._trace.SpanKind.INTERNAL, _clean(attrs))
         run.state.setdefault(_SPANS, {})[("call", call.id, call.name)] = span
+        TOOL.set(self._trace.set_span_in_context(span))  # an MCP tool sends it on (this call's context only)
 
     def tool_end(self, run: RunInfo, turn: int, call: ToolCall, result: ActionReturn) -> None:
         span = run.state.get(_SPANS, {}).pop(("call", call.id, call.name), None)
+        TOOL.set(None)
         if span is None:
             return
         if self.capture:
