@@ -143,6 +143,12 @@ class OTelHooks(RunHooks):
             for k, v in result.usage.items():
                 if isinstance(v, int):
                     attrs[f"liteagent.usage.{k}"] = v
+            if result.typed:  # the output's validation outcome
+                attrs["liteagent.output.valid"] = status == "ok"
+                if result.output_errors:
+                    attrs["liteagent.output.errors"] = tuple(str(e) for e in result.output_errors[:8])
+            if result.pending:  # the calls a person must decide
+                attrs["liteagent.approval.pending"] = tuple(f"{p.id}:{p.tool}" for p in result.pending)
             if self.capture and result.answer:
                 attrs["gen_ai.output.messages"] = _json([{"role": "assistant", "content": result.answer}])
         span.set_attributes(attrs)

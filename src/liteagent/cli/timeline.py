@@ -46,6 +46,10 @@ class Timeline(RunHooks):
             self._line(run, f"run {status}")
             return
         self._line(run, f"run {status} · {result.turns} turns · {result.elapsed:.3f} s{_tokens(result.usage)}")
+        for p in result.pending:
+            self._line(run, f"waits for approval: {p.tool} ({p.id})")
+        for e in result.output_errors[:8]:
+            self._line(run, f"invalid output: {e}")
 
 
 def _tokens(usage: dict[str, int]) -> str:
