@@ -23,8 +23,8 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from . import controls
-from .effects import Record, RunState, Settings, tool_message
-from .events import ErrorEvent, FinalAnswer, ToolResultEvent, TurnEnd
+from .effects import Record, RunState, Settings, settled
+from .events import ErrorEvent, FinalAnswer, TurnEnd
 from .messages import ActionReturn, ActionStatus, Message, ResultItem, ToolCall
 from .output import OUTPUT_TOOL, InvalidOutput, OutputError, OutputSpec, retry_prompt
 from .results import Step
@@ -182,13 +182,7 @@ def _answered(
     ]
     if len(calls) > 1:
         controls.distinct_ids(calls)
-    msgs = [tool_message(agent.executor, c, r) for c, r in zip(calls, rets, strict=True)]
-    step.results.extend(rets)
-    run.history += [said, *msgs]
-    yield Record([said, *msgs])
-    if events:
-        for c, r in zip(calls, rets, strict=True):
-            yield ToolResultEvent(c, r)
+    yield from settled(agent, run, said, calls, rets, step, events)
 
 
 def _sent_back(

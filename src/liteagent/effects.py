@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from typing import Protocol as Interface
 
 from . import approval, controls
-from .events import ApprovalRequired, ErrorEvent, Progress
+from .events import ApprovalRequired, ErrorEvent, Progress, ToolResultEvent
 from .llms.base import Chunk
 from .messages import ActionReturn, Message, ToolCall
 from .request import Request
@@ -129,6 +129,26 @@ class Execute:
 def tool_message(executor: ActionExecutor, call: ToolCall, ret: ActionReturn) -> Message:
     """A call's result as the session keeps it and the model reads it."""
     return Message("tool", executor.format_result(ret), name=ret.name or call.name, tool_call_id=call.id, result=ret)
+
+
+def settled(
+    agent: Settings,
+    run: RunState,
+    said: Message,
+    calls: list[ToolCall],
+    rets: list[ActionReturn],
+    step: Step,
+    events: bool,
+) -> Generator[Any, Any, None]:
+    """Record a reply whose calls were answered without running (``rets``, in call order): the
+    reply and the results in one write, in the history and the step; their events."""
+    msgs = [tool_message(agent.executor, c, r) for c, r in zip(calls, rets, strict=True)]
+    step.results.extend(rets)
+    run.history += [said, *msgs]
+    yield Record([said, *msgs])
+    if events:
+        for c, r in zip(calls, rets, strict=True):
+            yield ToolResultEvent(c, r)
 
 
 Effect = Load | ResolveProtocol | Record | Generate | Execute

@@ -35,6 +35,7 @@ from .effects import (
     Settings,
     Steps,
     StopRun,
+    settled,
     tool_message,
 )
 from .errors import UsageError
@@ -204,13 +205,7 @@ def refused(
     rets = [
         ActionReturn(c.name, c.arguments, ActionStatus.REJECTED, error=f"not run: {why}", call_id=c.id) for c in calls
     ]
-    msgs = [tool_message(agent.executor, c, r) for c, r in zip(calls, rets, strict=True)]
-    step.results.extend(rets)
-    run.history += [said, *msgs]
-    yield Record([said, *msgs])
-    if events:
-        for c, r in zip(calls, rets, strict=True):
-            yield ToolResultEvent(c, r)
+    yield from settled(agent, run, said, calls, rets, step, events)
 
 
 def answered(

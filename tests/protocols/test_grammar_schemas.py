@@ -6,7 +6,6 @@ vocabulary (no weights read, no generation)."""
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import gzip
 import json
 import logging
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from ..grammar_sampler import accepts, shipped_vocab
 
 llama_cpp = pytest.importorskip("llama_cpp")
 
@@ -72,40 +73,8 @@ def test_every_bfcl_schema_yields_a_grammar_llama_cpp_loads():
 
 
 @pytest.fixture(scope="module")
-def vocab():
-    from liteagent.llms.local import shipped_model
-
-    params = llama_cpp.llama_model_default_params()
-    params.vocab_only = True
-    model = llama_cpp.llama_model_load_from_file(str(shipped_model()).encode(), params)
-    assert model
-    yield llama_cpp.llama_model_get_vocab(model)
-    llama_cpp.llama_model_free(model)
-
-
-def accepts(vocab: Any, grammar: str, text: str) -> bool:
-    """Would decoding under ``grammar`` allow exactly ``text`` (then the end)?"""
-    sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode("utf-8"), b"root")
-    assert sampler
-
-    def allowed(tok: int) -> bool:
-        data = (llama_cpp.llama_token_data * 1)(llama_cpp.llama_token_data(tok, 0.0, 0.0))
-        arr = llama_cpp.llama_token_data_array(data, 1, -1, False)
-        llama_cpp.llama_sampler_apply(sampler, ctypes.byref(arr))
-        return bool(data[0].logit != float("-inf"))
-
-    try:
-        for ch in text:  # one character at a time: any tokenisation of the text is then reachable
-            raw = ch.encode("utf-8")
-            toks = (llama_cpp.llama_token * 8)()
-            n = llama_cpp.llama_tokenize(vocab, raw, len(raw), toks, 8, False, True)
-            for tok in toks[:n]:
-                if not allowed(tok):
-                    return False
-                llama_cpp.llama_sampler_accept(sampler, tok)
-        return allowed(llama_cpp.llama_vocab_eos(vocab))
-    finally:
-        llama_cpp.llama_sampler_free(sampler)
+def vocab() -> Iterator[Any]:
+    yield from shipped_vocab()
 
 
 def call_grammar(params: dict[str, Any]) -> str:
