@@ -130,6 +130,8 @@ class Drive:
                     if hooks is not None:
                         self.turn += 1
                         before = dict(item.usage)
+                        if not self.info.model:  # type: ignore[union-attr]  # "auto": the server's model, known now
+                            self.info.model = llm.model  # type: ignore[union-attr]
                         hooks.call("model_start", self.info, self.turn, item.request)
                     try:
                         if llm.sync_streaming:  # it answers at once: no awaiting

@@ -38,6 +38,7 @@ OTEL_ENV = "LITEAGENT_OTEL"  # set by --otel for the processes it starts (serve'
 _SPANS = "otel.spans"
 _PARENT_CTX = "otel.parent"  # the run span's context
 _SERVER = "otel.server"  # server.address/port of an HTTP model server
+_MODEL_SHOWN = "otel.model"  # the run span has the model's name
 
 #: the trace a run started here continues (``liteagent serve`` sets it from a request's
 #: ``traceparent``; read when the run is made)
@@ -112,6 +113,7 @@ class OTelHooks(RunHooks):
             "gen_ai.request.model": run.model,
             "liteagent.run.id": run.run_id,
         }
+        run.state[_MODEL_SHOWN] = bool(run.model)
         span = self.tracer.start_span(
             f"invoke_agent {run.agent}",
             context=run.parent,
@@ -138,6 +140,8 @@ class OTelHooks(RunHooks):
         if span is None:
             return
         attrs: dict[str, Any] = {"liteagent.run.status": status}
+        if run.model and not run.state.get(_MODEL_SHOWN):  # the server named it after the run began
+            attrs["gen_ai.request.model"] = run.model
         if result is not None:
             attrs["liteagent.run.turns"] = result.turns
             for k, v in result.usage.items():
