@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("liteagent.hooks")
 
 _IDS = itertools.count(1)
+_FAILED: set[tuple[int, str]] = set()
 _PREFIX = f"{os.getpid():x}"
 
 
@@ -75,11 +76,10 @@ class RunHooks:
 class Fanout:
     """Several hooks as one, each failure logged once per hook and method, never raised."""
 
-    __slots__ = ("_failed", "hooks")
+    __slots__ = ("hooks",)
 
     def __init__(self, hooks: list[RunHooks]) -> None:
         self.hooks = hooks
-        self._failed: set[tuple[int, str]] = set()
 
     def call(self, method: str, *args: Any) -> None:
         for h in self.hooks:
@@ -87,8 +87,10 @@ class Fanout:
                 getattr(h, method)(*args)
             except Exception:
                 key = (id(h), method)
-                if key not in self._failed:
-                    self._failed.add(key)
+                if key not in _FAILED:  # once per hook object and method, across runs
+                    if len(_FAILED) > 4096:
+                        _FAILED.clear()
+                    _FAILED.add(key)
                     log.exception("hook %s.%s failed (logged once; the run goes on)", type(h).__name__, method)
 
 
