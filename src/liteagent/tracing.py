@@ -51,16 +51,31 @@ TURN: contextvars.ContextVar[Any] = contextvars.ContextVar("liteagent_trace_turn
 TOOL: contextvars.ContextVar[Any] = contextvars.ContextVar("liteagent_trace_tool", default=None)
 
 
-def tool_meta() -> dict[str, str] | None:
-    """The traced tool call's context as MCP ``_meta`` entries (None while nothing is traced)."""
-    ctx = TOOL.get()
-    if ctx is None:
-        return None
-    from opentelemetry.propagate import inject
+def tool_context() -> Any:
+    """The traced tool call's context (None while nothing is traced): an MCP call made in it
+    carries its ``traceparent`` in ``_meta`` (the MCP SDK injects the current context)."""
+    return TOOL.get()
 
-    carrier: dict[str, str] = {}
-    inject(carrier, context=ctx)
-    return carrier or None
+
+class within:
+    """``async with within(ctx)``: ``ctx`` is the current OpenTelemetry context meanwhile
+    (nothing is imported for None)."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx: Any = ctx
+        self.token: Any = None
+
+    async def __aenter__(self) -> None:
+        if self.ctx is not None:
+            from opentelemetry import context
+
+            self.token = context.attach(self.ctx)
+
+    async def __aexit__(self, *exc: Any) -> None:
+        if self.token is not None:
+            from opentelemetry import context
+
+            context.detach(self.token)
 
 
 def outgoing_headers() -> dict[str, str]:

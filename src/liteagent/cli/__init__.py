@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
@@ -468,6 +469,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             provider = setup_otlp()
             os.environ[OTEL_ENV] = "1"  # serve's worker processes set it up too
+            # a supervisor's SIGTERM (uvicorn raises it again once it has shut down) still sends the spans
+            signal.signal(signal.SIGTERM, _exit_on_term)
         code = args.func(args)
     except LiteAgentError as exc:
         sys.stderr.write(f"liteagent: error: {cli_words(str(exc))}\n")
@@ -488,6 +491,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if provider is not None:
             provider.shutdown()  # every span is sent before the process ends
     return int(code or 0)
+
+
+def _exit_on_term(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _allow_flags(p: argparse.ArgumentParser, what: str) -> None:

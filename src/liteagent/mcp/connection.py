@@ -170,37 +170,32 @@ class MCPConnection:
     # -- calls ------------------------------------------------------------------------------------
     async def call(self, tool: str, arguments: dict[str, Any], timeout: float | None = None) -> Any:
         """The CallToolResult of ``tool``, awaited from any event loop (the wait is in a worker thread)."""
-        meta = tracing.tool_meta()  # read here: the worker thread does not see this task's context
-        return await asyncio.get_running_loop().run_in_executor(None, self.call_sync, tool, arguments, timeout, meta)
+        trace = tracing.tool_context()  # read here: the worker thread does not see this task's context
+        return await asyncio.get_running_loop().run_in_executor(None, self.call_sync, tool, arguments, timeout, trace)
 
-    def call_sync(
-        self, tool: str, arguments: dict[str, Any], timeout: float | None = None, meta: dict[str, str] | None = None
-    ) -> Any:
-        """The CallToolResult of ``tool``; this thread runs the connection's loop meanwhile. ``meta``:
-        the trace context the call carries to the server (default: the tool call being traced)."""
-        if meta is None:
-            meta = tracing.tool_meta()
+    def call_sync(self, tool: str, arguments: dict[str, Any], timeout: float | None = None, trace: Any = None) -> Any:
+        """The CallToolResult of ``tool``; this thread runs the connection's loop meanwhile. ``trace``:
+        the trace context the call is made in, and carries to the server (default: the tool call
+        being traced)."""
+        if trace is None:
+            trace = tracing.tool_context()
         limit = timeout or self.call_timeout
         if not self.alive:
             self.connect()
         try:
             # the SDK's read timeout bounds the call; this wait (limit + 2 s) bounds the rest
-            return self._loop.run(lambda: self._call(tool, arguments, limit, meta), limit + 2)
+            return self._loop.run(lambda: self._call(tool, arguments, limit, trace), limit + 2)
         except TimeoutError:
             raise ToolTimeout(f"MCP tool {self.name}.{tool} gave no answer within {limit:g} s") from None
 
-    async def _call(
-        self, tool: str, arguments: dict[str, Any], limit: float, meta: dict[str, str] | None = None
-    ) -> Any:
+    async def _call(self, tool: str, arguments: dict[str, Any], limit: float, trace: Any = None) -> Any:
         from mcp import MCPError
 
         client = self._client
         if client is None:
             raise ToolError(f"MCP server {self.name} is not connected")
         try:
-            if meta:  # traceparent in _meta: the server's spans join this trace
-                result = await client.call_tool(tool, arguments, read_timeout_seconds=limit, meta=meta)  # type: ignore[arg-type]
-            else:
+            async with tracing.within(trace):  # the SDK puts the current trace in the request's _meta
                 result = await client.call_tool(tool, arguments, read_timeout_seconds=limit)
         except (asyncio.TimeoutError, TimeoutError):
             raise ToolTimeout(f"MCP tool {self.name}.{tool} gave no answer within {limit:g} s") from None
