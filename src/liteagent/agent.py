@@ -238,9 +238,13 @@ class Agent(Generic[OutputT]):
         """Who observes this agent's runs: its ``hooks``, and OpenTelemetry spans when the
         application has configured a tracer provider (None: nobody, the common case)."""
         otel = tracing.configured_hooks() if "opentelemetry.trace" in sys.modules else None
-        if otel is None:
-            return Fanout(self.hooks) if self.hooks else None
-        return Fanout([*self.hooks, otel])
+        if otel is None and not self.hooks:
+            return None
+        hooks = [*self.hooks, otel] if otel is not None else list(self.hooks)
+        made = self.__dict__.get("_fanout")
+        if made is None or made.hooks != hooks:  # made again when the hooks change
+            made = self._fanout = Fanout(hooks)
+        return made
 
     @property
     def protocol(self) -> Protocol:

@@ -76,15 +76,19 @@ class RunHooks:
 class Fanout:
     """Several hooks as one, each failure logged once per hook and method, never raised."""
 
-    __slots__ = ("hooks",)
+    __slots__ = ("_methods", "hooks")
 
     def __init__(self, hooks: list[RunHooks]) -> None:
         self.hooks = hooks
+        self._methods: dict[str, list[tuple[RunHooks, Any]]] = {}  # bound once per event kind
 
     def call(self, method: str, *args: Any) -> None:
-        for h in self.hooks:
+        bound = self._methods.get(method)
+        if bound is None:
+            bound = self._methods[method] = [(h, getattr(h, method)) for h in self.hooks]
+        for h, f in bound:
             try:
-                getattr(h, method)(*args)
+                f(*args)
             except Exception:
                 key = (id(h), method)
                 if key not in _FAILED:  # once per hook object and method, across runs
