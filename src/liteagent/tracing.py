@@ -47,14 +47,19 @@ PARENT: contextvars.ContextVar[Any] = contextvars.ContextVar("liteagent_trace_pa
 TURN: contextvars.ContextVar[Any] = contextvars.ContextVar("liteagent_trace_turn", default=None)
 
 
-#: the tool call in flight: its ``traceparent`` goes to an MCP server in the request's ``_meta``
+#: the tool call in flight (its span): its ``traceparent`` goes to an MCP server in the request's ``_meta``
 TOOL: contextvars.ContextVar[Any] = contextvars.ContextVar("liteagent_trace_tool", default=None)
 
 
 def tool_context() -> Any:
     """The traced tool call's context (None while nothing is traced): an MCP call made in it
     carries its ``traceparent`` in ``_meta`` (the MCP SDK injects the current context)."""
-    return TOOL.get()
+    span = TOOL.get()
+    if span is None:
+        return None
+    from opentelemetry import trace
+
+    return trace.set_span_in_context(span)
 
 
 class within:
@@ -226,7 +231,7 @@ class OTelHooks(RunHooks):
             attrs["gen_ai.tool.call.arguments"] = _json(call.arguments)
         span = self._child(run, f"execute_tool {call.name}", self._trace.SpanKind.INTERNAL, _clean(attrs))
         run.state.setdefault(_SPANS, {})[("call", call.id, call.name)] = span
-        TOOL.set(self._trace.set_span_in_context(span))  # an MCP tool sends it on (this call's context only)
+        TOOL.set(span)  # an MCP tool sends it on (this call's context only; made into a context there)
 
     def tool_end(self, run: RunInfo, turn: int, call: ToolCall, result: ActionReturn) -> None:
         span = run.state.get(_SPANS, {}).pop(("call", call.id, call.name), None)
