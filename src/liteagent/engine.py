@@ -156,7 +156,8 @@ def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, e
         if len(calls) > 1:
             controls.distinct_ids(calls)
         if limits is not None:
-            why = limits.before_tools(run.tool_calls, sum(1 for c in calls if c.error is None))
+            would_run = sum(1 for c in calls if c.error is None and call_key(c) not in run.done)  # not repeats
+            why = limits.before_tools(run.tool_calls, would_run)
             if why is not None:  # recorded with each call refused: the conversation stays whole
                 yield from refused(agent, run, said, calls, step, why, events)
                 yield run.stop("usage_limit", why, "usage_limit")

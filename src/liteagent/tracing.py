@@ -150,6 +150,8 @@ class OTelHooks(RunHooks):
             }
 
     def run_end(self, run: RunInfo, result: RunResult[Any] | None, status: str) -> None:
+        TURN.set(None)  # a run cut off mid-turn leaves no traceparent to the next request here
+        TOOL.set(None)
         spans = run.state.get(_SPANS, {})
         span = spans.pop("run", None)
         for key, open_span in list(spans.items()):  # left open by a cancelled run

@@ -75,7 +75,7 @@ def test_bad_limits_are_usage_errors(bad):
 
 
 def test_the_cli_limits_and_timeline(cli, server):
-    server.replies = [CALL, CALL, "Sunny."]
+    server.replies = [CALL, CALL.replace("Oslo", "Bergen"), "Sunny."]  # (a repeat would not run: not counted)
     flags = ["--base-url", server.url, "--model", "scripted-model", "--protocol", "hermes"]
     r = cli("run", "Oslo?", "--plugin", f"{WEATHER}:Weather", "--max-tool-calls", "1", *flags)
     assert r.code == 1 and r.err.count("\n") == 1 and "limit is 1" in r.err and "Traceback" not in r.err

@@ -211,12 +211,6 @@ def test_otel_without_the_exporter_is_one_line(tmp_path):
     assert p.stderr.count("\n") == 1 and "liteagent[otel]" in p.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="serve --otel --workers N: each worker (serve/factory.py app_from_env) shuts its tracer provider "
-    "down only at exit (atexit), but uvicorn stops a worker with SIGTERM and the worker re-raises it "
-    "after its own shutdown, so the default handler ends it first: the spans it holds are lost",
-)
 def test_serve_workers_send_the_spans_they_hold_when_terminated(server, receiver, tmp_path, monkeypatch):
     pytest.importorskip("openai")
     server.replies = ["Hello."]

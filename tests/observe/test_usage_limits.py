@@ -200,12 +200,6 @@ def test_cli_bad_limit_values(cli, flag, value):
     assert r.code == 2 and r.err.count("\n") == 1 and flag in r.err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine.turns passes limits.before_tools every readable call, a repeat of a call already made "
-    "too, while execute() answers a repeat from the earlier result without running it (run.tool_calls "
-    "does not count it): the run ends with usage_limit though no call would pass the limit",
-)
 def test_a_repeated_call_does_not_count_toward_the_tool_call_limit():
     # the model repeats its call; it is answered from the first result, nothing runs again
     agent = Agent(ScriptedLLM([call(1), call(1), "2"], model="m"), [add], "hermes", usage_limits={"tool_calls": 1})

@@ -53,11 +53,11 @@ def app_from_config(config: ServeConfig) -> Any:
 
 def app_from_env() -> Any:
     """uvicorn's factory in worker processes."""
-    if os.environ.get(OTEL_ENV):  # `liteagent serve --otel --workers N`: each worker sends its spans
-        import atexit
-
-        atexit.register(setup_otlp().shutdown)
-    return app_from_config(ServeConfig.from_dict(json.loads(os.environ[CONFIG_ENV])))
+    provider = setup_otlp() if os.environ.get(OTEL_ENV) else None  # `serve --otel --workers N`
+    app = app_from_config(ServeConfig.from_dict(json.loads(os.environ[CONFIG_ENV])))
+    if provider is not None:  # a worker sends the spans it holds when it shuts down (uvicorn stops it by signal)
+        app.router.add_event_handler("shutdown", provider.shutdown)
+    return app
 
 
 def shared_executor(config: AgentConfig, service: str = "liteagent serve") -> ActionExecutor:
