@@ -4,47 +4,13 @@ arun, astream; in-process and over HTTP); a cancelled stream; a hook that raises
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
 import liteagent.hooks
 from liteagent import Agent, OpenAICompatibleLLM, ScriptedLLM, tool
 from liteagent.hooks import RunHooks, RunInfo, new_run_id
 
-
-@tool
-def add(a: int, b: int) -> int:
-    """Add two numbers.
-
-    Args:
-        a: the first
-        b: the second
-    """
-    return a + b
-
-
-@tool
-def fail(reason: str) -> str:
-    """Always fails.
-
-    Args:
-        reason: why
-    """
-    raise RuntimeError(f"broken: {reason}")
-
-
-@tool
-async def wait() -> str:
-    """Waits for a long time."""
-    await asyncio.sleep(3600)
-    return "waited"
-
-
-def call(name: str, args: dict) -> str:
-    return "<tool_call>\n" + json.dumps({"name": name, "arguments": args}) + "\n</tool_call>"
-
-
-TWO = call("add", {"a": 1, "b": 2}) + "\n" + call("add", {"a": 3, "b": 4})
+from .tools import TWO, add, call, fail, wait
 
 
 class Recorder(RunHooks):

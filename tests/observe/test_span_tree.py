@@ -23,41 +23,8 @@ from opentelemetry.trace import SpanKind, StatusCode  # noqa: E402
 from liteagent.tracing import CAPTURE_ENV, OTelHooks  # noqa: E402
 
 from ..conftest import TESTS  # noqa: E402
+from .tools import TWO, add, call, fail, wait  # noqa: E402
 
-
-@tool
-def add(a: int, b: int) -> int:
-    """Add two numbers.
-
-    Args:
-        a: the first
-        b: the second
-    """
-    return a + b
-
-
-@tool
-def fail(reason: str) -> str:
-    """Always fails.
-
-    Args:
-        reason: why
-    """
-    raise RuntimeError(f"broken: {reason}")
-
-
-@tool
-async def wait() -> str:
-    """Waits for a long time."""
-    await asyncio.sleep(3600)
-    return "waited"
-
-
-def call(name: str, args: dict) -> str:
-    return "<tool_call>\n" + json.dumps({"name": name, "arguments": args}) + "\n</tool_call>"
-
-
-TWO = call("add", {"a": 1, "b": 2}) + "\n" + call("add", {"a": 3, "b": 4})
 CONTENT_KEYS = (
     "gen_ai.input.messages",
     "gen_ai.output.messages",

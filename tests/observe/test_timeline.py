@@ -11,21 +11,11 @@ from liteagent import Agent, OpenAICompatibleLLM, ScriptedLLM, tool
 from liteagent.cli.timeline import Timeline
 
 from ..conftest import TESTS
+from .tools import add, call
 
 WEATHER = TESTS / "data" / "plugins" / "weather.py"
 CALL = '<tool_call>{"name": "Weather.forecast", "arguments": {"city": "Oslo"}}</tool_call>'
 LINE = re.compile(r"^\[ *\d+\.\d{3} s\] \S")  # "[  0.012 s] ..."
-
-
-@tool
-def add(a: int, b: int) -> int:
-    """Add two numbers.
-
-    Args:
-        a: the first
-        b: the second
-    """
-    return a + b
 
 
 @tool
@@ -36,10 +26,6 @@ def fail(reason: str) -> str:
         reason: why
     """
     raise RuntimeError(f"\x1b[31mbroken\x1b[0m: {reason}\nsecond line of the traceback")
-
-
-def call(name: str, args: dict) -> str:
-    return "<tool_call>\n" + json.dumps({"name": name, "arguments": args}) + "\n</tool_call>"
 
 
 def timeline(agent_llm, tools=(), **kw) -> tuple[list[str], object]:

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from liteagent import Agent, OpenAICompatibleLLM, ScriptedLLM, tool
+from liteagent import Agent, OpenAICompatibleLLM, ScriptedLLM
 from liteagent.hooks import RunHooks
 
 sdk = pytest.importorskip("opentelemetry.sdk.trace")
@@ -19,30 +19,7 @@ from opentelemetry.trace import StatusCode  # noqa: E402
 
 from liteagent.tracing import OTelHooks  # noqa: E402
 
-
-@tool
-def add(a: int, b: int) -> int:
-    """Add two numbers.
-
-    Args:
-        a: the first
-        b: the second
-    """
-    return a + b
-
-
-@tool
-def fail(reason: str) -> str:
-    """Always fails.
-
-    Args:
-        reason: why
-    """
-    raise RuntimeError(f"broken: {reason}")
-
-
-def call(name: str, args: dict) -> str:
-    return "<tool_call>\n" + json.dumps({"name": name, "arguments": args}) + "\n</tool_call>"
+from .tools import add, call, fail  # noqa: E402
 
 
 @pytest.fixture
