@@ -12,6 +12,7 @@ from liteagent.cli.timeline import Timeline
 
 from ..conftest import TESTS
 from .tools import add, call
+from .tools import cli_flags as flags
 
 WEATHER = TESTS / "data" / "plugins" / "weather.py"
 CALL = '<tool_call>{"name": "Weather.forecast", "arguments": {"city": "Oslo"}}</tool_call>'
@@ -99,19 +100,6 @@ def test_usage_limit_run():
     lines, _ = timeline(ScriptedLLM([call("add", {"a": 1, "b": 2})], model="m"), [add], usage_limits={"tool_calls": 0})
     assert lines[-1].startswith("run usage_limit · 1 turns")
     assert not any(" · tool " in x for x in lines)  # the refused call never ran
-
-
-def flags(server) -> list[str]:
-    return [
-        "--base-url",
-        server.url,
-        "--model",
-        "scripted-model",
-        "--protocol",
-        "hermes",
-        "--plugin",
-        f"{WEATHER}:Weather",
-    ]
 
 
 def test_run_v_prints_the_timeline_on_stderr(cli, server):

@@ -12,6 +12,7 @@ from liteagent import Agent, InMemorySession, OpenAICompatibleLLM, ScriptedLLM, 
 from liteagent.limits import UsageLimits
 
 from ..conftest import TESTS
+from .tools import cli_flags as flags
 
 WEATHER = TESTS / "data" / "plugins" / "weather.py"
 RAN: list[tuple[int, int]] = []
@@ -156,19 +157,6 @@ def test_bad_limits_say_what_is_wrong(bad, words):
 def test_bad_limits_in_the_class_too():
     with pytest.raises(UsageError):
         UsageLimits(total_tokens=-5)
-
-
-def flags(server) -> list[str]:
-    return [
-        "--base-url",
-        server.url,
-        "--model",
-        "scripted-model",
-        "--protocol",
-        "hermes",
-        "--plugin",
-        f"{WEATHER}:Weather",
-    ]
 
 
 CALL = '<tool_call>{"name": "Weather.forecast", "arguments": {"city": "Oslo"}}</tool_call>'

@@ -7,6 +7,10 @@ import json
 
 from liteagent import tool
 
+from ..conftest import TESTS
+
+WEATHER = TESTS / "data" / "plugins" / "weather.py"
+
 
 @tool
 def add(a: int, b: int) -> int:
@@ -42,3 +46,9 @@ def call(name: str, args: dict) -> str:
 
 
 TWO = call("add", {"a": 1, "b": 2}) + "\n" + call("add", {"a": 3, "b": 4})  # two parallel calls
+
+
+def cli_flags(server) -> list[str]:
+    """``liteagent run`` against the scripted server, hermes dialect, the weather plugin."""
+    return ["--base-url", server.url, "--model", "scripted-model", "--protocol", "hermes",
+            "--plugin", f"{WEATHER}:Weather"]  # fmt: skip
