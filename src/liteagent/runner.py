@@ -127,12 +127,7 @@ class Drive:
                             error = engine.StopRun("conflict", engine.CONFLICT)
                             continue
                         length += len(item.record)
-                    if hooks is not None:
-                        self.turn += 1
-                        before = dict(item.usage)
-                        if not self.info.model:  # type: ignore[union-attr]  # "auto": the server's model, known now
-                            self.info.model = llm.model  # type: ignore[union-attr]
-                        hooks.call("model_start", self.info, self.turn, item.request)
+                    before = self._turn_starts(item) if hooks is not None else None
                     try:
                         if llm.sync_streaming:  # it answers at once: no awaiting
                             if events:
@@ -145,10 +140,8 @@ class Drive:
                             yield from self._stream(item)
                     except LLMError as exc:
                         error = engine.StopRun("llm", str(exc))
-                    if hooks is not None:
-                        used = {k: v - before.get(k, 0) for k, v in item.usage.items() if v != before.get(k, 0)}
-                        failed = error.message if error is not None else None
-                        hooks.call("model_end", self.info, self.turn, used, item.finish, failed)
+                    if before is not None:
+                        self._turn_ends(item, before, error)
                 elif kind is Record:  # appended only where the session is as this run left it
                     items = item.items
                     if now:
@@ -211,6 +204,23 @@ class Drive:
             loop.close()
             if not ended:  # the caller stopped reading (or the run raised): the hooks hear of it
                 hooks.call("run_end", self.info, None, "cancelled")  # type: ignore[union-attr]
+
+    def _turn_starts(self, item: engine.Generate) -> dict[str, int]:
+        """Tell the hooks a model turn starts; the usage so far (to give the turn's own)."""
+        info = self.info
+        assert info is not None and self.hooks is not None
+        self.turn += 1
+        if not info.model:  # "auto": the server's model, known by now
+            info.model = self.agent.llm.model
+        self.hooks.call("model_start", info, self.turn, item.request)
+        return dict(item.usage)
+
+    def _turn_ends(self, item: engine.Generate, before: dict[str, int], error: engine.StopRun | None) -> None:
+        """Tell the hooks the model turn ended: its own usage, its finish reason or error."""
+        assert self.hooks is not None
+        used = {k: v - before.get(k, 0) for k, v in item.usage.items() if v != before.get(k, 0)}
+        failed = error.message if error is not None else None
+        self.hooks.call("model_end", self.info, self.turn, used, item.finish, failed)
 
     async def _execute_recorded(self, item: engine.Execute, length: int, now: bool) -> tuple[list[ActionReturn], int]:
         """Run the calls concurrently, appending each result to the session as it ends (one at a
