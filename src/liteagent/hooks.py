@@ -80,13 +80,13 @@ class Fanout:
 
     def __init__(self, hooks: list[RunHooks]) -> None:
         self.hooks = hooks
-        self._methods: dict[str, list[tuple[RunHooks, Any]]] = {}  # bound once per event kind
+        # bound once: per event, the hooks that override it (a method left as RunHooks' costs nothing)
+        self._methods: dict[str, list[tuple[RunHooks, Any]]] = {
+            method: [(h, getattr(h, method)) for h in hooks if _listens(h, method)] for method in _EVENTS
+        }
 
     def call(self, method: str, *args: Any) -> None:
-        bound = self._methods.get(method)
-        if bound is None:
-            bound = self._methods[method] = [(h, getattr(h, method)) for h in self.hooks]
-        for h, f in bound:
+        for h, f in self._methods[method]:
             try:
                 f(*args)
             except Exception:
@@ -96,6 +96,15 @@ class Fanout:
                         _FAILED.clear()
                     _FAILED.add(key)
                     log.exception("hook %s.%s failed (logged once; the run goes on)", type(h).__name__, method)
+
+
+def _listens(hook: Any, method: str) -> bool:
+    """The hook does something on this event (not RunHooks' do-nothing method)."""
+    bound = getattr(hook, method, None)
+    return bound is not None and getattr(bound, "__func__", None) is not getattr(RunHooks, method)
+
+
+_EVENTS = ("run_start", "run_end", "model_start", "model_end", "tool_start", "tool_end")
 
 
 def provider_of(llm: Any) -> str:

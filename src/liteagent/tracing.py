@@ -39,6 +39,7 @@ _SPANS = "otel.spans"
 _PARENT_CTX = "otel.parent"  # the run span's context
 _SERVER = "otel.server"  # server.address/port of an HTTP model server
 _MODEL_SHOWN = "otel.model"  # the run span has the model's name
+_CHAT = "otel.chat"  # (model, span name, attributes) of the run's chat spans: made once per run
 
 #: the trace a run started here continues (``liteagent serve`` sets it from a request's
 #: ``traceparent``; read when the run is made)
@@ -185,21 +186,26 @@ class OTelHooks(RunHooks):
         span.end()
 
     def model_start(self, run: RunInfo, turn: int, request: Request) -> None:
-        attrs: dict[str, Any] = {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.provider.name": run.provider,
-            "gen_ai.request.model": run.model,
-            "gen_ai.request.max_tokens": run.max_tokens,
-            "gen_ai.request.temperature": run.temperature,
-        }
-        server = run.state.get(_SERVER)
-        if server is not None:
-            attrs.update(server)
+        chat = run.state.get(_CHAT)
+        if chat is None or chat[0] != run.model:  # once per run (again if the server named the model)
+            base: dict[str, Any] = {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": run.provider,
+                "gen_ai.request.model": run.model,
+                "gen_ai.request.max_tokens": run.max_tokens,
+                "gen_ai.request.temperature": run.temperature,
+                **run.state.get(_SERVER, {}),
+            }
+            chat = run.state[_CHAT] = (run.model, f"chat {run.model}".strip(), _clean(base))
+        attrs = chat[2]  # the SDK copies it
         if self.capture:
-            attrs["gen_ai.input.messages"] = _json(request.messages if request.messages is not None else request.prompt)
-        span = self._child(run, f"chat {run.model}".strip(), self._trace.SpanKind.CLIENT, _clean(attrs))
+            attrs = {
+                **attrs,
+                "gen_ai.input.messages": _json(request.messages if request.messages is not None else request.prompt),
+            }
+        span = self._child(run, chat[1], self._trace.SpanKind.CLIENT, attrs)
         run.state.setdefault(_SPANS, {})[("turn", turn)] = span
-        if server is not None:  # its traceparent goes with the HTTP request
+        if run.server:  # its traceparent goes with the HTTP request
             TURN.set(self._trace.set_span_in_context(span))
 
     def model_end(self, run: RunInfo, turn: int, usage: dict[str, int], finish: str | None, error: str | None) -> None:
