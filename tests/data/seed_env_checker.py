@@ -2,7 +2,7 @@ import platform
 import subprocess
 import sys
 
-from liteagent import BaseAction, tool_api
+from liteagent.actions.base_action import BaseAction, tool_api
 
 
 class EnvChecker(BaseAction):
