@@ -4,6 +4,7 @@ The model server they name (127.0.0.1:23333, lmdeploy's port) is the scripted on
 from __future__ import annotations
 
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,7 +16,8 @@ import pytest
 
 from scripted_server import ScriptedServer
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
 
 
@@ -50,6 +52,7 @@ def _start_service(upstream_port: int, tmp_path) -> subprocess.Popen:
 )
 def test_readme_python_snippets_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(ROOT))  # `from examples.weather import Weather`, as from the repository's folder
     call = '<tool_call>{"name": "Weather.forecast", "arguments": {"city": "Shanghai", "days": 2}}</tool_call>'
     # the typed answer: a village first (the README's validator sends it back), then Tokyo
     final = '<tool_call>{{"name": "final_answer", "arguments": {}}}</tool_call>'.format
@@ -84,3 +87,34 @@ def test_readme_python_snippets_run(tmp_path, monkeypatch, capsys):
     users = [m["content"] for m in last["messages"] if m["role"] == "user" and "<tool_response>" not in m["content"]]
     assert users == ["Weather in Shanghai?", "And tomorrow?"]
     assert (tmp_path / "conversations.sqlite3").exists()
+
+
+@pytest.mark.skipif(
+    not (_port_free(23333) and _port_free(8000)), reason="something already listens on 127.0.0.1:23333 or :8000"
+)
+@pytest.mark.parametrize("index", range(len(BLOCKS)))
+def test_each_snippet_runs_alone_without_any_server(index, tmp_path):
+    """Copied alone into a fresh interpreter in the repository's folder, with no model server and
+    no service: each snippet ends normally, a missing server said in one line, never a traceback."""
+    work = tmp_path / "repo"
+    shutil.copytree(ROOT / "examples", work / "examples")  # the files the README names, as a clone has them
+    out = subprocess.run(
+        [sys.executable, "-c", BLOCKS[index]], cwd=work, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-2000:]
+    if "127.0.0.1:23333" in BLOCKS[index] and ".run(" in BLOCKS[index]:  # it asks the model
+        assert "cannot reach" in out.stdout, out.stdout
+    if "127.0.0.1:8000" in BLOCKS[index]:
+        assert "not running" in out.stdout, out.stdout
+
+
+def test_every_file_the_readme_names_is_in_the_repository():
+    text = README.read_text(encoding="utf-8")
+    named = set(re.findall(r"(?<![\w/.])((?:examples|tests/data|bench|docs)/[\w./-]+\.\w+)", text))
+    named |= set(re.findall(r"(?<![\w/.])((?:examples|tests/data)/[\w-]+)(?=[\s`])", text))
+    assert "examples/weather.py" in named and "examples/questions.jsonl" in named
+    missing = sorted(p for p in named if not (ROOT / p.split(":")[0]).exists())
+    assert not missing, missing
+    assert "../shared" not in text
+    block = BLOCKS[0]
+    assert (ROOT / "examples" / "weather.py").read_text(encoding="utf-8").endswith(block)

@@ -55,6 +55,7 @@ class AgentConfig:
     max_turns: int = 8
     tool_choice: str = "auto"
     temperature: float | None = None
+    max_tokens: int | None = 1024  # per model reply (None: the server's limit)
     context_tokens: int | None = None
     tool_timeout: float | None = None  # seconds one tool call may take (None: 60)
     # record every model call to a file, or answer from one (offline, deterministic)
@@ -124,6 +125,7 @@ class AgentConfig:
                 max_turns=self.max_turns,
                 tool_choice=self.tool_choice,
                 temperature=self.temperature,
+                max_tokens=self.max_tokens,
                 system_prompt=self.system_prompt,
                 plugin_prompt=self.plugin_prompt,
                 context_tokens=self.context_tokens,
@@ -248,6 +250,10 @@ def _check(c: AgentConfig) -> None:
     if c.record and c.replay and c.record == c.replay:
         raise UsageError("`record=` and `replay=` name the same file")
     _optional("temperature", c.temperature, (int, float), "a number")
+    if c.max_tokens is not None and (
+        not isinstance(c.max_tokens, int) or isinstance(c.max_tokens, bool) or c.max_tokens < 1
+    ):
+        raise UsageError(f"`max_tokens=` {c.max_tokens!r} must be a whole number, 1 or more")
     if c.temperature is not None and not 0 <= c.temperature <= 2:
         raise UsageError(f"`temperature=` {c.temperature!r} must be between 0 and 2")
 

@@ -148,7 +148,7 @@ def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, e
             if events:
                 yield TurnEnd(turn + 1, step.elapsed, state.ttft, dict(run.usage), request)
             if state.finish == "length":  # never a short answer reported as complete
-                note = "the answer was cut off at the model's token limit (raise max_tokens)"
+                note = "the answer was cut off at the model's token limit (raise max_tokens: --max-tokens on the command line)"
                 yield FinalAnswer(parsed.text, run.result(parsed.text, "truncated", note))
             else:
                 yield FinalAnswer(parsed.text, run.result(parsed.text))

@@ -104,3 +104,19 @@ def test_library_errors_name_arguments_and_the_cli_names_flags(cli, free_port):
     assert r.status == "error" and "`base_url=`" in r.error and "--base-url" not in r.error
     res = cli("run", "--base-url", url, "--model", "m", "hi")
     assert res.code == 1 and "--base-url" in res.err and "base_url=" not in res.err
+
+
+def test_max_tokens_reaches_the_server_and_a_cut_answer_names_the_flag(cli, server):
+    cut = [
+        {"choices": [{"index": 0, "delta": {"content": "The answer is lo"}, "finish_reason": None}]},
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]},
+        "[DONE]",
+    ]
+    server.replies = [{"sse": cut}]
+    r = cli("run", "x", "--json", "--base-url", server.url, "--max-tokens", "7")
+    body = [q["body"] for q in server.requests if q["body"]][-1]
+    assert body["max_tokens"] == 7
+    out = json.loads(r.out)
+    assert r.code == 1 and out["status"] == "truncated" and "--max-tokens" in out["error"]
+    bad = cli("run", "x", "--base-url", server.url, "--max-tokens", "0")
+    assert bad.code == 2 and "--max-tokens" in bad.err and "Traceback" not in bad.err

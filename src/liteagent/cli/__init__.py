@@ -211,6 +211,12 @@ def model_flags() -> _Parser:
         "--temperature", type=_temperature, default=None, help="sampling temperature, 0-2 (default: the server's)"
     )
     g.add_argument(
+        "--max-tokens",
+        type=_positive_int,
+        default=1024,
+        help="tokens one model reply may hold; a longer answer ends as truncated (default 1024)",
+    )
+    g.add_argument(
         "--tool-choice",
         choices=["auto", "required", "none"],
         default="auto",

@@ -18,6 +18,7 @@ FLAGS = {
     "tool_timeout": "--timeout",
     "tool_choice": "--tool-choice",
     "temperature": "--temperature",
+    "max_tokens": "--max-tokens",
     "context_tokens": "--context-tokens",
     "gpu_layers": "--gpu-layers",
     "system_prompt": "--system-prompt",
