@@ -91,3 +91,22 @@ def test_usage_errors_one_line_exit_2(cli, args, needle):
 def test_web_rejects_an_unknown_plugin_before_starting(cli):
     r = cli("web", "--plugin", "NoSuchPlugin", "--port", "1")
     assert r.code == 2 and "unknown plugin 'NoSuchPlugin'" in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_call_accepts_every_spelling_a_user_was_shown(cli, tmp_path):
+    # a tool is shown as Weather.forecast (tools, prompts), Weather__forecast (OpenAI tools, MCP);
+    # through liteagent's own MCP server it becomes lite.Weather__forecast
+    import sys
+
+    config = tmp_path / "servers.json"
+    serve = [sys.executable, "-m", "liteagent", "mcp", "serve", "--plugin", f"{WEATHER}:Weather"]
+    config.write_text(json.dumps({"mcpServers": {"lite": {"command": serve[0], "args": serve[1:]}}}))
+    for name in ("Weather.forecast", "Weather__forecast", "weather.FORECAST"):
+        r = cli("call", name, "--plugin", f"{WEATHER}:Weather", "--args", '{"city": "Oslo"}')
+        assert r.code == 0 and json.loads(r.out)["status"] == "success", (name, r.err)
+    for name in ("lite.Weather__forecast", "lite__Weather__forecast", "lite.Weather.forecast"):
+        r = cli("call", name, "--mcp", str(config), "--args", '{"city": "Oslo"}')
+        out = json.loads(r.out)
+        assert r.code == 0 and out["status"] == "success", (name, r.err, out)
+    r = cli("call", "lite.Weather.nowcast", "--mcp", str(config), "--args", "{}")
+    assert "valid tools: lite.Weather__forecast" in json.loads(r.out)["error"]  # shown one way

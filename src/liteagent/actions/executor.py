@@ -43,6 +43,11 @@ _UIDS = itertools.count()
 
 
 @functools.lru_cache(maxsize=1024)  # an app that builds an executor per request asks again and again
+def _dotted(name: str) -> str:
+    """One spelling for every name a user was shown: ``Weather__forecast``, ``Weather.forecast``."""
+    return name.strip().replace("__", ".").lower()
+
+
 def wire_name(name: str) -> str:
     """A name OpenAI's function-name rule accepts (``[a-zA-Z0-9_-]{1,64}``)."""
     safe = name.replace(".", "__")
@@ -135,6 +140,7 @@ class ActionExecutor:
         for full, api in self._apis.items():
             aliases[api.wire] = full
             aliases[full.lower()] = full
+            aliases.setdefault(_dotted(full), full)  # an MCP server's "T__api" written "T.api", and back
             if not api.plugin.is_toolkit:
                 aliases[f"{full}.run"] = full
             short.setdefault(api.spec.name, []).append(full)
@@ -168,7 +174,7 @@ class ActionExecutor:
             return api
         if self._aliases_stale:
             self._rebuild_aliases()
-        full = self._aliases.get(name) or self._aliases.get(name.strip().lower())
+        full = self._aliases.get(name) or self._aliases.get(name.strip().lower()) or self._aliases.get(_dotted(name))
         return self._apis.get(full) if full else None
 
     @property
