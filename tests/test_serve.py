@@ -242,6 +242,21 @@ def test_a_client_that_disconnects_cancels_its_run(service, server):
     assert len(bodies(server)) <= 1  # the second model call never happened
 
 
+def _wait_routed(url: str, tries: int = 1200) -> None:
+    import urllib.error
+    import urllib.request
+
+    for _ in range(tries):
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} never answered 200")
+
+
 def test_the_same_app_on_ray_serve(server, tmp_path):
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'ray[serve]')")
     from ray import serve
@@ -260,7 +275,8 @@ def test_the_same_app_on_ray_serve(server, tmp_path):
         )  # travels to the replica as JSON
         app = deployment(ServeConfig(agent, sessions=str(tmp_path / "ray.sqlite3"))).bind()
         serve.run(app, route_prefix="/", blocking=False)
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0, timeout=60)
+        _wait_routed(f"http://127.0.0.1:{port}/health")  # the proxy learns the route after run() returns
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0, timeout=180)
         r = client.chat.completions.create(model="liteagent", messages=[{"role": "user", "content": "Oslo?"}])
         assert r.choices[0].message.content == "Sunny (via Ray)."
     finally:

@@ -4,6 +4,7 @@ then a hostile model and tools write every link trick, and the page makes no lin
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -32,6 +33,25 @@ FLAGS = [
 ]
 
 
+@functools.lru_cache(maxsize=1)
+def _chromium_problem() -> str | None:
+    """Why Chromium cannot run here (None: it rendered a page headless): a path that exists is
+    not enough (a broken install, missing libraries, a sandbox it cannot start)."""
+    if not Path(CHROMIUM).exists():
+        return "Chromium is not installed (apt-get install chromium)"
+    try:
+        out = subprocess.run(
+            [CHROMIUM, "--headless", *FLAGS, "--dump-dom", "data:text/html,<p>ok</p>"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"Chromium at {CHROMIUM} does not start ({type(exc).__name__})"
+    if out.returncode != 0 or "<p>ok</p>" not in out.stdout:
+        tail = (out.stderr.strip().splitlines() or ["no output"])[-1][:200]
+        return f"Chromium at {CHROMIUM} cannot render a page headless ({tail})"
+    return None
+
+
 def _browser_or_skip():
     """Skips with its reason where no Chromium is installed (a fresh machine), and fails there
     when LITEAGENT_REQUIRE_BROWSER=1 (CI sets it after installing Chromium)."""
@@ -41,8 +61,8 @@ def _browser_or_skip():
         from playwright.sync_api import sync_playwright
     except ImportError:
         missing = "playwright is not installed (pip install playwright)"
-    if missing is None and not Path(CHROMIUM).exists():
-        missing = "Chromium is not installed (apt-get install chromium)"
+    if missing is None:
+        missing = _chromium_problem()
     if missing is not None:
         if required:
             pytest.fail(f"{missing}, and LITEAGENT_REQUIRE_BROWSER=1")

@@ -200,7 +200,7 @@ class Kernel:
                 why += f"; what the cell added past it was removed ({shown})"
         return {"died": True, "reason": why}
 
-    def execute(self, code: str, timeout: float, grace: float = 3.0) -> dict[str, Any]:
+    def execute(self, code: str, timeout: float, grace: float = 10.0) -> dict[str, Any]:
         """Run one cell. On timeout: interrupt, then kill and restart if it will not stop."""
         with self._lock:
             if not self.alive:
