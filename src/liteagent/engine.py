@@ -12,6 +12,7 @@ A typed agent's answers are read and checked in ``answers``.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Generator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -150,6 +151,8 @@ def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, e
             if state.finish == "length":  # never a short answer reported as complete
                 note = "the answer was cut off at the model's token limit (raise max_tokens: --max-tokens on the command line)"
                 yield FinalAnswer(parsed.text, run.result(parsed.text, "truncated", note))
+            elif run.steps[0] is not step and (echo := echoed_note(parsed.text, run)) is not None:
+                yield FinalAnswer(parsed.text, run.result(parsed.text, "no_answer", echo))
             else:
                 yield FinalAnswer(parsed.text, run.result(parsed.text))
             return
@@ -197,6 +200,37 @@ def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, e
             return
     msg = f"stopped after {agent.max_turns} model turns without a final answer (raise max_turns, or ask more narrowly)"
     yield run.stop("max_turns", msg, "max_turns")
+
+
+REPEAT_NOTE = "You already called {name} with these arguments; its result is above. Use it to answer now."
+_MIN_ECHO = 24  # characters: shorter overlaps ("ok", a number) are the model's own words
+
+
+# liteagent's own notes inside a successful result (the interpreter's, a truncation's)
+_BRACKETED = re.compile(r"\[(?:sandbox incomplete|figure refused|truncated|output cut)[^\]]*\]")
+
+
+def echoed_note(answer: str, run: RunState) -> str | None:
+    """Why the answer is no answer: it repeats a note liteagent wrote to the model this run (a
+    repeated call's note, why a call failed, a sandbox note), not the model's own words. None: it
+    does not."""
+    said = " ".join(answer.split())
+    if len(said) < _MIN_ECHO:
+        return None
+    for step in run.steps:
+        for ret in step.results:
+            if not ret.ok:
+                notes = [ret.error or ""]
+            elif not ret.result or ret.result[0].type != "text":
+                continue
+            else:
+                text = str(ret.result[0].content)
+                notes = [text] if text.endswith(REPEAT_NOTE[-40:]) else _BRACKETED.findall(text)
+            for raw in notes:
+                note = " ".join(raw.split())
+                if len(note) >= _MIN_ECHO and (note in said or said in note):
+                    return f"the model's reply repeats liteagent's own note to it, not an answer: {note[:160]}"
+    return None
 
 
 def refused(
@@ -418,7 +452,7 @@ def execute(
             error = f"your tool call could not be read: {call.error}. Write it exactly as: {protocol.call_format_hint}"
             results.append(ActionReturn(call.name, {}, status, error=error, call_id=call.id))
         elif key in run.done:
-            note = f"You already called {call.name} with these arguments; its result is above. Use it to answer now."
+            note = REPEAT_NOTE.format(name=call.name)
             done = run.done[key]
             results.append(
                 ActionReturn(done.name, call.arguments, ActionStatus.SUCCESS, [ResultItem.text(note)], call_id=call.id)

@@ -226,6 +226,8 @@ def _show(events: Iterator[Event], agent: Agent, console: Console, err: Console)
             result = ev.result
             if result.status == "truncated":
                 err.print(Text(f"note: {result.error}", style="yellow"))
+            elif result.status not in ("ok", "needs_approval"):  # e.g. the reply echoed liteagent's own note
+                err.print(Text(f"error: {cli_words(clean(result.error or result.status))}", style="red"))
         elif isinstance(ev, ErrorEvent):
             result = ev.result
             err.print(Text(f"error: {cli_words(clean(ev.message))}", style="red"))

@@ -197,7 +197,8 @@ def _sidebar(defaults: runtime.Settings, store: Any, owner: str) -> runtime.Sett
     settings = dataclasses.replace(  # what visitors cannot set (the embedded model's, the limits) stays the operator's
         defaults,
         backend=s.backend,
-        model="" if local else s.model.strip(),
+        # the embedded backend runs the operator's model (one `liteagent models pull` fetched, or the shipped one)
+        model=(defaults.model if defaults.backend == "local" else "") if local else s.model.strip(),
         base_url=base_url,
         api_key=api_key,
         protocol=s.protocol,
@@ -446,7 +447,7 @@ def _show_events(events: Any, lang: str) -> None:
         elif isinstance(ev, FinalAnswer):
             show_markdown(text or ev.answer, placeholder)
             s._timeline = timeline_of(ev.result)
-            if ev.result.status == "truncated":  # kept in the history as an error record too
+            if ev.result.status != "ok" and ev.result.error:  # truncated, or no answer: kept as an error record too
                 s._error = ev.result.error
                 st.warning(code_span(ev.result.error))
         elif isinstance(ev, ErrorEvent):
