@@ -98,9 +98,7 @@ def test_each_snippet_runs_alone_without_any_server(index, tmp_path):
     no service: each snippet ends normally, a missing server said in one line, never a traceback."""
     work = tmp_path / "repo"
     shutil.copytree(ROOT / "examples", work / "examples")  # the files the README names, as a clone has them
-    out = subprocess.run(
-        [sys.executable, "-c", BLOCKS[index]], cwd=work, capture_output=True, text=True, timeout=600
-    )
+    out = subprocess.run([sys.executable, "-c", BLOCKS[index]], cwd=work, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-2000:]
     if "127.0.0.1:23333" in BLOCKS[index] and ".run(" in BLOCKS[index]:  # it asks the model
         assert "cannot reach" in out.stdout, out.stdout

@@ -51,6 +51,7 @@ class AgentConfig:
     # configuration (or none at all when MCP config files are given)
     plugins: tuple[str, ...] = ()
     mcp: tuple[str, ...] = ()  # MCP config files ({"mcpServers": {...}}) whose tools to add
+    mcp_connect_timeout: float | None = None  # seconds a server may take to connect, unless its entry says (None: 30)
     # the limits
     max_turns: int = 8
     tool_choice: str = "auto"
@@ -121,7 +122,7 @@ class AgentConfig:
             return Agent(
                 self.build_llm(progress),
                 tools,
-                protocol=self.protocol,
+                protocol=self._protocol_name(),
                 max_turns=self.max_turns,
                 tool_choice=self.tool_choice,
                 temperature=self.temperature,
@@ -163,7 +164,7 @@ class AgentConfig:
         else:
             plugins = [] if self.mcp else default_plugins()
         if self.mcp:
-            plugins += mcp_toolkits(self.mcp, self.tool_timeout)
+            plugins += mcp_toolkits(self.mcp, self.tool_timeout, self.mcp_connect_timeout)
         try:
             return ActionExecutor(plugins, timeout=self.tool_timeout or DEFAULT_TOOL_TIMEOUT)
         except ValueError as exc:
@@ -190,9 +191,15 @@ class AgentConfig:
             return OpenAICompatibleLLM(self.base_url, self.model, self.api_key, timeout=self.timeout or DEFAULT_TIMEOUT)
         from .llms.local import LocalLLM
 
+        pulled = None
+        if self.model and not self.model_path:  # a model `liteagent models pull` fetched runs from its file
+            from .models import pulled_model
+
+            pulled = pulled_model(self.model)
         llm = LocalLLM(
-            self.model_path, n_ctx=self.n_ctx, n_threads=self.threads, n_gpu_layers=self.gpu_layers, progress=progress
-        )
+            pulled.path if pulled else self.model_path,
+            n_ctx=self.n_ctx, n_threads=self.threads, n_gpu_layers=self.gpu_layers, progress=progress,
+        )  # fmt: skip
         if self.model and not self.model_path:
             llm.model = self.model  # names the dialect for protocol "auto"
         return llm
@@ -201,16 +208,29 @@ class AgentConfig:
         """The dialect as far as it is known without asking a server: "auto" picks by the model's
         name (the embedded model's when no server is named; hermes when the server's is unknown)."""
         model = self.model or ("" if self.resolved_backend == "openai" else DEFAULT_MODEL_NAME)
-        return get_protocol(self.protocol, model, self.system_prompt, self.plugin_prompt)
+        return get_protocol(self._protocol_name(), model, self.system_prompt, self.plugin_prompt)
+
+    def _protocol_name(self) -> str:
+        """``protocol``, with "auto" made the catalog's dialect for a pulled or catalog model."""
+        if self.protocol == "auto" and self.model and not self.model_path and self.resolved_backend == "local":
+            from .models import model_dialect
+
+            return model_dialect(self.model) or self.protocol
+        return self.protocol
 
 
-def mcp_toolkits(paths: tuple[str, ...] | list[str], timeout: float | None = None) -> list[Any]:
-    """The toolkits of the MCP config files; ``timeout`` bounds each call as it does every other tool's."""
+def mcp_toolkits(
+    paths: tuple[str, ...] | list[str], timeout: float | None = None, connect_timeout: float | None = None
+) -> list[Any]:
+    """The toolkits of the MCP config files, connected at once, each server on its own: one that
+    fails is left out with a warning (all fail: the error). ``timeout`` bounds each call as it
+    does every other tool's; ``connect_timeout`` each connect whose entry names none (default 30 s)."""
     try:
-        from .mcp import toolkits_from_config
+        from .mcp import connect_all, toolkits_from_config
     except ImportError:
         raise UsageError('`mcp=` needs the MCP SDK: pip install "liteagent[mcp]"') from None
-    return list(toolkits_from_config(paths, call_timeout=timeout or DEFAULT_TOOL_TIMEOUT))
+    kits = toolkits_from_config(paths, call_timeout=timeout or DEFAULT_TOOL_TIMEOUT, connect_timeout=connect_timeout)
+    return connect_all(kits)
 
 
 # -- checks: one line naming the setting, in the library's words (the CLI says its flags) ------
@@ -250,6 +270,12 @@ def _check(c: AgentConfig) -> None:
     if c.record and c.replay and c.record == c.replay:
         raise UsageError("`record=` and `replay=` name the same file")
     _optional("temperature", c.temperature, (int, float), "a number")
+    if c.mcp_connect_timeout is not None and (
+        isinstance(c.mcp_connect_timeout, bool)
+        or not isinstance(c.mcp_connect_timeout, (int, float))
+        or c.mcp_connect_timeout <= 0
+    ):
+        raise UsageError(f"`mcp_connect_timeout=` {c.mcp_connect_timeout!r} must be a number of seconds above 0")
     if c.max_tokens is not None and (
         not isinstance(c.max_tokens, int) or isinstance(c.max_tokens, bool) or c.max_tokens < 1
     ):

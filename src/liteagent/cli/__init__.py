@@ -1,4 +1,4 @@
-"""The ``liteagent`` command: ``chat``, ``run``, ``resume``, ``tools``, ``call``, ``web``, ``serve``...
+"""The ``liteagent`` command: ``chat``, ``run``, ``resume``, ``tools``, ``call``, ``web``, ``serve``, ``models``...
 
 Every user-caused error is one line on stderr and exit code 2 (usage) or 1 (runtime); never a
 traceback (``LITEAGENT_DEBUG=1`` shows it). ``run`` and ``resume`` exit with 4 when the run waits for
@@ -26,6 +26,16 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"liteagent: error: {message} (see '{self.prog} --help')\n")
         raise SystemExit(2)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -65,6 +75,14 @@ def plugin_flags() -> _Parser:
         default=[],
         metavar="FILE",
         help='MCP servers whose tools to add ({"mcpServers": {...}}, as other clients keep it; repeatable; default: none)',
+    )
+    g.add_argument(
+        "--mcp-connect-timeout",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds each MCP server may take to connect, where its entry names no connect_timeout; "
+        "one that does not connect is left out with a warning (default 30)",
     )
     return p
 
@@ -148,7 +166,11 @@ def dialect_flags() -> _Parser:
         default="auto",
         help="tool-call dialect (default: auto, from the model name: internlm -> internlm2, gpt -> openai, else hermes)",
     )
-    g.add_argument("--model", help="model name (default: the server's first model, or the embedded model)")
+    g.add_argument(
+        "--model",
+        help="model name: the server's, or one 'liteagent models pull' fetched, to run in-process "
+        "(default: the server's first model, or the embedded model)",
+    )
     g.add_argument("--system-prompt", help="system (meta) prompt (default: the dialect's)")
     g.add_argument(
         "--plugin-prompt", help="plugin prompt template, {prompt} for the tool list (default: the dialect's)"
@@ -369,6 +391,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _allow_flags(p, "serve MCP")
     p.set_defaults(func=commands.cmd_mcp_serve)
+
+    from .models import add_models_parser
+
+    add_models_parser(sub, _Parser)
 
     p = sub.add_parser("serve", parents=shared, help="serve the agent as an OpenAI-compatible API")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

@@ -65,6 +65,11 @@ def chat_loop(args: argparse.Namespace) -> int:
     session = InMemorySession()
     names = ", ".join(executor.names()) or "none"
     console.print(Text(f"liteagent chat · tools: {names} · {HELP}", style="dim"))
+    if type(agent.llm).__name__ == "LocalLLM":  # the embedded model (llama_cpp is loaded already)
+        from ..llms.local import DEMO_MODEL_NOTE, is_demo_model
+
+        if is_demo_model(agent.llm):
+            console.print(Text(DEMO_MODEL_NOTE, style="yellow"))
     interrupted = False  # Ctrl-C at the prompt once: a second one exits
     try:
         while True:

@@ -25,6 +25,7 @@ FLAGS = {
     "plugin_prompt": "--plugin-prompt",
     "plugins": "--plugin",
     "mcp": "--mcp",
+    "mcp_connect_timeout": "--mcp-connect-timeout",
     "allowed_hosts": "--allowed-host",
     "allowed_origins": "--allowed-origin",
     "max_body": "--max-body",

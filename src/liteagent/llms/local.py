@@ -545,3 +545,14 @@ def _find_stop(text: str, stops: list[str]) -> int | None:
         if i >= 0 and (best is None or i < best):
             best = i
     return best
+
+
+DEMO_MODEL_NOTE = (
+    "The embedded SmolLM2-135M is a demonstration model: it answers simple questions and seldom uses tools well. "
+    "For a capable local model: liteagent models pull internlm2.5-1.8b, then --model internlm2.5-1.8b"
+)
+
+
+def is_demo_model(llm: object) -> bool:
+    """The shipped 135M model answers (no other file was named)."""
+    return isinstance(llm, LocalLLM) and llm.model_path is None

@@ -5,6 +5,6 @@ server (``liteagent mcp serve``)."""
 from __future__ import annotations
 
 from .config import MCPServerConfig, load_config
-from .toolkit import MCPToolkit, toolkits_from_config
+from .toolkit import MCPToolkit, connect_all, toolkits_from_config
 
-__all__ = ["MCPServerConfig", "MCPToolkit", "load_config", "toolkits_from_config"]
+__all__ = ["MCPServerConfig", "MCPToolkit", "connect_all", "load_config", "toolkits_from_config"]

@@ -1,7 +1,8 @@
 """The MCP servers file, in the format other clients already use:
 ``{"mcpServers": {"NAME": {"command": ..., "args": [...], "env": {...}, "cwd": ...}}}`` for stdio
 servers and ``{"url": ..., "headers": {...}}`` for Streamable HTTP ones; either may name the
-protocol era to speak (``"protocol": "auto" | "legacy" | "2026-07-28"``)."""
+protocol era to speak (``"protocol": "auto" | "legacy" | "2026-07-28"``) and the seconds to wait for it
+to connect (``"connect_timeout": 30``)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class MCPServerConfig:
     url: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     protocol: str | None = None  # "auto", "legacy" (the handshake) or a version; unset: see MCPConnection
+    connect_timeout: float | None = None  # seconds to connect and list the tools (unset: the caller's limit)
 
     @property
     def transport(self) -> str:
@@ -64,9 +66,13 @@ def load_config(path: str | os.PathLike[str]) -> list[MCPServerConfig]:
         cwd, protocol = spec.get("cwd"), spec.get("protocol")
         if protocol is not None and not (isinstance(protocol, str) and _PROTOCOL.match(protocol)):
             raise UsageError(f'{where}: protocol must be "auto", "legacy" or a version like "2026-07-28"')
+        limit = spec.get("connect_timeout")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0):
+            raise UsageError(f"{where}: connect_timeout must be a number of seconds above 0")
         out.append(
             MCPServerConfig(
-                name, command, tuple(args), dict(env), str(cwd) if cwd else None, url, dict(headers), protocol
+                name, command, tuple(args), dict(env), str(cwd) if cwd else None, url, dict(headers), protocol,
+                float(limit) if limit is not None else None,
             )
-        )
+        )  # fmt: skip
     return out

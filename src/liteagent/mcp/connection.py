@@ -17,6 +17,7 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .. import tracing
@@ -68,6 +69,7 @@ class MCPConnection:
             if self.alive:
                 return self.tools
             self._end_owner()  # a broken connection: its owner closes it
+            _import_sdk()  # the SDK's own import is not the server's time to answer
             deadline = time.monotonic() + self.connect_timeout
             modes = _modes(self.protocol, self.target)
             for i, mode in enumerate(modes):
@@ -87,6 +89,9 @@ class MCPConnection:
                     raise ToolError(
                         f"MCP server {self.name}: no answer within {self.connect_timeout:g} s of connecting"
                     ) from None
+                except KeyRefused as exc:
+                    self._end_owner(cancel=True)
+                    raise ToolError(str(exc)) from None
                 except Exception as exc:
                     self._end_owner(cancel=True)
                     if i + 1 < len(modes) and _refused(exc):
@@ -96,6 +101,26 @@ class MCPConnection:
                     ) from None
             raise AssertionError("unreachable")
 
+    def _key_check(self, ready: asyncio.Future[list[Any]]) -> Callable[[Any], Awaitable[None]]:
+        """An HTTP response hook: a server that refuses the key ends the connect at once, saying so
+        (the SDK would retry it until the connect limit)."""
+        headers = getattr(self.target, "headers", None) or {}
+
+        async def check(response: Any) -> None:
+            status = response.status_code
+            if status in (401, 403) and not ready.done():
+                has_key = any(k.lower() in ("authorization", "x-api-key", "api-key") for k in headers)
+                what = (
+                    'the key in its "headers" is wrong'
+                    if has_key
+                    else 'it needs a key: add "headers": {"Authorization": "Bearer KEY"} to its entry'
+                )
+                ready.set_exception(
+                    KeyRefused(f"MCP server {self.name}: the server refused the request (HTTP {status}): {what}")
+                )
+
+        return check
+
     async def _own(self, ready: asyncio.Future[list[Any]], mode: str) -> None:
         from mcp import Client, StdioServerParameters
         from mcp.client.stdio import stdio_client
@@ -104,7 +129,7 @@ class MCPConnection:
 
         stack = contextlib.ExitStack()
         try:
-            target = _transport(self.target)
+            target = _transport(self.target, self._key_check(ready))
             if isinstance(target, StdioServerParameters):
                 # its stderr goes to a log file (a server's tracebacks are not the user's terminal's);
                 # its exit is seen while the connection is idle too
@@ -271,17 +296,29 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _transport(target: Any) -> Any:
-    """What ``mcp.Client`` takes for a config entry: stdio parameters or an HTTP transport."""
+class KeyRefused(ToolError):
+    """An HTTP server answered 401/403 while connecting."""
+
+
+def _import_sdk() -> None:
+    import mcp
+    import mcp.client.stdio
+    import mcp.client.streamable_http  # noqa: F401
+
+
+def _transport(target: Any, on_response: Callable[[Any], Awaitable[None]] | None = None) -> Any:
+    """What ``mcp.Client`` takes for a config entry: stdio parameters or an HTTP transport (whose
+    responses ``on_response`` sees)."""
     if not isinstance(target, MCPServerConfig):
         return target  # a Server, an MCPServer, a URL, StdioServerParameters: as given
     if target.url:
-        if not target.headers:
-            return target.url
-        import httpx2
         from mcp.client.streamable_http import streamable_http_client
+        from mcp.shared._httpx_utils import create_mcp_http_client
 
-        return streamable_http_client(target.url, http_client=httpx2.AsyncClient(headers=target.headers))
+        client = create_mcp_http_client(headers=target.headers or None)
+        if on_response is not None:
+            client.event_hooks = {"request": [], "response": [on_response]}
+        return streamable_http_client(target.url, http_client=client)
     from mcp import StdioServerParameters
 
     env = {k: os.environ[k] for k in BASE_ENV if k in os.environ} | target.env

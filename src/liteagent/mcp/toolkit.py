@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import mimetypes
 import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..actions.base import BaseAction
@@ -16,6 +18,9 @@ from ..errors import ToolError
 from ..messages import ResultItem
 from .config import MCPServerConfig, load_config
 from .connection import MCPConnection
+
+log = logging.getLogger("liteagent.mcp")
+DEFAULT_CONNECT_TIMEOUT = 30.0  # seconds: a busy machine's first start of a server (10 s was seen to fail)
 
 
 class MCPToolkit(BaseAction):
@@ -26,7 +31,8 @@ class MCPToolkit(BaseAction):
             ``mcp.StdioServerParameters``, or an SDK ``Server``/``MCPServer`` (in-process).
         name: the plugin's name, which prefixes its tools (``NAME.tool``); the config entry's
             name by default.
-        connect_timeout: seconds to connect and list the tools.
+        connect_timeout: seconds to connect and list the tools, where the config entry names no
+            ``connect_timeout`` of its own (default 30; the SDK's import is not counted).
         call_timeout: seconds one call may take; a call past it is an error result.
         max_result_bytes: the largest answer taken from the server (texts and encoded data); a
             larger one is an error result saying so (over stdio it is dropped as it arrives,
@@ -41,7 +47,7 @@ class MCPToolkit(BaseAction):
         server: Any,
         name: str | None = None,
         *,
-        connect_timeout: float = 10.0,
+        connect_timeout: float | None = None,
         call_timeout: float = 60.0,
         protocol: str | None = None,
         max_result_bytes: int = 16 * 2**20,
@@ -49,6 +55,8 @@ class MCPToolkit(BaseAction):
         if name is None:
             name = server.name if isinstance(server, MCPServerConfig) else "mcp"
         super().__init__(name=name)
+        # the server's own entry says best; else the caller's limit for all, else the default
+        connect_timeout = getattr(server, "connect_timeout", None) or connect_timeout or DEFAULT_CONNECT_TIMEOUT
         self.connection = MCPConnection(server, name, connect_timeout, call_timeout, protocol, max_result_bytes)
         self._specs: list[ApiSpec] | None = None
 
@@ -133,3 +141,28 @@ def toolkits_from_config(paths: Iterable[str | os.PathLike[str]], **kw: Any) -> 
     for p in paths:
         out += [MCPToolkit(cfg, **kw) for cfg in load_config(p)]
     return out
+
+
+def connect_all(toolkits: list[MCPToolkit]) -> list[MCPToolkit]:
+    """Connect every server at once, each within its own limit: those that answered, with a
+    warning for each that did not (its tools are left out; the others work). None answered: the
+    first failure is the error."""
+    if not toolkits:
+        return []
+
+    def connect(toolkit: MCPToolkit) -> str | None:
+        try:
+            toolkit.api_specs()
+            return None
+        except ToolError as exc:
+            toolkit.close()
+            return str(exc)
+
+    with ThreadPoolExecutor(max_workers=min(16, len(toolkits)), thread_name_prefix="mcp-connect") as pool:
+        failures = list(pool.map(connect, toolkits))
+    if all(failures):
+        raise ToolError(failures[0] or "")
+    for why in failures:
+        if why:
+            log.warning("%s; its tools are left out", why)
+    return [t for t, why in zip(toolkits, failures, strict=True) if why is None]
