@@ -287,3 +287,16 @@ def test_the_same_app_on_ray_serve(server, tmp_path):
 def test_the_interpreter_is_refused_not_shared_between_callers(cli, server):
     r = cli("serve", "--base-url", server.url, "--plugin", "PythonInterpreter", "--port", str(free_port()))
     assert r.code == 2 and "PythonInterpreter" in r.err and "Traceback" not in r.err
+
+
+def test_each_request_is_one_log_line_with_its_session_turns_tools_and_tokens(service, server):
+    server.replies = [CALL, "Sunny in Oslo."]
+    s = service()
+    r = s.client().chat.completions.create(
+        model="liteagent", messages=[{"role": "user", "content": "Oslo?"}], user="log-1"
+    )
+    s.stop()
+    log = s.proc.stderr.read() if s.proc.stderr else ""
+    (line,) = [x for x in log.splitlines() if r.id in x]
+    assert "session=log-1" in line and "turns=2" in line and "tool_calls=1" in line and "status=ok" in line
+    assert "tokens_in=20" in line and "tokens_out=" in line and "ms=" in line

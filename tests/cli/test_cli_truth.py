@@ -148,3 +148,13 @@ def test_tools_and_call_list_only_their_flags(command, absent):
     out = subprocess.run([sys.executable, "-m", "liteagent", command, "--help"], capture_output=True, text=True).stdout
     for flag in absent:
         assert flag not in out, (command, flag)
+
+
+def test_chat_on_the_shipped_model_says_it_is_a_demonstration_and_how_to_get_a_better_one():
+    from .terminal import Terminal
+
+    term = Terminal("chat", "--plugin", f"{WEATHER}:Weather")
+    first = term.expect("> ", timeout=300)  # the embedded model loads first
+    assert "demonstration model" in first and "liteagent models pull internlm2.5-1.8b" in first
+    term.type("/exit\r")
+    assert term.wait() == 0

@@ -284,3 +284,15 @@ def test_mcp_servers_of_the_operator_are_plugins_on_the_page(web_env, app_test, 
     panels = [e for e in at.expander if "demo.echo" in e.label.replace("\\", "")]
     assert panels and ":green[success]" in panels[0].label
     assert "It echoed." in shown(at)
+
+
+def test_the_shipped_135m_model_is_named_a_demonstration_on_the_first_screen(web_env, app_test):
+    web_env(backend="local", model="")
+    at = app_test("newcomer")
+    at.run()
+    notes = " ".join(i.value for i in at.info)
+    assert "demonstration model" in notes and "liteagent models pull internlm2.5-1.8b" in notes
+    web_env()  # a server's model: nothing to say
+    at = app_test("operator")
+    at.run()
+    assert not any("demonstration" in i.value for i in at.info)

@@ -501,6 +501,8 @@ def main() -> None:
         st.warning(n)
     if s.view is None or not s.view.items:
         st.caption(t(lang, "empty"))
+        if settings.backend == "local" and not settings.model and not settings.model_path:  # the shipped 135M
+            st.info(t(lang, "demo_model"))
     state = _state(s.view)
     if s.view is not None:
         waiting = frozenset(state.waiting) if state is not None else frozenset()

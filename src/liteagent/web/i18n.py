@@ -49,6 +49,9 @@ LABELS: dict[str, dict[str, str]] = {
         "error": "Error",
         "thinking": "Thinking",
         "empty": "Ask a question below. Tool calls appear as expandable panels.",
+        "demo_model": "The embedded SmolLM2-135M is a demonstration model: it answers simple questions and seldom "
+        "uses tools well. For a capable local model: `liteagent models pull internlm2.5-1.8b`, then "
+        "`liteagent web --model internlm2.5-1.8b`.",
         "plugin_error": "Plugin not available: {error}",
         "approval_title": "Approval needed: the model wants to run these calls",
         "approval_call": "{tool}, with exactly these arguments:",
@@ -111,6 +114,8 @@ LABELS: dict[str, dict[str, str]] = {
         "error": "错误",
         "thinking": "思考",
         "empty": "在下方输入问题。工具调用会显示为可展开的面板。",
+        "demo_model": "内置的 SmolLM2-135M 只是演示模型：能回答简单问题，但很少能用好工具。要更强的本地模型："
+        "`liteagent models pull internlm2.5-1.8b`，然后 `liteagent web --model internlm2.5-1.8b`。",
         "plugin_error": "插件不可用：{error}",
         "approval_title": "需要批准：模型想要执行以下调用",
         "approval_call": "{tool}，批准后将完全按以下参数执行：",
