@@ -144,7 +144,7 @@ def test_openai_tools_render_with_safe_names():
 
 def test_seed_env_checker_ports_by_changing_the_import_line():
     seed = (TESTS / "data" / "seed_env_checker.py").read_text(encoding="utf-8")
-    assert "from liteagent import BaseAction, tool_api" in seed
+    assert "from liteagent.actions.base_action import BaseAction, tool_api" in seed  # the tutorial's line, renamed
     ns: dict = {}
     exec(compile(seed, "seed_env_checker.py", "exec"), ns)
     checker = ns["EnvChecker"]()
