@@ -43,7 +43,7 @@ from .errors import UsageError
 from .events import ContextTrimmed, ErrorEvent, FinalAnswer, ToolResultEvent, TurnEnd
 from .messages import ActionReturn, ActionStatus, Message, ResultItem, ToolCall
 from .protocols.base import ParsedReply
-from .request import Request
+from .request import CallDecision, Request
 from .results import PendingCall, Step
 
 if TYPE_CHECKING:
@@ -407,7 +407,18 @@ def render(
             run.spec.check_grammar()
             choice = tool_choice
         request.grammar = agent.grammar(protocol, choice, toolset)
+        if choice == "auto" and run.spec is None and tools is not None and len(toolset):
+            request.decide = call_decision(agent, protocol, toolset)
     return request, trimmed
+
+
+def call_decision(agent: Settings, protocol: Protocol, toolset: ToolSet) -> CallDecision | None:
+    """Auto, decided first where the backend knows its model's threshold for this dialect."""
+    threshold = getattr(agent.llm, "call_threshold", None)
+    limit = threshold(protocol.name) if callable(threshold) and protocol.call_opener else None
+    if limit is None:
+        return None
+    return CallDecision(protocol.call_opener or "", limit, agent.grammar(protocol, "required", toolset))
 
 
 def execute(

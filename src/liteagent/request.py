@@ -7,6 +7,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+@dataclass
+class CallDecision:
+    """``tool_choice`` auto, decided before decoding where the backend can read the model's next-token
+    probabilities (the embedded model): the reply is a call when the model's own log-probability of
+    starting one (the first token of ``opener``) is at least ``threshold``, and is then decoded under
+    ``grammar`` (calls only); else it decodes as asked (an answer, or a call it still starts)."""
+
+    opener: str
+    threshold: float
+    grammar: str | None
+
+
 @dataclass(slots=True)
 class Request:
     """What one model turn sends: a raw ``prompt`` (/v1/completions) or ``messages``
@@ -19,6 +31,7 @@ class Request:
     stop: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     grammar: str | None = None  # GBNF for backends that constrain decoding (the embedded model)
+    decide: CallDecision | None = None  # auto: call or answer, decided first (the embedded model)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -35,4 +48,4 @@ class Request:
         return d
 
 
-__all__ = ["Request"]
+__all__ = ["CallDecision", "Request"]

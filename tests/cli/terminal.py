@@ -22,6 +22,9 @@ class Terminal:
         pid, fd = pty.fork()
         if pid == 0:  # the child: become the command
             os.chdir(TESTS.parent)
+            # as at a person's terminal: a test run from a background job (whose shell ignores
+            # SIGINT) must not hand that on, or Ctrl-C would do nothing
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
             os.execve(sys.executable, [sys.executable, "-m", "liteagent", *args], full_env)
         self.pid, self.fd = pid, fd
         self.out = ""  # all it wrote so far

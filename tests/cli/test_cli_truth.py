@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -38,6 +39,7 @@ def run_in_pty(args: list[str], stdin_script: list[tuple[float, bytes]] = (), ti
     """Run the CLI with stdin/stdout/stderr on a pseudo-terminal; send keys at given delays."""
     pid, fd = pty.fork()
     if pid == 0:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # as at a terminal (see terminal.py)
         os.environ["PYTHONIOENCODING"] = "utf-8"
         os.execv(sys.executable, [sys.executable, "-m", "liteagent", *args])
     out = b""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Callable, Iterator
 
@@ -70,6 +71,8 @@ def chat_loop(args: argparse.Namespace) -> int:
 
         if is_demo_model(agent.llm):
             console.print(Text(DEMO_MODEL_NOTE, style="yellow"))
+    if sys.stdin.isatty() and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # started from a job that ignores it
     interrupted = False  # Ctrl-C at the prompt once: a second one exits
     try:
         while True:

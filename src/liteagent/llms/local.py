@@ -30,6 +30,9 @@ from .base import DEFAULT_MODEL_NAME, LLM, Chunk, GenerationConfig
 from .prefix_cache import PrefixCache
 
 SHIPPED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# the shipped model's threshold per dialect (bench/call_decision.py measured it on BFCL cases outside
+# the project's sample: a call on 74 % of the cases that want one, none on 90 % of irrelevance ones)
+SHIPPED_CALL_THRESHOLDS = {"hermes": -5.5}
 
 Progress = Callable[[str, float], None]
 
@@ -254,6 +257,7 @@ class LocalLLM(LLM):
         progress: Progress | None = None,
         config: GenerationConfig | None = None,
         prefix_cache: bool = True,
+        call_thresholds: dict[str, float] | None = None,
     ) -> None:
         if model_path is None:
             self.model_path: Path | None = None
@@ -273,6 +277,14 @@ class LocalLLM(LLM):
         self.last_stats: dict[str, float] = {}
         self.stats: deque[dict[str, float]] = deque(maxlen=256)  # one entry per generation
         self.prefix_cache = PrefixCache(data_dir() / "kv-cache") if prefix_cache else None
+        # auto, decided first: per dialect, the log-probability of starting a call at or above which
+        # the reply is a call (the shipped model's, measured by bench/call_decision.py; else none)
+        self.call_thresholds = dict(SHIPPED_CALL_THRESHOLDS if model_path is None else {})
+        self.call_thresholds.update(call_thresholds or {})
+
+    def call_threshold(self, dialect: str) -> float | None:
+        """Where auto is decided before decoding for this dialect (None: it is not)."""
+        return self.call_thresholds.get(dialect)
 
     def _resolve_path(self) -> Path:
         if self.model_path is not None:
@@ -382,11 +394,18 @@ class LocalLLM(LLM):
             fixed = self._fixed_prefix(loaded, request, tokens)
             reused = self._prefill(llama, tokens, fixed, loaded.path, lambda stage, f: put(Chunk(progress=(stage, f))))
             t_prompt = time.perf_counter() - t0
+            grammar_text = request.grammar
+            decided: dict[str, float] = {}
+            if request.decide is not None and grammar_text:  # auto: call or answer, by the model's own odds
+                logprob = _next_logprob(llama, request.decide.opener)
+                decided = {"call_logprob": logprob, "decided_call": float(logprob >= request.decide.threshold)}
+                if decided["decided_call"] and request.decide.grammar:
+                    grammar_text = request.decide.grammar
             grammar = None
-            if request.grammar and _grammar_loads(request.grammar):
+            if grammar_text and _grammar_loads(grammar_text):
                 from llama_cpp import LlamaGrammar
 
-                grammar = LlamaGrammar.from_string(request.grammar, verbose=False)
+                grammar = LlamaGrammar.from_string(grammar_text, verbose=False)
             temp = cfg.temperature if cfg.temperature is not None else 0.2
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             pending = ""
@@ -445,6 +464,7 @@ class LocalLLM(LLM):
                 "ttft_seconds": first if first is not None else total,
                 "total_seconds": total,
                 "load_seconds": loaded.load_seconds,
+                **decided,
             }
             self.stats.append(self.last_stats)
             put(Chunk(finish_reason=finish, usage={"prompt_tokens": len(tokens), "completion_tokens": n_out}))
@@ -536,6 +556,16 @@ def _llama_version() -> str:
     import llama_cpp
 
     return str(getattr(llama_cpp, "__version__", "?"))
+
+
+def _next_logprob(llama: Any, text: str) -> float:
+    """The model's log-probability that its next token is ``text``'s first (the prompt was just read)."""
+    import numpy as np
+
+    token = llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)[0]
+    logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),)).astype(np.float64)
+    top = float(logits.max())
+    return float(logits[token] - top - np.log(np.exp(logits - top).sum()))
 
 
 def _find_stop(text: str, stops: list[str]) -> int | None:

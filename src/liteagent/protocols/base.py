@@ -371,6 +371,8 @@ class Protocol(ABC):
     default_plugin_prompt: str = ""
     #: how a call must look, told to a model whose call could not be read
     call_format_hint: str = "a tool call whose arguments are a JSON object"
+    #: what a reply that calls starts with (its first token's probability decides auto, where read)
+    call_opener: str | None = None
     #: under this dialect's grammar a reply is either calls or an answer, and an answer holds no
     #: call: once its first visible text is out, the reply will make no call
     answer_excludes_calls: bool = False

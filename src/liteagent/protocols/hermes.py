@@ -37,6 +37,7 @@ def tool_schemas(toolset: ToolsView) -> list[dict[str, Any]]:
 class HermesProtocol(Protocol):
     name = "hermes"
     call_format_hint = '<tool_call>\n{"name": "Tool.api", "arguments": {...}}\n</tool_call>'
+    call_opener = "<tool_call>"
 
     def grammar(self, toolset: ToolsView | None, tool_choice: str) -> str | None:
         from .grammar import hermes_grammar_for
