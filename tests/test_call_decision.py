@@ -4,8 +4,8 @@ call against its threshold; above it the reply is decoded as a call, below as it
 from __future__ import annotations
 
 from liteagent import Agent, ScriptedLLM, tool
-from liteagent.llms.local import SHIPPED_CALL_THRESHOLDS, LocalLLM
-from liteagent.request import CallDecision
+from liteagent.llms.local import SHIPPED_CALL_RULES, LocalLLM
+from liteagent.request import CallDecision, CallRule
 
 QUESTION = "What's the weather in Paris for the next 3 days?"
 
@@ -26,8 +26,8 @@ class Deciding(ScriptedLLM):
 
     supports_grammar = True
 
-    def call_threshold(self, dialect: str) -> float | None:
-        return -3.0 if dialect == "hermes" else None
+    def call_rule(self, dialect: str) -> CallRule | None:
+        return CallRule(-3.0, 0.5) if dialect == "hermes" else None
 
 
 def test_the_engine_asks_for_a_decision_only_under_auto_with_a_known_threshold():
@@ -35,6 +35,7 @@ def test_the_engine_asks_for_a_decision_only_under_auto_with_a_known_threshold()
     Agent(llm, [forecast], protocol="hermes").run("x")
     decide = llm.requests[-1].decide
     assert isinstance(decide, CallDecision) and decide.opener == "<tool_call>" and decide.threshold == -3.0
+    assert decide.names == ("forecast",) and decide.name_weight == 0.5 and decide.name_prefix == '\n{"name": "'
     assert decide.grammar and decide.grammar != llm.requests[-1].grammar  # calls only, vs call-or-answer
     for kw in ({"tool_choice": "required"}, {"tool_choice": "none"}, {"output_type": int}):
         Agent(llm, [forecast], protocol="hermes", **kw).run("x")
@@ -49,18 +50,20 @@ def test_the_engine_asks_for_a_decision_only_under_auto_with_a_known_threshold()
 
 
 def test_the_shipped_model_decides_by_its_own_odds():
-    assert SHIPPED_CALL_THRESHOLDS["hermes"] < 0
-    assert LocalLLM().call_threshold("hermes") == SHIPPED_CALL_THRESHOLDS["hermes"]
-    assert LocalLLM(call_thresholds={}).call_threshold("hermes") == SHIPPED_CALL_THRESHOLDS["hermes"]
-    # a threshold every log-probability passes: the reply is decoded as a call, and runs
-    always = LocalLLM(call_thresholds={"hermes": -1e9})
+    rule = SHIPPED_CALL_RULES["hermes"]
+    assert rule.threshold < 0
+    assert LocalLLM().call_rule("hermes") == rule and LocalLLM().call_rule("react") is None
+    # a threshold every score passes: the reply is decoded as a call, and runs
+    always = LocalLLM(call_rules={"hermes": CallRule(-1e9, 1.0)})
     r = Agent(always, [forecast], protocol="hermes", max_turns=2).run(QUESTION)
     first = r.steps[0]
     assert first.tool_calls and first.tool_calls[0].name == "forecast" and first.results[0].ok
     stats = always.stats[-len(r.steps)]
-    assert stats["decided_call"] == 1.0 and stats["call_logprob"] <= 0.0
-    # one none passes (a log-probability is at most 0): decoded as it would be, and the odds kept
-    never = LocalLLM(call_thresholds={"hermes": 0.5})
+    assert stats["decided_call"] == 1.0 and stats["call_logprob"] <= 0.0 and stats["name_logprob"] <= 0.0
+    assert stats["call_score"] == stats["call_logprob"] + stats["name_logprob"]
+    # one no score passes (both parts are at most 0): decoded as it would be, the same odds kept
+    never = LocalLLM(call_rules={"hermes": CallRule(0.5, 1.0)})
     r = Agent(never, [forecast], protocol="hermes", max_turns=2).run(QUESTION)
-    assert never.stats[-len(r.steps)]["decided_call"] == 0.0
-    assert never.stats[-len(r.steps)]["call_logprob"] == stats["call_logprob"]  # the same prompt, the same odds
+    again = never.stats[-len(r.steps)]
+    assert again["decided_call"] == 0.0
+    assert again["call_score"] == stats["call_score"]  # the same prompt, the same odds: reading ahead left no trace

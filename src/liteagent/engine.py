@@ -413,12 +413,15 @@ def render(
 
 
 def call_decision(agent: Settings, protocol: Protocol, toolset: ToolSet) -> CallDecision | None:
-    """Auto, decided first where the backend knows its model's threshold for this dialect."""
-    threshold = getattr(agent.llm, "call_threshold", None)
-    limit = threshold(protocol.name) if callable(threshold) and protocol.call_opener else None
-    if limit is None:
+    """Auto, decided first where the backend knows its model's rule for this dialect."""
+    rule_of = getattr(agent.llm, "call_rule", None)
+    rule = rule_of(protocol.name) if callable(rule_of) and protocol.call_opener else None
+    if rule is None:
         return None
-    return CallDecision(protocol.call_opener or "", limit, agent.grammar(protocol, "required", toolset))
+    grammar = agent.grammar(protocol, "required", toolset)
+    names = tuple(toolset.names()) if rule.name_weight else ()
+    opener = protocol.call_opener or ""
+    return CallDecision(opener, rule.threshold, grammar, names, protocol.call_name_prefix, rule.name_weight)
 
 
 def execute(

@@ -7,16 +7,31 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+@dataclass(frozen=True)
+class CallRule:
+    """How a backend decides auto for one dialect: the score (the log-probability of the call's
+    first token, plus ``name_weight`` x the best tool name's mean log-probability) against ``threshold``."""
+
+    threshold: float
+    name_weight: float = 0.0
+
+
 @dataclass
 class CallDecision:
     """``tool_choice`` auto, decided before decoding where the backend can read the model's next-token
     probabilities (the embedded model): the reply is a call when the model's own log-probability of
     starting one (the first token of ``opener``) is at least ``threshold``, and is then decoded under
-    ``grammar`` (calls only); else it decodes as asked (an answer, or a call it still starts)."""
+    ``grammar`` (calls only); else it decodes as asked (an answer, or a call it still starts).
+    ``threshold`` and ``name_weight`` are the model's (:class:`CallRule`)."""
 
     opener: str
     threshold: float
     grammar: str | None
+    #: the score adds ``name_weight`` x the best mean log-probability of a tool's name written after
+    #: ``opener + name_prefix`` (how well a tool fits the question, in the model's own words)
+    names: tuple[str, ...] = ()
+    name_prefix: str = ""
+    name_weight: float = 0.0
 
 
 @dataclass(slots=True)
@@ -48,4 +63,4 @@ class Request:
         return d
 
 
-__all__ = ["CallDecision", "Request"]
+__all__ = ["CallDecision", "CallRule", "Request"]

@@ -373,6 +373,8 @@ class Protocol(ABC):
     call_format_hint: str = "a tool call whose arguments are a JSON object"
     #: what a reply that calls starts with (its first token's probability decides auto, where read)
     call_opener: str | None = None
+    #: what follows the opener up to the tool's name (its name's probability says how well it fits)
+    call_name_prefix: str = ""
     #: under this dialect's grammar a reply is either calls or an answer, and an answer holds no
     #: call: once its first visible text is out, the reply will make no call
     answer_excludes_calls: bool = False

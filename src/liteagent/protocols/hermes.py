@@ -38,6 +38,7 @@ class HermesProtocol(Protocol):
     name = "hermes"
     call_format_hint = '<tool_call>\n{"name": "Tool.api", "arguments": {...}}\n</tool_call>'
     call_opener = "<tool_call>"
+    call_name_prefix = '\n{"name": "'
 
     def grammar(self, toolset: ToolsView | None, tool_choice: str) -> str | None:
         from .grammar import hermes_grammar_for
