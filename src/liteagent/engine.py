@@ -407,7 +407,8 @@ def render(
             run.spec.check_grammar()
             choice = tool_choice
         request.grammar = agent.grammar(protocol, choice, toolset)
-        if choice == "auto" and run.spec is None and tools is not None and len(toolset):
+        # the question's first turn (as calibrated): after a result the model's own reply decides
+        if choice == "auto" and run.spec is None and tools is not None and len(toolset) and not run.steps:
             request.decide = call_decision(agent, protocol, toolset)
     return request, trimmed
 
