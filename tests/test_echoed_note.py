@@ -8,20 +8,10 @@ import json
 from liteagent import Agent, ScriptedLLM, ToolError, tool
 
 from .conftest import TESTS
+from .observe.tools import add
 
 CALL = '<tool_call>{"name": "add", "arguments": {"a": 1, "b": 2}}</tool_call>'
 REPEAT = "You already called add with these arguments; its result is above. Use it to answer now."
-
-
-@tool
-def add(a: int, b: int) -> int:
-    """Add two numbers.
-
-    Args:
-        a: the first
-        b: the second
-    """
-    return a + b
 
 
 @tool
