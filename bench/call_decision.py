@@ -28,7 +28,8 @@ from liteagent import Agent
 from liteagent.evals.bfcl import categories, load_category
 from liteagent.evals.run import eval_category
 from liteagent.evals.tools import toolset_from_schemas
-from liteagent.llms.local import LocalLLM, call_score
+from liteagent.llms.call_odds import call_score
+from liteagent.llms.local import LocalLLM
 from liteagent.messages import Message
 from liteagent.protocols import get_protocol
 from liteagent.request import CallDecision, CallRule

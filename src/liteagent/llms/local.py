@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LLMError, UsageError
-from ..request import CallDecision, CallRule, Request
+from ..request import CallRule, Request
 from .base import DEFAULT_MODEL_NAME, LLM, Chunk, GenerationConfig
+from .call_odds import call_score
 from .prefix_cache import PrefixCache
 
 SHIPPED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -557,44 +558,6 @@ def _llama_version() -> str:
     import llama_cpp
 
     return str(getattr(llama_cpp, "__version__", "?"))
-
-
-def _logprobs(llama: Any) -> Any:
-    """The next token's log-probabilities, after what the model last read."""
-    import numpy as np
-
-    logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),)).astype(np.float64)
-    top = float(logits.max())
-    return logits - top - np.log(np.exp(logits - top).sum())
-
-
-def call_score(llama: Any, decide: CallDecision) -> dict[str, float]:
-    """The odds of a call, read just after the prompt: the log-probability of the opener's first
-    token, plus ``name_weight`` x the best mean log-probability of a tool's name after the opener
-    (read ahead, then forgotten: the reply is decoded from the prompt's end)."""
-    first_token = llama.tokenize(decide.opener.encode("utf-8"), add_bos=False, special=True)[0]
-    first = float(_logprobs(llama)[first_token])
-    out = {"call_logprob": first, "call_score": first}
-    if not decide.names or not decide.name_weight:
-        return out
-    end = llama.n_tokens
-    llama.eval(llama.tokenize((decide.opener + decide.name_prefix).encode("utf-8"), add_bos=False, special=True))
-    after, ahead = _logprobs(llama), llama.n_tokens
-    best = float("-inf")
-    for name in decide.names:
-        llama.n_tokens = ahead  # each name read from the same point (eval drops what followed)
-        tokens = llama.tokenize(f'{name}"'.encode(), add_bos=False, special=False)
-        total, lp = 0.0, after
-        for i, token in enumerate(tokens):
-            total += float(lp[token])
-            if i + 1 < len(tokens):
-                llama.eval([token])
-                lp = _logprobs(llama)
-        best = max(best, total / len(tokens))
-    llama.n_tokens = end
-    out["name_logprob"] = best
-    out["call_score"] = first + decide.name_weight * best
-    return out
 
 
 def _find_stop(text: str, stops: list[str]) -> int | None:
