@@ -58,6 +58,23 @@ def test_infinite_loop_ends_at_timeout_and_next_run_works(py):
     assert text(py("kept")) == "Out: 'yes'"
 
 
+def test_an_interrupt_reaches_only_the_cell_it_names_even_one_not_started(py):
+    # a busy machine: the timeout of a cell can fire before the kernel has even started it; the
+    # interrupt must not be lost (the cell would run unbounded and the kernel be restarted) nor hit
+    # the cell running before it
+    py("kept = 'yes'")
+    kernel = py.interp.kernel
+    with kernel._lock:
+        kernel._send({"id": "first", "code": "import time; time.sleep(1.5); done = 1"})
+        kernel._send({"id": "second", "code": "second_ran = True"})
+        kernel._send({"interrupt": True, "id": "second"})
+        first = kernel._wait_reply("first", 60, 0)
+        second = kernel._wait_reply("second", 60, 0)
+    assert isinstance(first, dict) and first["ok"] and not first.get("interrupted")
+    assert isinstance(second, dict) and second.get("interrupted")
+    assert text(py("(kept, done, 'second_ran' in globals())")) == "Out: ('yes', 1, False)"
+
+
 def test_blocking_sleep_is_interrupted(py):
     r = py("import time; time.sleep(60)", timeout=1)
     assert r.status is ActionStatus.TIMEOUT

@@ -215,7 +215,7 @@ class Kernel:
                 reply = self._wait_reply(cell_id, timeout, disk_at_start)
                 if reply is None:
                     with contextlib.suppress(KernelDied):
-                        self._send({"interrupt": True})
+                        self._send({"interrupt": True, "id": cell_id})  # a cell not started yet never runs
                     reply = self._wait_reply(cell_id, grace, disk_at_start)
                     if reply is None:
                         self.kill()

@@ -49,7 +49,11 @@ def main() -> None:
 
     cells: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
     main_thread = threading.main_thread().ident
-    busy = threading.Event()
+    state = threading.Lock()  # which cell runs, against an interrupt naming it
+    running: list[Any] = [None]  # the id of the cell running now
+    cancelled: set[Any] = set()  # cells interrupted before they started (a busy machine): never run
+    in_cell = [False]  # SIGINT interrupts a cell only; between cells it is ignored
+    signal.signal(signal.SIGINT, lambda *_: _interrupt(in_cell))
 
     def reader() -> None:
         for raw in proto_in:
@@ -58,8 +62,13 @@ def main() -> None:
             except ValueError:
                 continue
             if msg.get("interrupt"):
-                if busy.is_set() and main_thread is not None:
-                    signal.pthread_kill(main_thread, signal.SIGINT)
+                with state:
+                    target = msg.get("id")
+                    if running[0] is not None and target in (None, running[0]):
+                        if main_thread is not None:
+                            signal.pthread_kill(main_thread, signal.SIGINT)
+                    elif target is not None:
+                        cancelled.add(target)
             else:
                 cells.put(msg)
         cells.put(None)  # the parent went away
@@ -72,10 +81,14 @@ def main() -> None:
         msg = cells.get()
         if msg is None:
             os._exit(0)
-        busy.set()
-        reply = run_cell(str(msg.get("code", "")), namespace)
+        with state:
+            skip = msg.get("id") in cancelled
+            cancelled.discard(msg.get("id"))
+            running[0] = None if skip else msg.get("id")
+        reply = INTERRUPTED.copy() if skip else run_cell(str(msg.get("code", "")), namespace, in_cell)
         reply["id"] = msg.get("id")
-        busy.clear()
+        with state:
+            running[0] = None
         if os.getpid() != KERNEL_PID:  # a process the cell forked: never a second kernel
             os._exit(0)
         _reap_children(0.5)  # let processes the cell forked finish writing their output
@@ -145,7 +158,15 @@ def _read_capped(fd: int, limit: int) -> str:
     return text
 
 
-def run_cell(code: str, namespace: dict[str, Any]) -> dict[str, Any]:
+INTERRUPTED = {"ok": False, "interrupted": True, "error": "KeyboardInterrupt: the cell was interrupted", "result": None}
+
+
+def _interrupt(in_cell: list[bool]) -> None:
+    if in_cell[0]:
+        raise KeyboardInterrupt
+
+
+def run_cell(code: str, namespace: dict[str, Any], in_cell: list[bool] | None = None) -> dict[str, Any]:
     """Run one cell; the value of a last bare expression is the result, as in Jupyter."""
     try:
         tree = ast.parse(code, "<cell>", "exec")
@@ -156,16 +177,16 @@ def run_cell(code: str, namespace: dict[str, Any]) -> dict[str, Any]:
         expr = tree.body.pop()
         assert isinstance(expr, ast.Expr)
         last = ast.Expression(expr.value)
+    flag = in_cell if in_cell is not None else [False]
     try:
-        exec(compile(tree, "<cell>", "exec"), namespace)
-        value = eval(compile(last, "<cell>", "eval"), namespace) if last is not None else None
+        flag[0] = True
+        try:
+            exec(compile(tree, "<cell>", "exec"), namespace)
+            value = eval(compile(last, "<cell>", "eval"), namespace) if last is not None else None
+        finally:
+            flag[0] = False
     except KeyboardInterrupt:
-        return {
-            "ok": False,
-            "interrupted": True,
-            "error": "KeyboardInterrupt: the cell was interrupted",
-            "result": None,
-        }
+        return INTERRUPTED.copy()
     except BaseException as exc:  # the cell's error is a result, not the kernel's
         if isinstance(exc, SystemExit):
             return {"ok": False, "error": f"SystemExit: {exc.code}", "result": None}
