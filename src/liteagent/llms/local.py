@@ -396,18 +396,7 @@ class LocalLLM(LLM):
             fixed = self._fixed_prefix(loaded, request, tokens)
             reused = self._prefill(llama, tokens, fixed, loaded.path, lambda stage, f: put(Chunk(progress=(stage, f))))
             t_prompt = time.perf_counter() - t0
-            grammar_text = request.grammar
-            decided: dict[str, float] = {}
-            if request.decide is not None and grammar_text:  # auto: call or answer, by the model's own odds
-                decided = call_score(llama, request.decide)
-                decided["decided_call"] = float(decided["call_score"] >= request.decide.threshold)
-                if decided["decided_call"] and request.decide.grammar:
-                    grammar_text = request.decide.grammar
-            grammar = None
-            if grammar_text and _grammar_loads(grammar_text):
-                from llama_cpp import LlamaGrammar
-
-                grammar = LlamaGrammar.from_string(grammar_text, verbose=False)
+            grammar, decided = _grammar(llama, request)
             temp = cfg.temperature if cfg.temperature is not None else 0.2
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             pending = ""
@@ -558,6 +547,23 @@ def _llama_version() -> str:
     import llama_cpp
 
     return str(getattr(llama_cpp, "__version__", "?"))
+
+
+def _grammar(llama: Any, request: Request) -> tuple[Any, dict[str, float]]:
+    """The grammar this reply decodes under (the prompt was just read): the request's, or under auto,
+    where the model's own odds decide a call first, the calls-only one; and the odds read."""
+    text = request.grammar
+    decided: dict[str, float] = {}
+    if request.decide is not None and text:
+        decided = call_score(llama, request.decide)
+        decided["decided_call"] = float(decided["call_score"] >= request.decide.threshold)
+        if decided["decided_call"] and request.decide.grammar:
+            text = request.decide.grammar
+    if not text or not _grammar_loads(text):
+        return None, decided
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_string(text, verbose=False), decided
 
 
 def _find_stop(text: str, stops: list[str]) -> int | None:
