@@ -28,12 +28,14 @@ class ActionStatus(str, Enum):
     INTERRUPTED = "interrupted"  # the run was cut off while it ran: it may or may not have completed
 
 
-ItemType = Literal["text", "json", "image", "file"]
+ItemType = Literal["text", "json", "image", "file", "audio", "resource"]
 
 
 @dataclass(slots=True)
 class ResultItem:
-    """One piece of a tool's result: text, a JSON value, or the path of an image or file."""
+    """One piece of a tool's result: text, a JSON value, the path of an image, audio clip or file,
+    or a resource (``{"uri", "mimeType", "text" or "blob"}``: a document the tool hands over as
+    MCP does, its text what the model reads)."""
 
     type: ItemType
     content: Any
@@ -56,6 +58,26 @@ class ResultItem:
     @classmethod
     def file(cls, path: str) -> ResultItem:
         return cls("file", str(path))
+
+    @classmethod
+    def audio(cls, path: str) -> ResultItem:
+        return cls("audio", str(path))
+
+    @classmethod
+    def resource(
+        cls, uri: str, *, text: str | None = None, blob: str | None = None, mime_type: str | None = None
+    ) -> ResultItem:
+        """A resource by value: ``text``, or ``blob`` (base64) for binary content."""
+        if (text is None) == (blob is None):
+            raise ValueError("a resource has either text or blob (base64), not both or neither")
+        content: dict[str, Any] = {"uri": str(uri)}
+        if mime_type:
+            content["mimeType"] = mime_type
+        if text is not None:
+            content["text"] = str(text)
+        else:
+            content["blob"] = str(blob)
+        return cls("resource", content)
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, "content": self.content}
@@ -160,6 +182,10 @@ class ActionReturn:
                 elif item.type == "json":
                     if not has_text:
                         parts.append(item.encoded if item.encoded is not None else dumps(item.content))
+                elif item.type == "resource" and isinstance(item.content, dict):
+                    res = item.content
+                    text = res.get("text")
+                    parts.append(str(text) if isinstance(text, str) else f"[resource: {res.get('uri', '')}]")
                 else:
                     parts.append(f"[{item.type}: {item.content}]")
             body = "\n".join(parts)

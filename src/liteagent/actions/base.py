@@ -202,10 +202,14 @@ class FunctionTool(BaseAction):
         timeout: float | None = None,
         needs_approval: bool | Callable[[dict[str, Any]], bool] = False,
         idempotent: bool = False,
+        input_schema: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(name=name or fn.__name__)
         self.fn = fn
-        self._spec = build_api_spec(fn, owner="", name=self.name, skip_self=False, timeout=timeout)
+        if input_schema is None:
+            self._spec = build_api_spec(fn, owner="", name=self.name, skip_self=False, timeout=timeout)
+        else:
+            self._spec = _schema_spec(fn, self.name, input_schema, timeout)
         self._spec.needs_approval, self._spec.idempotent = needs_approval, idempotent
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
@@ -238,6 +242,7 @@ def tool(
     timeout: float | None = None,
     needs_approval: bool | Callable[[dict[str, Any]], bool] = False,
     idempotent: bool = False,
+    input_schema: dict[str, Any] | None = None,
 ) -> Callable[[Callable[..., Any]], FunctionTool]: ...
 def tool(
     fn: Callable[..., Any] | None = None,
@@ -246,6 +251,7 @@ def tool(
     timeout: float | None = None,
     needs_approval: bool | Callable[[dict[str, Any]], bool] = False,
     idempotent: bool = False,
+    input_schema: dict[str, Any] | None = None,
 ) -> Any:
     """Make a plain (sync or async) function a plugin; its docstring is the description.
 
@@ -255,16 +261,37 @@ def tool(
         timeout: seconds one call may take, overriding the executor's default.
         needs_approval: see :func:`tool_api`: True, or a callable of the call's arguments.
         idempotent: see :func:`tool_api`: may run again after its run was cut off.
+        input_schema: the arguments' JSON Schema as you wrote it (any 2020-12 schema with
+            ``"type": "object"``), shown to models and MCP clients as given and checked with
+            ``jsonschema``; the function then takes the arguments as keywords (``**kwargs``, a
+            ``ToolContext`` parameter aside). Default: built from the signature.
     """
     opts: dict[str, Any] = {
         "name": name,
         "timeout": timeout,
         "needs_approval": needs_approval,
         "idempotent": idempotent,
+        "input_schema": input_schema,
     }
     if fn is not None:
         return FunctionTool(fn, **opts)
     return lambda f: FunctionTool(f, **opts)
+
+
+def _schema_spec(fn: Callable[..., Any], name: str, schema: dict[str, Any], timeout: float | None) -> ApiSpec:
+    """An API whose arguments' schema was written by hand (``@tool(input_schema=...)``)."""
+    from .schema import JsonSchemaApiSpec, _is_context, _names_context, _parse_doc, doc_description
+
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        raise TypeError(f'tool {name!r}: input_schema must be a JSON Schema with "type": "object"')
+    spec = JsonSchemaApiSpec.from_schema(
+        name, doc_description(_parse_doc(fn)), schema, timeout, is_async=inspect.iscoroutinefunction(fn)
+    )
+    hints = getattr(fn, "__annotations__", {})
+    for pname, hint in hints.items():
+        if pname != "return" and (_is_context(hint) or _names_context(hint)):
+            spec.context_param, spec.may_run_inline = pname, False
+    return spec
 
 
 def as_action(obj: Any) -> BaseAction:

@@ -30,6 +30,7 @@ from ..jsontext import MAX_CALL_DEPTH, MAX_RESULT_DEPTH, TooDeep, dumps, nesting
 from ..messages import ActionReturn, ActionStatus, ResultItem
 from . import deadline
 from .base import BaseAction, as_action
+from .context import context_for
 from .schema import ApiSpec, ArgumentsInvalid, lagent_api_dict
 from .tooldefs import ToolDef, ToolSet
 from .validation import describe_validation_error
@@ -157,6 +158,11 @@ class ActionExecutor:
     @property
     def plugins(self) -> list[BaseAction]:
         return list(self._plugins.values())
+
+    @property
+    def apis(self) -> list[BoundApi]:
+        """Every callable API, in registration order."""
+        return list(self._apis.values())
 
     def names(self) -> list[str]:
         """Canonical API names, in registration order."""
@@ -351,6 +357,8 @@ class ActionExecutor:
         if isinstance(prepared, ActionReturn):
             return prepared
         api, kwargs = prepared
+        if api.spec.context_param is not None:
+            kwargs[api.spec.context_param] = context_for(api.name, call_id, in_loop=False)
         timeout = self._timeout_for(api)
         try:
             if api.spec.is_async:
@@ -381,6 +389,8 @@ class ActionExecutor:
         if isinstance(prepared, ActionReturn):
             return prepared
         api, kwargs = prepared
+        if api.spec.context_param is not None:
+            kwargs[api.spec.context_param] = context_for(api.name, call_id, in_loop=True)
         timeout = self._timeout_for(api)
         try:
             if api.spec.is_async:
@@ -388,7 +398,12 @@ class ActionExecutor:
                     value = await api.func(**kwargs)
                 else:
                     value = await _with_timeout(api.func(**kwargs), timeout)
-            elif alone and _loop_is_idle() and (timeout is None or deadline.available()):
+            elif (
+                alone
+                and api.spec.context_param is None
+                and _loop_is_idle()
+                and (timeout is None or deadline.available())
+            ):
                 value = api.func(**kwargs) if timeout is None else deadline.call_with_limit(api.func, kwargs, timeout)
             elif api.fast_runs >= FAST_RUNS and api.spec.may_run_inline and (timeout is None or deadline.available()):
                 began = time.perf_counter()

@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import PluginLoadError
 from .base import BaseAction, FunctionTool, as_action
 from .builtin import BUILTINS, DEFAULT_BUILTINS
+from .resources import Offering
 
 ENTRY_POINT_GROUP = "liteagent.plugins"
 
@@ -80,7 +81,7 @@ def load_plugin(spec: str) -> list[BaseAction]:
             and obj.__module__ == module.__name__
             and obj is not FunctionTool
         )
-        or isinstance(obj, FunctionTool)
+        or isinstance(obj, (FunctionTool, Offering))
     ]
     # a whole file: every plugin that can be created without arguments
     found = [obj for obj in found if not (isinstance(obj, type) and _required_init_args(obj))]

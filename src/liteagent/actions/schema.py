@@ -108,6 +108,9 @@ class ApiSpec:
     needs_approval: Any = False
     #: may a call that was cut off (its process killed while it ran) run again on resume?
     idempotent: bool = False
+    #: the parameter that receives the call's :class:`~liteagent.actions.context.ToolContext`
+    #: (not part of the schema; a sync API taking it never runs on an event loop)
+    context_param: str | None = None
 
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Validated call arguments (raises pydantic.ValidationError)."""
@@ -363,10 +366,14 @@ def build_api_spec(
     params = list(sig.parameters.values())
     if skip_self and params and params[0].name in ("self", "cls"):
         params = params[1:]
+    context_param: str | None = None
     for p in params:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         hint = hints.get(p.name, inspect.Signature.empty)
+        if _is_context(hint) or _names_context(p.annotation):
+            context_param = p.name
+            continue
         dp = doc_params.get(p.name)
         if hint is inspect.Signature.empty:
             doc_type = (dp.type_name or "").split(",")[0].strip().lower() if dp else ""
@@ -427,7 +434,28 @@ def build_api_spec(
         is_async=inspect.iscoroutinefunction(fn),
         timeout=timeout,
         renamed=renamed,
+        may_run_inline=context_param is None,
+        context_param=context_param,
     )
+
+
+def _names_context(annotation: Any) -> bool:
+    """A string annotation naming ToolContext (hints that could not be resolved)."""
+    return isinstance(annotation, str) and annotation.replace(" ", "").split(".")[-1] in (
+        "ToolContext",
+        "ToolContext|None",
+        "Optional[ToolContext]",
+    )
+
+
+def _is_context(hint: Any) -> bool:
+    """Is this parameter's type :class:`ToolContext` (or ``ToolContext | None``)?"""
+    from .context import ToolContext
+
+    if hint is ToolContext or (isinstance(hint, type) and issubclass(hint, ToolContext)):
+        return True
+    args = typing.get_args(hint)
+    return bool(args) and any(a is ToolContext for a in args) and all(a in (ToolContext, type(None)) for a in args)
 
 
 def lagent_api_dict(spec: ApiSpec, name: str, description: str | None = None) -> dict[str, Any]:

@@ -10,23 +10,34 @@ import asyncio
 import base64
 import hmac
 import json
-import mimetypes
 from pathlib import Path
 from typing import Any
 
+from ..actions.context import HOST
 from ..actions.executor import ActionExecutor
 from ..messages import ActionReturn
+from . import server_host
 from .ask import ASK_TOOL, AskTool, error_result
 from .lines import FdWriter, Inbox
+from .server_host import MCPHost
+from .server_offers import Offers, mime_of
 
 
 def build_server(executor: ActionExecutor, agent: Any = None, name: str = "liteagent") -> Any:
     """An ``mcp.server.Server`` serving ``executor``'s tools (and ``ask`` when ``agent`` is given:
-    see ``ask.py`` for its approvals)."""
+    see ``ask.py`` for its approvals), the resources and prompts its plugins offer, and the files
+    their tools return (``server_offers.py``). A tool taking a ``ToolContext`` reports progress,
+    logs, samples and elicits through the client of its request (``server_host.py``)."""
+    import warnings
+
     import mcp.types as t
     from mcp.server import Server
 
+    from .. import __version__
+
     ask = AskTool(agent) if agent is not None else None
+    offers = Offers(executor)
+    strict = StrictArguments()
 
     async def list_tools(ctx: Any, params: Any) -> t.ListToolsResult:
         tools = [
@@ -44,10 +55,74 @@ def build_server(executor: ActionExecutor, agent: Any = None, name: str = "litea
     async def call_tool(ctx: Any, params: Any) -> t.CallToolResult | t.InputRequiredResult:
         if ask is not None and params.name == ASK_TOOL:
             return await ask.call(ctx, params)
-        ret = await executor.aexecute(params.name, params.arguments or {})
-        return to_mcp_result(ret)
+        api = executor.resolve(params.name)
+        if api is None or api.wire != params.name:  # one name per tool: the one listed
+            listed = ", ".join(a.wire for a in executor.apis) or "(none)"
+            return error_result(f"unknown tool {params.name!r}; tools: {listed}")
+        wrong = strict.check(api, params.arguments or {})
+        if wrong is not None:
+            return error_result(f"args_error: {wrong}")
+        host = MCPHost(ctx, params.name, params)
+        token = HOST.set(host)
+        try:
+            ret = await executor.aexecute(api.name, params.arguments or {})
+        finally:
+            HOST.reset(token)
+        asked = host.input_required()  # the tool asked its client something (2026 wire): answer first
+        return asked if asked is not None else to_mcp_result(ret, offers)
 
-    server = Server(name, on_list_tools=list_tools, on_call_tool=call_tool)
+    async def list_resources(ctx: Any, params: Any) -> t.ListResourcesResult:
+        return offers.list_resources()  # type: ignore[no-any-return]
+
+    async def list_templates(ctx: Any, params: Any) -> t.ListResourceTemplatesResult:
+        return offers.list_templates()  # type: ignore[no-any-return]
+
+    async def read_resource(ctx: Any, params: Any) -> t.ReadResourceResult:
+        return await offers.read(str(params.uri))  # type: ignore[no-any-return]
+
+    async def subscribe(ctx: Any, params: Any) -> t.EmptyResult:
+        offers.subscribed.add(str(params.uri))
+        return t.EmptyResult()
+
+    async def unsubscribe(ctx: Any, params: Any) -> t.EmptyResult:
+        offers.subscribed.discard(str(params.uri))
+        return t.EmptyResult()
+
+    async def list_prompts(ctx: Any, params: Any) -> t.ListPromptsResult:
+        return offers.list_prompts()  # type: ignore[no-any-return]
+
+    async def get_prompt(ctx: Any, params: Any) -> t.GetPromptResult:
+        return await offers.get_prompt(params.name, params.arguments)  # type: ignore[no-any-return]
+
+    async def complete(ctx: Any, params: Any) -> t.CompleteResult:
+        return offers.complete(params.ref, params.argument)  # type: ignore[no-any-return]
+
+    async def set_level(ctx: Any, params: Any) -> t.EmptyResult:
+        from mcp.shared.exceptions import MCPError
+
+        try:
+            server_host.set_level(ctx.session, params.level)
+        except ValueError as exc:
+            raise MCPError(-32602, str(exc)) from None
+        return t.EmptyResult()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # logging is deprecated on the 2026 wire only; clients of 2025 use it
+        server = Server(
+            name,
+            version=__version__,
+            on_list_tools=list_tools,
+            on_call_tool=call_tool,
+            on_list_resources=list_resources,
+            on_list_resource_templates=list_templates,
+            on_read_resource=read_resource,
+            on_subscribe_resource=subscribe,
+            on_unsubscribe_resource=unsubscribe,
+            on_list_prompts=list_prompts,
+            on_get_prompt=get_prompt,
+            on_completion=complete,
+            on_set_logging_level=set_level,
+        )
     if not _tracing_configured():
         # The SDK wraps every request in an OpenTelemetry span; with no tracer provider set up
         # the spans go nowhere, and building them is a tenth of a small call's time.
@@ -55,6 +130,33 @@ def build_server(executor: ActionExecutor, agent: Any = None, name: str = "litea
 
         server.middleware = [m for m in server.middleware if not isinstance(m, OpenTelemetryMiddleware)]
     return server
+
+
+class StrictArguments:
+    """A client's arguments held to the exact schema ``tools/list`` showed it (JSON Schema, no
+    coercion: ``{"city": 5}`` for a string is an error), before the plugin's own validation."""
+
+    def __init__(self) -> None:
+        self._validators: dict[int, Any] = {}
+
+    def check(self, api: Any, arguments: Any) -> str | None:
+        import jsonschema
+
+        if not isinstance(arguments, dict):
+            return f"{api.wire}: arguments must be a JSON object"
+        validator = self._validators.get(id(api.spec))
+        if validator is None:
+            schema = api.spec.parameters
+            try:
+                validator = jsonschema.validators.validator_for(schema)(schema)
+            except jsonschema.SchemaError:
+                return None  # a schema jsonschema cannot read: the plugin's validation judges
+            self._validators[id(api.spec)] = validator
+        errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.path))
+        if not errors:
+            return None
+        where = ".".join(str(p) for p in errors[0].path) or "arguments"
+        return f"{api.wire}: {where}: {errors[0].message}"
 
 
 def _tracing_configured() -> bool:
@@ -66,9 +168,10 @@ def _tracing_configured() -> bool:
     return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
-def to_mcp_result(ret: ActionReturn) -> Any:
-    """An ActionReturn as MCP content: text as text, images as image content, JSON as structured
-    content (and its text); a failure as an ``is_error`` result with the error."""
+def to_mcp_result(ret: ActionReturn, offers: Offers | None = None) -> Any:
+    """An ActionReturn as MCP content: text as text, images and audio as their content, resources
+    embedded, JSON as structured content (and its text), other files as links to resources
+    (``offers`` remembers them); a failure as an ``is_error`` result with the error."""
     import mcp.types as t
 
     if not ret.ok:
@@ -81,14 +184,23 @@ def to_mcp_result(ret: ActionReturn) -> Any:
         elif item.type == "json":
             structured = item.content if isinstance(item.content, dict) else {"result": item.content}
             content.append(t.TextContent(text=json.dumps(item.content, ensure_ascii=False)))
-        elif item.type == "image":
+        elif item.type in ("image", "audio"):
             path = Path(str(item.content))
             try:
                 data = base64.b64encode(path.read_bytes()).decode()
-                mime = mimetypes.guess_type(path.name)[0] or "image/png"
-                content.append(t.ImageContent(data=data, mime_type=mime))
             except OSError as exc:
-                content.append(t.TextContent(text=f"[image {path.name} unreadable: {exc.strerror}]"))
+                content.append(t.TextContent(text=f"[{item.type} {path.name} unreadable: {exc.strerror}]"))
+                continue
+            if item.type == "image":
+                content.append(t.ImageContent(data=data, mime_type=mime_of(path, "image/png")))
+            else:
+                content.append(t.AudioContent(data=data, mime_type=mime_of(path, "audio/wav")))
+        elif item.type == "resource" and isinstance(item.content, dict):
+            content.append(t.EmbeddedResource.model_validate({"type": "resource", "resource": item.content}))
+        elif item.type == "file" and offers is not None:
+            path = Path(str(item.content))
+            uri = offers.file_uri(path)
+            content.append(t.ResourceLink(uri=uri, name=path.name, mime_type=mime_of(path, None)))
         else:
             content.append(t.TextContent(text=f"[{item.type}: {item.content}]"))
     return t.CallToolResult(content=content, structured_content=structured)
@@ -172,7 +284,11 @@ def http_app(
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection="*" not in hosts, allowed_hosts=hosts, allowed_origins=origins
     )
-    app = server.streamable_http_app(host=host, transport_security=security)
+    from .event_store import RETRY_MS, memory_event_store
+
+    app = server.streamable_http_app(
+        host=host, transport_security=security, event_store=memory_event_store(), retry_interval=RETRY_MS
+    )
     if not api_key:
         return app
     expected = f"Bearer {api_key}".encode()

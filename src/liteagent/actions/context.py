@@ -1,0 +1,178 @@
+"""What a running tool may ask of whoever called it: report progress, log, ask the caller's model
+(sampling), ask the person (elicitation).
+
+A tool declares a parameter annotated ``ToolContext`` (it is left out of the tool's schema) and
+gets one per call. The same tool works wherever it runs: behind ``liteagent mcp serve`` the
+context speaks MCP to the client (``notifications/progress`` when the client asked for it,
+``notifications/message``, ``sampling/createMessage``, ``elicitation/create``); in liteagent's
+own agent progress and logs go to the run's log, sampling to the agent's own model, and a
+question for the person to whoever can answer it (declined when nobody can).
+
+Every method has an async form (``await ctx.aelicit(...)``) for async tools and a sync form
+(``ctx.elicit(...)``) for sync tools, which run in worker threads when they take a context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from ..errors import ToolError
+
+log = logging.getLogger("liteagent.tools")
+
+LogLevel = Literal["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]
+_PY_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "notice": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "alert": logging.CRITICAL,
+    "emergency": logging.CRITICAL,
+}
+
+
+@dataclass(slots=True)
+class Elicited:
+    """A person's answer to :meth:`ToolContext.elicit`: ``accept`` (with ``content``, the form's
+    values), ``decline`` or ``cancel``."""
+
+    action: Literal["accept", "decline", "cancel"]
+    content: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> bool:
+        return self.action == "accept"
+
+
+class ToolHost(Protocol):
+    """Whoever runs a tool call and answers its context (an MCP client's session, an agent)."""
+
+    async def progress(self, progress: float, total: float | None, message: str | None) -> None: ...
+
+    async def log(self, level: LogLevel, data: Any, logger: str | None) -> None: ...
+
+    async def sample(self, messages: list[dict[str, Any]], max_tokens: int, system: str | None) -> str: ...
+
+    async def elicit(self, message: str, schema: dict[str, Any]) -> Elicited: ...
+
+
+class LocalHost:
+    """The host when nothing else answers: progress and logs into liteagent's log, no model to
+    sample, nobody to ask (every question declined). Subclassed by hosts that can do more."""
+
+    def __init__(self, tool: str = "") -> None:
+        self.tool = tool
+
+    async def progress(self, progress: float, total: float | None, message: str | None) -> None:
+        of = f"/{total:g}" if total is not None else ""
+        log.info("%s: progress %g%s%s", self.tool or "tool", progress, of, f" {message}" if message else "")
+
+    async def log(self, level: LogLevel, data: Any, logger: str | None) -> None:
+        log.log(_PY_LEVELS.get(level, logging.INFO), "%s: %s", logger or self.tool or "tool", data)
+
+    async def sample(self, messages: list[dict[str, Any]], max_tokens: int, system: str | None) -> str:
+        raise ToolError("no model can be asked here (sampling is not available to this tool call)")
+
+    async def elicit(self, message: str, schema: dict[str, Any]) -> Elicited:
+        log.info("%s asked a question nobody here can answer (declined): %s", self.tool or "tool", message)
+        return Elicited("decline")
+
+
+#: the host of the calls started in this context (set by an MCP server per request, by an agent per run)
+HOST: contextvars.ContextVar[ToolHost | None] = contextvars.ContextVar("liteagent_tool_host", default=None)
+
+
+class ToolContext:
+    """Handed to a tool that declares a ``ToolContext`` parameter; see the module's text."""
+
+    __slots__ = ("_loop", "call_id", "host", "tool")
+
+    def __init__(
+        self,
+        tool: str,
+        call_id: str = "",
+        host: ToolHost | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.tool = tool
+        self.call_id = call_id
+        self.host: ToolHost = host if host is not None else LocalHost(tool)
+        self._loop = loop  # the loop the host's coroutines run on (None: a sync caller)
+
+    # -- async ---------------------------------------------------------------------------------
+    async def areport_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
+        """Say how far the call is (``progress`` of ``total``, with an optional message)."""
+        await self.host.progress(float(progress), None if total is None else float(total), message)
+
+    async def alog(self, message: Any, level: LogLevel = "info", logger: str | None = None) -> None:
+        """A log line for the caller (MCP: ``notifications/message`` at the client's level)."""
+        if level not in _PY_LEVELS:
+            raise ValueError(f"log level must be one of {', '.join(_PY_LEVELS)}, not {level!r}")
+        await self.host.log(level, message, logger)
+
+    async def asample(
+        self, prompt: str | list[dict[str, Any]], *, max_tokens: int = 512, system: str | None = None
+    ) -> str:
+        """The caller's model's reply to ``prompt`` (a text, or messages ``{"role", "content"}``)."""
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+        return await self.host.sample(messages, int(max_tokens), system)
+
+    async def aelicit(self, message: str, schema: dict[str, Any] | None = None) -> Elicited:
+        """Ask the person: ``message``, and a form of flat fields (a JSON Schema object of
+        strings, numbers, booleans and enums). Declined when nobody can answer."""
+        form = schema if schema is not None else {"type": "object", "properties": {}}
+        if not isinstance(form, dict) or form.get("type") != "object":
+            raise ValueError("an elicitation's schema must be a JSON Schema object ({'type': 'object', ...})")
+        return await self.host.elicit(message, form)
+
+    # -- sync ----------------------------------------------------------------------------------
+    def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
+        self._wait(lambda: self.areport_progress(progress, total, message), "report_progress")
+
+    def log(self, message: Any, level: LogLevel = "info", logger: str | None = None) -> None:
+        self._wait(lambda: self.alog(message, level, logger), "log")
+
+    def sample(self, prompt: str | list[dict[str, Any]], *, max_tokens: int = 512, system: str | None = None) -> str:
+        return self._wait(lambda: self.asample(prompt, max_tokens=max_tokens, system=system), "sample")
+
+    def elicit(self, message: str, schema: dict[str, Any] | None = None) -> Elicited:
+        return self._wait(lambda: self.aelicit(message, schema), "elicit")
+
+    def _wait(self, make: Callable[[], Awaitable[Any]], what: str) -> Any:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return asyncio.run(_awaited(make))
+        if _running_loop() is loop:
+            raise RuntimeError(f"an async tool must await ctx.a{what}(...), not call ctx.{what}(...)")
+        return asyncio.run_coroutine_threadsafe(_awaited(make), loop).result()
+
+    def __repr__(self) -> str:
+        return f"ToolContext(tool={self.tool!r}, call_id={self.call_id!r})"
+
+
+async def _awaited(make: Callable[[], Awaitable[Any]]) -> Any:
+    return await make()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def context_for(tool: str, call_id: str, *, in_loop: bool) -> ToolContext:
+    """The context of a call starting now: this context's host, bound to the running loop when
+    the call was started from async code."""
+    loop = _running_loop() if in_loop else None
+    return ToolContext(tool, call_id, HOST.get(), loop)
+
+
+__all__ = ["HOST", "Elicited", "LocalHost", "ToolContext", "ToolHost", "context_for"]
