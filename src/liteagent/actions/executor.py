@@ -103,6 +103,7 @@ class ActionExecutor:
         self._tool_set: ToolSet | None = None
         self._tool_set_version = -1
         self._gated = (-1, False)
+        self._changing: list[BaseAction] = []  # plugins whose tools may change (an MCP server's list)
         self.version = 0
         self.uid = next(_UIDS)  # with ``version``: a cache key for rendered tool prompts
         for action in actions:
@@ -119,6 +120,12 @@ class ActionExecutor:
                 "give one another name, e.g. MyPlugin(name='other')"
             )
         self._plugins[plugin.name] = plugin
+        self._bind(plugin)
+        if hasattr(plugin, "apis_changed"):
+            self._changing.append(plugin)
+        return plugin
+
+    def _bind(self, plugin: BaseAction) -> None:
         for spec in plugin.api_specs():
             full = f"{plugin.name}.{spec.name}" if plugin.is_toolkit else plugin.name
             if full in self._apis:
@@ -127,13 +134,29 @@ class ActionExecutor:
             self._apis[full] = bound
         self._aliases_stale = True  # rebuilt on first look-up: an executor of N plugins is built in O(N)
         self.version += 1  # renderers cache tool prompts per version
-        return plugin
 
     def remove(self, name: str) -> None:
         plugin = self._plugins.pop(name)
         self._apis = {k: v for k, v in self._apis.items() if v.plugin is not plugin}
+        self._changing = [p for p in self._changing if p is not plugin]
         self._aliases_stale = True
         self.version += 1
+
+    def refresh(self) -> bool:
+        """Take in the tools of plugins that said their list changed (an MCP server's
+        ``tools/list_changed``); True when any did."""
+        changed = False
+        for plugin in self._changing:
+            if plugin.apis_changed:  # type: ignore[attr-defined]
+                self._apis = {k: v for k, v in self._apis.items() if v.plugin is not plugin}
+                try:
+                    self._bind(plugin)
+                except ValueError as exc:  # a new tool named like one of another plugin's
+                    import logging
+
+                    logging.getLogger("liteagent").warning("%s: its new tools are left out (%s)", plugin.name, exc)
+                changed = True
+        return changed
 
     def _rebuild_aliases(self) -> None:
         aliases: dict[str, str] = {}
@@ -249,6 +272,8 @@ class ActionExecutor:
         """The tools' definitions as an immutable snapshot for dialects: made once per version, and
         shared by every executor holding the same tools (an app that builds an agent per request
         then renders from warm caches: prompts and grammars are cached by ``ToolSet.key``)."""
+        if self._changing:
+            self.refresh()
         cached = self._tool_set
         if cached is not None and self._tool_set_version == self.version:
             return cached
@@ -286,6 +311,8 @@ class ActionExecutor:
 
     def openai_tools(self) -> list[dict[str, Any]]:
         """The OpenAI ``tools`` list (names in their wire spelling)."""
+        if self._changing:
+            self.refresh()
         tools = []
         for api in self._apis.values():
             desc = api.spec.description or api.plugin.description
@@ -305,6 +332,8 @@ class ActionExecutor:
     ) -> ActionReturn | tuple[BoundApi, dict[str, Any]]:
         """(api, validated kwargs), or the ActionReturn that ends the call before it runs."""
         api = self._apis.get(name) or self.resolve(name)
+        if api is None and self._changing and self.refresh():
+            api = self.resolve(name)  # a tool a server added since the list was read
         if api is not None and not arguments and type(arguments) is dict and not api.spec.params:
             return api, {}  # nothing to validate
         if isinstance(arguments, str):

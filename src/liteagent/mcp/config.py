@@ -1,8 +1,11 @@
 """The MCP servers file, in the format other clients already use:
 ``{"mcpServers": {"NAME": {"command": ..., "args": [...], "env": {...}, "cwd": ...}}}`` for stdio
 servers and ``{"url": ..., "headers": {...}}`` for Streamable HTTP ones; either may name the
-protocol era to speak (``"protocol": "auto" | "legacy" | "2026-07-28"``) and the seconds to wait for it
-to connect (``"connect_timeout": 30``)."""
+protocol era to speak (``"protocol": "auto" | "legacy" | "2026-07-28"``), the seconds to wait for it
+to connect (``"connect_timeout": 30``) and the folders it may see (``"roots": ["~/project"]``; the
+work folder by default). An HTTP server that wants OAuth gets it with ``"auth": "oauth"`` (and
+``"client_id"``/``"client_secret"`` where the server has no dynamic registration, or
+``"client_metadata_url"``, the https address of a client ID metadata document you host)."""
 
 from __future__ import annotations
 
@@ -29,6 +32,11 @@ class MCPServerConfig:
     headers: dict[str, str] = field(default_factory=dict)
     protocol: str | None = None  # "auto", "legacy" (the handshake) or a version; unset: see MCPConnection
     connect_timeout: float | None = None  # seconds to connect and list the tools (unset: the caller's limit)
+    roots: tuple[str, ...] = ()  # folders the server may see (unset: the work folder)
+    auth: str | None = None  # "oauth": sign in with OAuth 2.1 (HTTP servers)
+    client_id: str | None = None  # OAuth: a client registered ahead (no dynamic registration)
+    client_secret: str | None = None
+    client_metadata_url: str | None = None  # OAuth: the https URL of a client ID metadata document
 
     @property
     def transport(self) -> str:
@@ -66,13 +74,27 @@ def load_config(path: str | os.PathLike[str]) -> list[MCPServerConfig]:
         cwd, protocol = spec.get("cwd"), spec.get("protocol")
         if protocol is not None and not (isinstance(protocol, str) and _PROTOCOL.match(protocol)):
             raise UsageError(f'{where}: protocol must be "auto", "legacy" or a version like "2026-07-28"')
+        roots, auth = spec.get("roots", []), spec.get("auth")
+        if not (isinstance(roots, list) and all(isinstance(r, str) and r for r in roots)):
+            raise UsageError(f"{where}: roots must be a list of folders")
+        if auth not in (None, "oauth"):
+            raise UsageError(f'{where}: auth must be "oauth" (or left out)')
+        if auth and not url:
+            raise UsageError(f'{where}: "auth": "oauth" is for HTTP servers (give url)')
+        client_id, client_secret = spec.get("client_id"), spec.get("client_secret")
+        metadata_url = spec.get("client_metadata_url")
+        if metadata_url is not None and not (isinstance(metadata_url, str) and metadata_url.startswith("https://")):
+            raise UsageError(f"{where}: client_metadata_url must be an https:// URL")
+        for label, value in (("client_id", client_id), ("client_secret", client_secret)):
+            if value is not None and not (isinstance(value, str) and value):
+                raise UsageError(f"{where}: {label} must be a string")
         limit = spec.get("connect_timeout")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0):
             raise UsageError(f"{where}: connect_timeout must be a number of seconds above 0")
         out.append(
             MCPServerConfig(
                 name, command, tuple(args), dict(env), str(cwd) if cwd else None, url, dict(headers), protocol,
-                float(limit) if limit is not None else None,
+                float(limit) if limit is not None else None, tuple(roots), auth, client_id, client_secret, metadata_url,
             )
         )  # fmt: skip
     return out

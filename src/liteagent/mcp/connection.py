@@ -21,7 +21,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .. import tracing
+from ..actions.context import ToolContext
 from ..errors import ToolError, ToolTimeout
+from .client_host import ClientCallbacks
 from .config import MCPServerConfig
 from .lines import TOO_LARGE
 from .shared_loop import SharedLoop
@@ -56,6 +58,7 @@ class MCPConnection:
         self._owner: asyncio.Task[None] | None = None
         self.tools: list[Any] = []
         self.stderr = StderrLog(name)  # a stdio child's
+        self.callbacks = ClientCallbacks(name, getattr(target, "roots", None) or None)
         _LIVE.add(self)
 
     # -- lifecycle (the owner task) -------------------------------------------------------------
@@ -105,10 +108,11 @@ class MCPConnection:
         """An HTTP response hook: a server that refuses the key ends the connect at once, saying so
         (the SDK would retry it until the connect limit)."""
         headers = getattr(self.target, "headers", None) or {}
+        oauth = getattr(self.target, "auth", None) == "oauth"  # a 401 starts its sign-in
 
         async def check(response: Any) -> None:
             status = response.status_code
-            if status in (401, 403) and not ready.done():
+            if status in (401, 403) and not ready.done() and not oauth:
                 has_key = any(k.lower() in ("authorization", "x-api-key", "api-key") for k in headers)
                 what = (
                     'the key in its "headers" is wrong'
@@ -140,15 +144,10 @@ class MCPConnection:
                     else stdio_client(target, errlog=errlog)
                 )
                 target = watched(pipes, self._drop)
-            async with Client(target, read_timeout_seconds=self.call_timeout, mode=mode) as client:
-                tools: list[Any] = []
-                cursor = None
-                while True:
-                    page = await client.list_tools(cursor=cursor)
-                    tools += page.tools
-                    cursor = getattr(page, "next_cursor", None)
-                    if not cursor:
-                        break
+            async with Client(
+                target, read_timeout_seconds=self.call_timeout, mode=mode, **self.callbacks.kwargs()
+            ) as client:
+                tools = await _list_tools(client)
                 self._client = client
                 if not ready.done():
                     ready.set_result(tools)
@@ -192,26 +191,53 @@ class MCPConnection:
             self._loop.close(timeout)
             self._client = None
 
+    def refresh_tools(self) -> list[Any]:
+        """The server's tools read again (after its ``tools/list_changed``)."""
+        self.callbacks.tools_changed = False
+        client = self._client
+        if client is None:
+            return self.connect()
+
+        async def again() -> list[Any]:
+            return await _list_tools(client)
+
+        try:
+            self.tools = self._loop.run(again, self.connect_timeout)
+        except Exception as exc:
+            raise ToolError(f"MCP server {self.name}: cannot list its tools again ({_why(exc)})") from None
+        return self.tools
+
     # -- calls ------------------------------------------------------------------------------------
     async def call(self, tool: str, arguments: dict[str, Any], timeout: float | None = None) -> Any:
         """The CallToolResult of ``tool``, awaited from any event loop (the wait is in a worker thread)."""
         trace = tracing.tool_context()  # read here: the worker thread does not see this task's context
         return await asyncio.get_running_loop().run_in_executor(None, self.call_sync, tool, arguments, timeout, trace)
 
-    def call_sync(self, tool: str, arguments: dict[str, Any], timeout: float | None = None, trace: Any = None) -> Any:
+    def call_sync(
+        self,
+        tool: str,
+        arguments: dict[str, Any],
+        timeout: float | None = None,
+        trace: Any = None,
+        context: ToolContext | None = None,
+    ) -> Any:
         """The CallToolResult of ``tool``; this thread runs the connection's loop meanwhile. ``trace``:
         the trace context the call is made in, and carries to the server (default: the tool call
-        being traced)."""
+        being traced). ``context``: the call's ToolContext, whose host answers what the server asks
+        meanwhile (a model reply, the person) and sees its progress."""
         if trace is None:
             trace = tracing.tool_context()
         limit = timeout or self.call_timeout
         if not self.alive:
             self.connect()
+        before, self.callbacks.current = self.callbacks.current, context or self.callbacks.current
         try:
             # the SDK's read timeout bounds the call; this wait (limit + 2 s) bounds the rest
             return self._loop.run(lambda: self._call(tool, arguments, limit, trace), limit + 2)
         except TimeoutError:
             raise ToolTimeout(f"MCP tool {self.name}.{tool} gave no answer within {limit:g} s") from None
+        finally:
+            self.callbacks.current = before
 
     async def _call(self, tool: str, arguments: dict[str, Any], limit: float, trace: Any = None) -> Any:
         from mcp import MCPError
@@ -221,7 +247,9 @@ class MCPConnection:
             raise ToolError(f"MCP server {self.name} is not connected")
         try:
             async with tracing.within(trace):  # the SDK puts the current trace in the request's _meta
-                result = await client.call_tool(tool, arguments, read_timeout_seconds=limit)
+                result = await client.call_tool(
+                    tool, arguments, read_timeout_seconds=limit, progress_callback=self.callbacks.progress
+                )
         except (asyncio.TimeoutError, TimeoutError):
             raise ToolTimeout(f"MCP tool {self.name}.{tool} gave no answer within {limit:g} s") from None
         except MCPError as exc:
@@ -251,6 +279,17 @@ class MCPConnection:
         self._client = None
         if self._stop is not None:
             self._stop.set()
+
+
+async def _list_tools(client: Any) -> list[Any]:
+    tools: list[Any] = []
+    cursor = None
+    while True:
+        page = await client.list_tools(cursor=cursor)
+        tools += page.tools
+        cursor = getattr(page, "next_cursor", None)
+        if not cursor:
+            return tools
 
 
 def _modes(protocol: str | None, target: Any) -> tuple[str, ...]:
@@ -315,7 +354,12 @@ def _transport(target: Any, on_response: Callable[[Any], Awaitable[None]] | None
         from mcp.client.streamable_http import streamable_http_client
         from mcp.shared._httpx_utils import create_mcp_http_client
 
-        client = create_mcp_http_client(headers=target.headers or None)
+        auth = None
+        if target.auth == "oauth":
+            from .oauth import oauth_provider
+
+            auth = oauth_provider(target)
+        client = create_mcp_http_client(headers=target.headers or None, auth=auth)
         if on_response is not None:
             client.event_hooks = {"request": [], "response": [on_response]}
         return streamable_http_client(target.url, http_client=client)

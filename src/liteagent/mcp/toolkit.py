@@ -20,6 +20,7 @@ from .config import MCPServerConfig, load_config
 from .connection import MCPConnection
 
 log = logging.getLogger("liteagent.mcp")
+CONTEXT = "__liteagent_context__"  # the keyword a call's ToolContext arrives under (never a schema's)
 DEFAULT_CONNECT_TIMEOUT = 30.0  # seconds: a busy machine's first start of a server (10 s was seen to fail)
 
 
@@ -57,6 +58,11 @@ class MCPToolkit(BaseAction):
         super().__init__(name=name)
         # the server's own entry says best; else the caller's limit for all, else the default
         connect_timeout = getattr(server, "connect_timeout", None) or connect_timeout or DEFAULT_CONNECT_TIMEOUT
+        if isinstance(server, MCPServerConfig) and server.auth == "oauth" and server.url:
+            from .oauth import SIGN_IN_S, FileTokenStorage
+
+            if not FileTokenStorage(server.url).has_tokens:  # a person signs in first: give them time
+                connect_timeout = max(connect_timeout, SIGN_IN_S + 30)
         self.connection = MCPConnection(server, name, connect_timeout, call_timeout, protocol, max_result_bytes)
         self._specs: list[ApiSpec] | None = None
 
@@ -68,10 +74,17 @@ class MCPToolkit(BaseAction):
     def is_toolkit(self) -> bool:
         return True
 
+    @property
+    def apis_changed(self) -> bool:
+        """Did the server say its tool list changed since it was read? (the executor then
+        takes in the new list: ``ActionExecutor.refresh``)"""
+        return self._specs is not None and self.connection.callbacks.tools_changed
+
     def api_specs(self) -> list[ApiSpec]:
-        """One API per server tool, listed when the toolkit is first used (connecting then)."""
-        if self._specs is None:
-            tools = self.connection.connect()
+        """One API per server tool, listed when the toolkit is first used (connecting then), and
+        again after the server said its list changed."""
+        if self._specs is None or self.apis_changed:
+            tools = self.connection.refresh_tools() if self._specs is not None else self.connection.connect()
             timeout = self.connection.call_timeout + 5  # the toolkit answers first, with a clear error
             self._specs = [
                 JsonSchemaApiSpec.from_schema(
@@ -81,6 +94,7 @@ class MCPToolkit(BaseAction):
             ]
             for spec in self._specs:  # a server that answered fast may hang next time: never on a loop
                 spec.may_run_inline = False
+                spec.context_param = CONTEXT  # what the server asks meanwhile goes to the call's host
         return self._specs
 
     def api_callable(self, spec: ApiSpec) -> Callable[..., Any]:
@@ -88,7 +102,8 @@ class MCPToolkit(BaseAction):
         # API, `liteagent call`) it costs no event loop of its own; async callers run it in the
         # executor's worker thread like any sync tool, or inline when nothing else waits.
         def call(**arguments: Any) -> list[ResultItem]:
-            return self._items(spec.name, self.connection.call_sync(spec.name, arguments))
+            context = arguments.pop(CONTEXT, None)
+            return self._items(spec.name, self.connection.call_sync(spec.name, arguments, context=context))
 
         return call
 

@@ -1,0 +1,158 @@
+"""What liteagent's MCP client declares to a server and how it answers (``MCPConnection``):
+
+- **sampling** (``sampling/createMessage``): the model of whoever made the call, through the call's
+  ``ToolContext`` host (an agent answers with its own model; behind ``liteagent mcp serve`` the
+  question goes on to that server's client), at most ``MAX_SAMPLES`` per connection;
+- **elicitation** (forms and URLs): the person of the call, through the same host (the chat's
+  prompt, ``mcp serve``'s client); declined when nobody can answer. Fields the person leaves out
+  get the schema's defaults (SEP-1034), and the answer is checked against the form;
+- **roots**: the folders the config entry names (``"roots"``), the work folder by default;
+- **progress**: each call asks for it, and it goes to the call's host (a status line, a log);
+- **logging**: the server's log lines into liteagent's log (``liteagent.mcp.NAME``);
+- **tools/list_changed**: the tool list is fetched again, so a tool added later is callable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from ..actions.context import Elicited, LocalHost, ToolContext
+
+MAX_SAMPLES = 100  # model replies one connection may ask for (a loop in a server costs the user)
+_PY_LEVELS = {"debug": 10, "info": 20, "notice": 20, "warning": 30, "error": 40, "critical": 50, "alert": 50}
+
+
+class ClientCallbacks:
+    """The callbacks of one connection; ``current`` is the context of the call in flight."""
+
+    def __init__(self, name: str, roots: list[str] | None = None) -> None:
+        self.name = name
+        self.roots = [str(Path(r).expanduser().resolve()) for r in (roots or [os.getcwd()])]
+        self.current: ToolContext | None = None
+        self.samples = 0
+        self.tools_changed = False
+        self.log = logging.getLogger(f"liteagent.mcp.{name}")
+
+    def _context(self) -> ToolContext:
+        return self.current if self.current is not None else ToolContext(f"{self.name} (MCP server)", host=LocalHost())
+
+    def kwargs(self) -> dict[str, Any]:
+        """The ``mcp.Client`` arguments that declare and answer the capabilities."""
+        import mcp.types as t
+
+        from .. import __version__
+
+        return {
+            "sampling_callback": self.sampling,
+            "elicitation_callback": self.elicitation,
+            "list_roots_callback": self.list_roots,
+            "logging_callback": self.logging,
+            "message_handler": self.message,
+            "client_info": t.Implementation(name="liteagent", version=__version__),
+        }
+
+    # -- server -> client requests ------------------------------------------------------------------
+    async def sampling(self, context: Any, params: Any) -> Any:
+        import mcp.types as t
+
+        self.samples += 1
+        if self.samples > MAX_SAMPLES:
+            return t.ErrorData(code=-1, message=f"this client answers at most {MAX_SAMPLES} sampling requests")
+        messages = [
+            {"role": m.role, "content": getattr(m.content, "text", "")}
+            for m in params.messages
+            if getattr(m.content, "type", "") == "text"
+        ]
+        ctx = self._context()
+        try:
+            text = await on_host_loop(ctx, lambda: ctx.host.sample(messages, params.max_tokens, params.system_prompt))
+        except Exception as exc:
+            return t.ErrorData(code=-1, message=f"the model could not be asked: {exc}")
+        return t.CreateMessageResult(role="assistant", content=t.TextContent(text=text), model="liteagent")
+
+    async def elicitation(self, context: Any, params: Any) -> Any:
+        import mcp.types as t
+
+        ctx = self._context()
+        if getattr(params, "mode", "form") == "url":
+            message = f"{params.message}\nOpen this address to go on: {params.url}"
+            answer = await on_host_loop(ctx, lambda: ctx.host.elicit(message, {"type": "object", "properties": {}}))
+            return t.ElicitResult(action=answer.action)
+        schema = dict(params.requested_schema or {})
+        answer = await on_host_loop(ctx, lambda: ctx.host.elicit(params.message, schema))
+        if answer.action != "accept":
+            return t.ElicitResult(action=answer.action)
+        content = with_defaults(answer.content, schema)
+        wrong = form_errors(content, schema)
+        if wrong:
+            return t.ErrorData(code=-32602, message=f"the answer does not fit the form: {wrong}")
+        return t.ElicitResult(action="accept", content=content)
+
+    async def list_roots(self, context: Any) -> Any:
+        import mcp.types as t
+
+        roots = [{"uri": Path(r).as_uri(), "name": Path(r).name or r} for r in self.roots]
+        return t.ListRootsResult.model_validate({"roots": roots})
+
+    # -- notifications --------------------------------------------------------------------------------
+    async def logging(self, params: Any) -> None:
+        where = f"{params.logger}: " if params.logger else ""
+        self.log.log(_PY_LEVELS.get(params.level, 40), "%s%s", where, params.data)
+
+    async def message(self, message: Any) -> None:
+        import mcp.types as t
+
+        if isinstance(message, t.ToolListChangedNotification) or getattr(message, "method", "") == (
+            "notifications/tools/list_changed"
+        ):
+            self.tools_changed = True
+
+    async def progress(self, progress: float, total: float | None, message: str | None) -> None:
+        ctx = self._context()
+        await on_host_loop(ctx, lambda: ctx.host.progress(progress, total, message))
+
+
+async def on_host_loop(ctx: ToolContext, make: Any) -> Any:
+    """Await a host's coroutine on the loop its call was started from (another thread's, behind
+    ``mcp serve``), or here when the call came from sync code."""
+    loop = ctx._loop
+    here = asyncio.get_running_loop()
+    if loop is None or loop is here or loop.is_closed():
+        return await make()
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_run(make), loop))
+
+
+async def _run(make: Any) -> Any:
+    return await make()
+
+
+def with_defaults(content: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """The person's answer with each field they left out set to the form's default (SEP-1034)."""
+    out = dict(content or {})
+    for key, prop in (schema.get("properties") or {}).items():
+        if key not in out and isinstance(prop, dict) and "default" in prop:
+            out[key] = prop["default"]
+    return out
+
+
+def form_errors(content: dict[str, Any], schema: dict[str, Any]) -> str | None:
+    """Why an answer does not fit its form (None when it does)."""
+    import jsonschema
+
+    try:
+        error = jsonschema.exceptions.best_match(
+            jsonschema.validators.validator_for(schema)(schema).iter_errors(content)
+        )
+    except jsonschema.SchemaError:
+        return None
+    if error is None:
+        return None
+    where = ".".join(str(p) for p in error.path) or "answer"
+    return f"{where}: {error.message}"
+
+
+__all__ = ["MAX_SAMPLES", "ClientCallbacks", "Elicited", "form_errors", "on_host_loop", "with_defaults"]
