@@ -82,6 +82,9 @@ class Agent(Generic[OutputT]):
         usage_limits: per run: ``{"total_tokens": N, "tool_calls": N, "model_calls": N}`` (also
             input_tokens, output_tokens) or a :class:`~liteagent.limits.UsageLimits`; a run
             that would pass one ends with ``status="usage_limit"``.
+        ask_person: how a tool's question for the person is answered (``ToolContext.elicit``,
+            an MCP server's elicitation): ``(message, schema) -> Elicited`` (or awaitable);
+            None: asked of whoever runs the agent where someone can answer, else declined.
     """
 
     @overload
@@ -108,6 +111,7 @@ class Agent(Generic[OutputT]):
         hooks: Iterable[RunHooks] = (),
         name: str | None = None,
         usage_limits: UsageLimits | Mapping[str, int] | None = None,
+        ask_person: Callable[[str, dict[str, Any]], Any] | None = None,
     ) -> None: ...
 
     @overload
@@ -134,6 +138,7 @@ class Agent(Generic[OutputT]):
         hooks: Iterable[RunHooks] = (),
         name: str | None = None,
         usage_limits: UsageLimits | Mapping[str, int] | None = None,
+        ask_person: Callable[[str, dict[str, Any]], Any] | None = None,
     ) -> None: ...
 
     @overload
@@ -160,6 +165,7 @@ class Agent(Generic[OutputT]):
         hooks: Iterable[RunHooks] = (),
         name: str | None = None,
         usage_limits: UsageLimits | Mapping[str, int] | None = None,
+        ask_person: Callable[[str, dict[str, Any]], Any] | None = None,
     ) -> None: ...
 
     def __init__(
@@ -185,6 +191,7 @@ class Agent(Generic[OutputT]):
         hooks: Iterable[RunHooks] = (),
         name: str | None = None,
         usage_limits: UsageLimits | Mapping[str, int] | None = None,
+        ask_person: Callable[[str, dict[str, Any]], Any] | None = None,
     ) -> None:
         if max_turns < 1:
             raise UsageError("max_turns must be 1 or more")
@@ -215,6 +222,7 @@ class Agent(Generic[OutputT]):
         self.hooks: list[RunHooks] = list(hooks)
         self.name = name
         self.usage_limits = UsageLimits.of(usage_limits)
+        self.ask_person = ask_person
         if self.output is not None and self.output.mode == "tool":
             self.output.with_tools(self.executor.tool_set())  # a tool named final_answer: an error now
 

@@ -69,6 +69,19 @@ class RunHooks:
     def tool_start(self, run: RunInfo, turn: int, call: ToolCall) -> None:
         """A tool call of turn ``turn`` is about to run (calls of one turn may run concurrently)."""
 
+    def tool_progress(
+        self,
+        run: RunInfo,
+        turn: int,
+        call_id: str,
+        tool: str,
+        progress: float,
+        total: float | None,
+        message: str | None,
+    ) -> None:
+        """A running tool said how far it is (``ToolContext.report_progress``, an MCP server's
+        progress notifications)."""
+
     def tool_end(self, run: RunInfo, turn: int, call: ToolCall, result: ActionReturn) -> None:
         """The call ended: its result (status, error, time)."""
 
@@ -104,7 +117,7 @@ def _listens(hook: Any, method: str) -> bool:
     return bound is not None and getattr(bound, "__func__", None) is not getattr(RunHooks, method)
 
 
-_EVENTS = ("run_start", "run_end", "model_start", "model_end", "tool_start", "tool_end")
+_EVENTS = ("run_start", "run_end", "model_start", "model_end", "tool_start", "tool_progress", "tool_end")
 
 
 def provider_of(llm: Any) -> str:

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from typing import Protocol as Interface
 
 from . import engine, resumption, tracing
+from .actions.context import HOST
+from .agent_host import host_for
 from .errors import LiteAgentError, LLMError
 from .events import ApprovalRequired, ErrorEvent, FinalAnswer
 from .hooks import Fanout, RunInfo, run_info
@@ -171,7 +173,14 @@ class Drive:
                         c = calls[0]
                         if hooks is not None:
                             hooks.call("tool_start", self.info, self.turn, c)
-                        ret = executor.execute(c.name, c.arguments, call_id=c.id)
+                        if executor.contextual:  # its ToolContext asks this agent (agent_host.py)
+                            token = host_for(agent, self, c.id, c.name)
+                            try:
+                                ret = executor.execute(c.name, c.arguments, call_id=c.id)
+                            finally:
+                                HOST.reset(token)
+                        else:
+                            ret = executor.execute(c.name, c.arguments, call_id=c.id)
                         if hooks is not None:
                             hooks.call("tool_end", self.info, self.turn, c, ret)
                         msg = engine.tool_message(executor, c, ret)
@@ -237,6 +246,8 @@ class Drive:
             nonlocal refused
             if hooks is not None:
                 hooks.call("tool_start", info, turn, call)
+            if executor.contextual:  # this task's own context: the host is this call's alone
+                host_for(self.agent, self, call.id, call.name)
             ret = await executor.aexecute(call.name, call.arguments, call_id=call.id)
             if hooks is not None:
                 hooks.call("tool_end", info, turn, call, ret)

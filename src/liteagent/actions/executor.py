@@ -103,6 +103,7 @@ class ActionExecutor:
         self._tool_set: ToolSet | None = None
         self._tool_set_version = -1
         self._gated = (-1, False)
+        self._contextual = (-1, False)
         self._changing: list[BaseAction] = []  # plugins whose tools may change (an MCP server's list)
         self.version = 0
         self.uid = next(_UIDS)  # with ``version``: a cache key for rendered tool prompts
@@ -217,6 +218,13 @@ class ActionExecutor:
         if self._gated[0] != self.version:
             self._gated = (self.version, any(a.spec.needs_approval is not False for a in self._apis.values()))
         return self._gated[1]
+
+    @property
+    def contextual(self) -> bool:
+        """Does any API take a ToolContext (an MCP server's tools do)? (kept per version)"""
+        if self._contextual[0] != self.version:
+            self._contextual = (self.version, any(a.spec.context_param for a in self._apis.values()))
+        return self._contextual[1]
 
     @property
     def interpreter(self) -> str | None:

@@ -37,6 +37,21 @@ class Timeline(RunHooks):
         end = f"error: {error}" if error is not None else (finish or "no finish reason")
         self._line(run, f"turn {turn} · model {took:.3f} s{tokens} · {end}")
 
+    def tool_progress(
+        self,
+        run: RunInfo,
+        turn: int,
+        call_id: str,
+        tool: str,
+        progress: float,
+        total: float | None,
+        message: str | None,
+    ) -> None:
+        of = f"/{total:g}" if total is not None else ""
+        self._line(
+            run, f"turn {turn} · tool {tool} ({call_id}) progress {progress:g}{of}{f' · {message}' if message else ''}"
+        )
+
     def tool_end(self, run: RunInfo, turn: int, call: ToolCall, result: ActionReturn) -> None:
         what = result.status.value + (f": {str(result.error).splitlines()[0][:120]}" if result.error else "")
         self._line(run, f"turn {turn} · tool {call.name} ({call.id}) {result.elapsed:.3f} s · {what}")

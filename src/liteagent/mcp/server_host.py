@@ -5,6 +5,7 @@ declared them)."""
 
 from __future__ import annotations
 
+import json
 import warnings
 import weakref
 from typing import Any
@@ -41,7 +42,10 @@ class MCPHost(LocalHost):
     def __init__(self, ctx: Any, tool: str, params: Any = None) -> None:
         super().__init__(tool)
         self.ctx = ctx
-        self.answers: dict[str, Any] = dict(getattr(params, "input_responses", None) or {})
+        # the answers of earlier rounds ride in request_state (the client sends it back as is), this
+        # round's in input_responses: a tool that asks twice hears both on its third run
+        self.answers: dict[str, Any] = _earlier(getattr(params, "request_state", None))
+        self.answers.update({k: _plain(v) for k, v in (getattr(params, "input_responses", None) or {}).items()})
         self.needed: dict[str, Any] = {}  # questions to send back in an InputRequiredResult
         self._asked = 0
 
@@ -51,7 +55,8 @@ class MCPHost(LocalHost):
 
         if not self.needed:
             return None
-        return t.InputRequiredResult(input_requests=dict(self.needed), request_state=f"liteagent:{self.tool}")
+        state = STATE_PREFIX + json.dumps(self.answers, separators=(",", ":"), default=str)
+        return t.InputRequiredResult(input_requests=dict(self.needed), request_state=state)
 
     def _key(self, kind: str) -> str:
         self._asked += 1
@@ -126,6 +131,20 @@ class _Asked(Exception):
 
     def __str__(self) -> str:
         return "waiting for the client's answer"
+
+
+STATE_PREFIX = "liteagent-answers:"
+MAX_STATE = 1 << 20  # a request_state larger than this is not read (the tool asks again)
+
+
+def _earlier(state: Any) -> dict[str, Any]:
+    if not isinstance(state, str) or not state.startswith(STATE_PREFIX) or len(state) > MAX_STATE:
+        return {}
+    try:
+        answers = json.loads(state[len(STATE_PREFIX) :])
+    except ValueError:
+        return {}
+    return answers if isinstance(answers, dict) else {}
 
 
 def _plain(value: Any) -> Any:
