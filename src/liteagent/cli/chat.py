@@ -62,6 +62,10 @@ def chat_loop(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
     agent = agent_config(args).build(progress=_progress_printer())
+    if sys.stdin.isatty():  # a tool's question for the person (an MCP server's form) is asked here
+        from .form import terminal_form
+
+        agent.ask_person = terminal_form
     executor = agent.executor
     session = InMemorySession()
     names = ", ".join(executor.names()) or "none"

@@ -241,6 +241,9 @@ def cmd_tools(args: argparse.Namespace) -> int:
 
 
 def cmd_call(args: argparse.Namespace) -> int:
+    from ..actions.context import HOST
+    from .form import TerminalHost, at_terminal
+
     try:
         arguments = json.loads(args.args)
     except json.JSONDecodeError as exc:
@@ -250,6 +253,8 @@ def cmd_call(args: argparse.Namespace) -> int:
     if not isinstance(arguments, dict):
         raise UsageError(f'--args must be a JSON object like \'{{"key": "value"}}\', got {type(arguments).__name__}')
     executor = build_executor(args)
+    if at_terminal():  # a tool's question for the person (an MCP server's form) is asked here
+        HOST.set(TerminalHost())
     try:
         result = executor.execute(args.name, arguments)
     finally:

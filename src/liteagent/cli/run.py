@@ -192,11 +192,16 @@ def _report(
 
 
 def _observed(agent: Agent, args: argparse.Namespace) -> Agent:
-    """``-v``: the run's timeline on stderr."""
+    """``-v``: the run's timeline on stderr; at a terminal, a tool's question for the person
+    (an MCP server's form) is asked there."""
     if getattr(args, "verbose", False):
         from .timeline import Timeline
 
         agent.hooks.append(Timeline(sys.stderr))
+    from .form import at_terminal, terminal_form
+
+    if agent.ask_person is None and at_terminal():
+        agent.ask_person = terminal_form
     return agent
 
 

@@ -247,9 +247,12 @@ class MCPConnection:
             raise ToolError(f"MCP server {self.name} is not connected")
         try:
             async with tracing.within(trace):  # the SDK puts the current trace in the request's _meta
-                result = await client.call_tool(
-                    tool, arguments, read_timeout_seconds=limit, progress_callback=self.callbacks.progress
-                )
+                if tool in self._task_tools:
+                    result = await self._call_as_task(client, tool, arguments, limit)
+                else:
+                    result = await client.call_tool(
+                        tool, arguments, read_timeout_seconds=limit, progress_callback=self.callbacks.progress
+                    )
         except (asyncio.TimeoutError, TimeoutError):
             raise ToolTimeout(f"MCP tool {self.name}.{tool} gave no answer within {limit:g} s") from None
         except MCPError as exc:
@@ -267,6 +270,32 @@ class MCPConnection:
         if _size(result) > self.max_result_bytes:  # HTTP and in-process: seen once received
             raise self._too_large(tool)
         return result
+
+    @property
+    def _task_tools(self) -> set[str]:
+        """The tools the server runs only as tasks (``execution.taskSupport: required``)."""
+        return {
+            t.name for t in self.tools if getattr(getattr(t, "execution", None), "task_support", None) == "required"
+        }
+
+    async def _call_as_task(self, client: Any, tool: str, arguments: dict[str, Any], limit: float) -> Any:
+        """A task-augmented call (2025-11-25): the server answers with a task at once, and
+        ``tasks/result`` waits for its end (what it asks meanwhile is answered as for any call).
+        The SDK validates every ``tools/call`` answer as a CallToolResult, so both requests go
+        through its raw request (the one place liteagent reaches below its public API)."""
+        import mcp.types as t
+
+        send = getattr(getattr(client.session, "_dispatcher", None), "send_raw_request", None)
+        if send is None:
+            raise ToolError(f"MCP tool {self.name}.{tool} runs only as a task, which this MCP SDK cannot ask for")
+        opts = {"timeout": limit}
+        task = {"ttl": int(limit * 1000)}
+        created = await send("tools/call", {"name": tool, "arguments": arguments, "task": task}, opts)
+        task_id = (created.get("task") or {}).get("taskId")
+        if not task_id:  # a server that ran it at once after all
+            return t.CallToolResult.model_validate(created, by_name=False)
+        raw = await send("tasks/result", {"taskId": task_id}, opts)
+        return t.CallToolResult.model_validate(raw, by_name=False)
 
     def _too_large(self, tool: str) -> ToolError:
         return ToolError(

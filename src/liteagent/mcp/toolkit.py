@@ -92,9 +92,14 @@ class MCPToolkit(BaseAction):
                 )
                 for t in tools
             ]
-            for spec in self._specs:  # a server that answered fast may hang next time: never on a loop
-                spec.may_run_inline = False
+            for spec, listed in zip(self._specs, tools, strict=True):
+                spec.may_run_inline = False  # a server that answered fast may hang next time: never on a loop
                 spec.context_param = CONTEXT  # what the server asks meanwhile goes to the call's host
+                hints = getattr(listed, "annotations", None)
+                if hints is not None and hints.destructive_hint is True and not hints.read_only_hint:
+                    spec.needs_approval = (
+                        True  # the server says it destroys: a person approves (Agent(approvals=) overrides)
+                    )
         return self._specs
 
     def api_callable(self, spec: ApiSpec) -> Callable[..., Any]:
@@ -116,13 +121,21 @@ class MCPToolkit(BaseAction):
                 texts.append(block.text)
                 items.append(ResultItem.text(block.text))
             elif kind == "image":
-                items.append(ResultItem.image(_save_image(block.data, block.mime_type)))
+                items.append(ResultItem.image(_save_media(block.data, block.mime_type)))
+            elif kind == "audio":
+                items.append(ResultItem.audio(_save_media(block.data, block.mime_type)))
             elif kind == "resource_link":
                 items.append(ResultItem.text(f"[resource: {block.uri}]"))
             elif kind == "resource":
                 res = block.resource
-                text = getattr(res, "text", None)
-                items.append(ResultItem.text(text if isinstance(text, str) else f"[resource: {res.uri}]"))
+                text, blob = getattr(res, "text", None), getattr(res, "blob", None)
+                mime = getattr(res, "mime_type", None)
+                if isinstance(text, str):
+                    items.append(ResultItem.resource(str(res.uri), text=text, mime_type=mime))
+                elif isinstance(blob, str):
+                    items.append(ResultItem.resource(str(res.uri), blob=blob, mime_type=mime))
+                else:
+                    items.append(ResultItem.text(f"[resource: {res.uri}]"))
             else:
                 items.append(ResultItem.text(f"[{kind or 'unknown'} content]"))
         if result.is_error:
@@ -135,7 +148,7 @@ class MCPToolkit(BaseAction):
         self.connection.close()
 
 
-def _save_image(data: str, mime: str) -> str:
+def _save_media(data: str, mime: str) -> str:
     from ..llms.local import data_dir
 
     raw = base64.b64decode(data, validate=False)
