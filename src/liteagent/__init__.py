@@ -3,6 +3,8 @@
 from typing import TYPE_CHECKING
 
 from .actions import ActionExecutor, BaseAction, tool, tool_api
+from .actions.context import Elicited, ToolContext
+from .actions.resources import prompt, resource
 from .agent import Agent, RunResult, Step
 from .errors import LiteAgentError, LLMError, ModelRetry, ToolError, ToolTimeout, UsageError
 from .events import ErrorEvent, FinalAnswer, TextDelta, ThinkingDelta, ToolCallEvent, ToolResultEvent, TurnEnd
@@ -24,6 +26,7 @@ __all__ = [
     "Agent",
     "AgentConfig",
     "BaseAction",
+    "Elicited",
     "ErrorEvent",
     "FinalAnswer",
     "InMemorySession",
@@ -43,6 +46,7 @@ __all__ = [
     "ThinkingDelta",
     "ToolCall",
     "ToolCallEvent",
+    "ToolContext",
     "ToolError",
     "ToolResultEvent",
     "ToolTimeout",
@@ -50,6 +54,8 @@ __all__ = [
     "UsageError",
     "__version__",
     "get_protocol",
+    "prompt",
+    "resource",
     "tool",
     "tool_api",
 ]
