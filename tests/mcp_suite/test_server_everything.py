@@ -191,3 +191,31 @@ def test_a_person_answers_the_servers_form_at_a_real_terminal(tmp_path):
     ):
         assert expected in text, text
     assert '"email"' not in text
+
+
+def test_a_localhost_http_server_is_left_cleanly_at_exit(http_everything, tmp_path):
+    """The session's DELETE at exit resolves "localhost" in a thread pool: it ran after pools shut
+    ("Session termination failed: cannot schedule new futures after shutdown")."""
+    url = http_everything.url.replace("127.0.0.1", "localhost")
+    cfg = tmp_path / "servers.json"
+    cfg.write_text(json.dumps({"mcpServers": {"everything": {"url": url}}}))
+    import sys
+
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "liteagent",
+            "call",
+            "everything.echo",
+            "--args",
+            '{"message": "bye"}',
+            "--mcp",
+            str(cfg),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0 and "Echo: bye" in run.stdout, run.stderr
+    assert "Session termination failed" not in run.stderr and "Traceback" not in run.stderr, run.stderr

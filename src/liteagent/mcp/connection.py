@@ -399,11 +399,20 @@ def _transport(target: Any, on_response: Callable[[Any], Awaitable[None]] | None
     return StdioServerParameters(command=target.command, args=list(target.args), env=env, cwd=target.cwd)
 
 
-@atexit.register
 def _close_all() -> None:
     for conn in list(_LIVE):
         with contextlib.suppress(Exception):
             conn.close(timeout=3)
+
+
+# At exit, connections close (an HTTP session is ended with a DELETE) while thread pools still take
+# work: resolving "localhost" runs in one. Plain atexit runs after concurrent.futures has shut them
+# ("cannot schedule new futures after shutdown"); threading's exit hooks run first, newest first.
+_at_threading_exit = getattr(threading, "_register_atexit", None)
+if _at_threading_exit is not None:
+    _at_threading_exit(_close_all)
+else:  # pragma: no cover - every CPython liteagent supports has it
+    atexit.register(_close_all)
 
 
 def _size(result: Any) -> int:
