@@ -6,8 +6,6 @@ names itself."""
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import BaseModel
@@ -85,7 +83,8 @@ def _call(tool: str, args: str = "{}") -> str:
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_the_agents_model_answers_sampling_and_its_person_answers_forms(caplog):
+def test_the_agents_model_answers_sampling_and_its_person_answers_forms(tmp_path, monkeypatch):
+    monkeypatch.setenv("LITEAGENT_DATA_DIR", str(tmp_path))
     kit = MCPToolkit(_server(), name="caps", protocol="legacy")
     llm = ScriptedLLM(
         [_call("summarize", '{"text": "a long story"}'), "A SHORT STORY", _call("where"), _call("work"), "done"]
@@ -98,8 +97,7 @@ def test_the_agents_model_answers_sampling_and_its_person_answers_forms(caplog):
         return Elicited("accept", {"city": "Oslo"})
 
     agent = Agent(llm, plugins=[kit], protocol="hermes", hooks=[hooks], ask_person=person)
-    with caplog.at_level(logging.INFO, logger="liteagent.mcp"):
-        result = agent.run("go")
+    result = agent.run("go")
     kit.close()
     tools = [m for m in result.messages if m.role == "tool"]
     assert result.status == "ok" and result.answer == "done", result
@@ -109,7 +107,7 @@ def test_the_agents_model_answers_sampling_and_its_person_answers_forms(caplog):
     assert asked[0][1]["properties"]["city"]["type"] == "string"
     assert [p[1:] for p in hooks.progress] == [(1, 3, "step 1"), (2, 3, "step 2"), (3, 3, "step 3")]
     assert hooks.progress[0][0] == "caps__work"  # the call as the model named it
-    assert "worked hard" in caplog.text
+    assert "[info] worked hard" in (tmp_path / "mcp-logs" / "caps.log").read_text()  # its log file, not the terminal
 
 
 @pytest.mark.parametrize("protocol", ["legacy", "auto"])  # requests back; the 2026 wire's input-required retries

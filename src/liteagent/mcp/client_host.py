@@ -8,7 +8,7 @@
   get the schema's defaults (SEP-1034), and the answer is checked against the form;
 - **roots**: the folders the config entry names (``"roots"``), the work folder by default;
 - **progress**: each call asks for it, and it goes to the call's host (a status line, a log);
-- **logging**: the server's log lines into liteagent's log (``liteagent.mcp.NAME``);
+- **logging**: the server's log lines into its log file (``mcp-logs/NAME.log`` in the data directory);
 - **tools/list_changed**: the tool list is fetched again, so a tool added later is callable.
 """
 
@@ -17,13 +17,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 from ..actions.context import Elicited, LocalHost, ToolContext
 
+
+def log_path(name: str) -> Path:
+    """A server's log file (a stdio server's stderr goes there too: ``stdio.StderrLog``)."""
+    import re
+
+    from ..llms.local import data_dir
+
+    return data_dir() / "mcp-logs" / (re.sub(r"[^A-Za-z0-9_.-]", "_", name) + ".log")
+
+
 MAX_SAMPLES = 100  # model replies one connection may ask for (a loop in a server costs the user)
-_PY_LEVELS = {"debug": 10, "info": 20, "notice": 20, "warning": 30, "error": 40, "critical": 50, "alert": 50}
 
 
 class ClientCallbacks:
@@ -100,8 +110,18 @@ class ClientCallbacks:
 
     # -- notifications --------------------------------------------------------------------------------
     async def logging(self, params: Any) -> None:
+        """A server's log line: into its log file (``mcp-logs/NAME.log`` in the data directory,
+        beside a stdio server's stderr), not over the user's terminal; debug level in the log."""
         where = f"{params.logger}: " if params.logger else ""
-        self.log.log(_PY_LEVELS.get(params.level, 40), "%s%s", where, params.data)
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} [{params.level}] {where}{params.data}"
+        self.log.debug("%s", line)
+        try:
+            path = log_path(self.name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8", errors="replace") as f:
+                f.write(line.replace("\n", "\n    ") + "\n")
+        except OSError as exc:  # a full disk: the line is in the debug log at least
+            self.log.debug("cannot write %s: %s", self.name, exc)
 
     async def message(self, message: Any) -> None:
         import mcp.types as t

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import signal
 import sys
 import time
@@ -137,11 +136,10 @@ class StderrLog:
 
     def open(self, params: Any) -> TextIO:
         """The file to hand the child as its stderr (the caller closes it)."""
-        from ..llms.local import data_dir
+        from .client_host import log_path
 
-        folder = data_dir() / "mcp-logs"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / (re.sub(r"[^A-Za-z0-9_.-]", "_", self.name) + ".log")
+        path = log_path(self.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):
             if path.stat().st_size > 2**20:
                 os.replace(path, path.with_suffix(".log.1"))
