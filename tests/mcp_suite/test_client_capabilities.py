@@ -236,3 +236,30 @@ def test_sampling_is_limited_per_connection():
     kit.close()
     assert not ret.ok or "at most" in str(ret.result[0].content)
     assert "at most 100 sampling requests" in (ret.error or str(ret.result[0].content))
+
+
+def test_structured_content_is_held_to_the_tools_output_schema():
+    import mcp.types as t
+    from mcp.server import Server
+
+    out_schema = {"type": "object", "properties": {"temp": {"type": "number"}}, "required": ["temp"]}
+
+    async def list_tools(ctx, params):
+        return t.ListToolsResult(
+            tools=[
+                t.Tool(name="good", input_schema={"type": "object"}, output_schema=out_schema),
+                t.Tool(name="bad", input_schema={"type": "object"}, output_schema=out_schema),
+            ]
+        )
+
+    async def call_tool(ctx, params):
+        data = {"temp": 21.5} if params.name == "good" else {"temp": "warm"}
+        return t.CallToolResult(content=[t.TextContent(text=str(data))], structured_content=data)
+
+    kit = MCPToolkit(Server("typed", on_list_tools=list_tools, on_call_tool=call_tool), name="typed", protocol="legacy")
+    ex = ActionExecutor([kit])
+    good, bad, again = ex.execute("typed.good", {}), ex.execute("typed.bad", {}), ex.execute("typed.good", {})
+    kit.close()
+    assert good.ok and good.result[-1].content == {"temp": 21.5}
+    assert not bad.ok and "outside its output schema" in bad.error and "warm" in bad.error
+    assert again.ok  # the connection was not dropped for it

@@ -264,6 +264,11 @@ class MCPConnection:
                 self._drop()
                 raise ToolError(f"MCP server {self.name}: {exc.message}{self.stderr.tail()}") from None
             raise ToolError(f"MCP server {self.name}: {exc.message}") from None
+        except RuntimeError as exc:
+            if "structured content" in str(exc) or "output schema" in str(exc):  # the SDK's check of outputSchema
+                raise ToolError(f"MCP tool {self.name}.{tool} answered outside its output schema: {exc}") from None
+            self._drop()  # the transport broke: the next call connects again
+            raise ToolError(f"MCP server {self.name} failed the call ({_why(exc)})") from None
         except Exception as exc:
             self._drop()  # the transport broke: the next call connects again
             raise ToolError(f"MCP server {self.name} failed the call ({_why(exc)})") from None
