@@ -160,3 +160,46 @@ def test_chat_on_the_shipped_model_says_it_is_a_demonstration_and_how_to_get_a_b
     assert "demonstration model" in first and "liteagent models pull internlm2.5-1.8b" in first
     term.type("/exit\r")
     assert term.wait() == 0
+
+
+ASKING_PLUGIN = '''
+import time
+from liteagent import ToolContext, tool
+
+
+@tool
+def paint(ctx: ToolContext) -> str:
+    """Paint the wall in a colour the person picks."""
+    ctx.report_progress(1, 2, "mixing")
+    time.sleep(1.0)  # long enough to be seen on the status line
+    answer = ctx.elicit("Which colour?", {"type": "object", "properties": {"colour": {"type": "string"}},
+                                           "required": ["colour"]})
+    ctx.report_progress(2, 2, "painting")
+    return f"painted {answer.action} {answer.content.get('colour')}"
+'''
+
+
+def test_chat_shows_a_tools_progress_and_asks_its_question_at_the_terminal(server, tmp_path):
+    from .terminal import Terminal
+
+    plugin = tmp_path / "paint.py"
+    plugin.write_text(ASKING_PLUGIN)
+    server.replies = ['<tool_call>{"name": "paint", "arguments": {}}</tool_call>', "The wall is done."]
+    term = Terminal("chat", "--base-url", server.url, "--protocol", "hermes", "--plugin", f"{plugin}:paint")
+    term.expect("> ")
+    term.type("paint the wall\r")
+    term.expect("paint: 1/2 · mixing")
+    term.expect("Which colour?")
+    term.expect("[a]nswer / [d]ecline / [c]ancel")
+    term.type("a\r")
+    term.expect("colour (string): ")
+    term.type("teal\r")
+    term.expect("The wall is done.")
+    term.expect("> ")
+    term.type("/exit\r")
+    assert term.wait() == 0
+    import json
+
+    sent = json.dumps(server.requests[-1]["body"])
+    assert "painted accept teal" in sent
+    assert "Traceback" not in term.out

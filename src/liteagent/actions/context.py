@@ -15,6 +15,7 @@ Every method has an async form (``await ctx.aelicit(...)``) for async tools and 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable
@@ -148,7 +149,11 @@ class ToolContext:
     def _wait(self, make: Callable[[], Awaitable[Any]], what: str) -> Any:
         loop = self._loop
         if loop is None or loop.is_closed():
-            return asyncio.run(_awaited(make))
+            if _running_loop() is None:
+                return asyncio.run(_awaited(make))
+            # a sync call made on a thread whose loop runs (and waits for it): a thread of its own
+            with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="liteagent-ctx") as pool:
+                return pool.submit(asyncio.run, _awaited(make)).result()
         if _running_loop() is loop:
             raise RuntimeError(f"an async tool must await ctx.a{what}(...), not call ctx.{what}(...)")
         return asyncio.run_coroutine_threadsafe(_awaited(make), loop).result()

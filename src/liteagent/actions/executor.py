@@ -257,8 +257,8 @@ class ActionExecutor:
         no other task on this loop, and its limit enforceable on this thread): then ``execute``
         gives the same result without a coroutine."""
         api = self._apis.get(name) or self.resolve(name)
-        if api is None or api.spec.is_async or not _loop_is_idle():
-            return False
+        if api is None or api.spec.is_async or api.spec.context_param is not None or not _loop_is_idle():
+            return False  # (a tool that may ask its caller must not hold the loop that answers)
         return self._timeout_for(api) is None or deadline.available()
 
     # -- descriptions -----------------------------------------------------------------------

@@ -27,7 +27,9 @@ from ..events import (
     ToolCallEvent,
     ToolResultEvent,
 )
+from ..hooks import RunHooks, RunInfo
 from ..logs import setup_logging
+from ..messages import ActionReturn, ToolCall
 from ..sessions import InMemorySession, load_items, save_items
 from .approve import ask, refuse_and_stop
 from .config import agent_config
@@ -66,6 +68,8 @@ def chat_loop(args: argparse.Namespace) -> int:
         from .form import terminal_form
 
         agent.ask_person = terminal_form
+    if sys.stderr.isatty():
+        agent.hooks.append(ToolProgressLine())
     executor = agent.executor
     session = InMemorySession()
     names = ", ".join(executor.names()) or "none"
@@ -108,6 +112,30 @@ def chat_loop(args: argparse.Namespace) -> int:
     finally:
         executor.close()
     return 0
+
+
+class ToolProgressLine(RunHooks):
+    """A running tool's progress (``ToolContext.report_progress``, an MCP server's) on the
+    terminal's status line, cleared when the tool ends."""
+
+    def tool_progress(
+        self,
+        run: RunInfo,
+        turn: int,
+        call_id: str,
+        tool: str,
+        progress: float,
+        total: float | None,
+        message: str | None,
+    ) -> None:
+        of = f"/{total:g}" if total is not None else ""
+        text = clean(f"{tool}: {progress:g}{of}{f' · {message}' if message else ''}")[:100]
+        sys.stderr.write("\r\033[2K" + text)
+        sys.stderr.flush()
+
+    def tool_end(self, run: RunInfo, turn: int, call: ToolCall, result: ActionReturn) -> None:
+        sys.stderr.write("\r\033[2K")
+        sys.stderr.flush()
 
 
 def _progress_printer() -> Callable[[str, float], None] | None:
