@@ -300,3 +300,54 @@ def test_each_request_is_one_log_line_with_its_session_turns_tools_and_tokens(se
     (line,) = [x for x in log.splitlines() if r.id in x]
     assert "session=log-1" in line and "turns=2" in line and "tool_calls=1" in line and "status=ok" in line
     assert "tokens_in=20" in line and "tokens_out=" in line and "ms=" in line
+
+
+PROGRESS_PLUGIN = '''
+import os
+import time
+from liteagent import ToolContext, tool
+
+
+@tool
+def survey(ctx: ToolContext) -> str:
+    """Survey the area, in three legs."""
+    ctx.report_progress(1, 3, "leg 1")
+    for _ in range(300):  # the client saw leg 1 while this runs, and said so (a file)
+        if os.path.exists(os.environ["SEEN_FLAG"]):
+            break
+        time.sleep(0.05)
+    else:
+        return "nobody saw leg 1 in time"
+    ctx.report_progress(2, 3, "leg 2")
+    ctx.report_progress(3, 3, "leg 3")
+    return "surveyed"
+'''
+
+
+def test_a_tools_progress_streams_while_it_runs(service, server, tmp_path, monkeypatch):
+    plugin = tmp_path / "survey.py"
+    plugin.write_text(PROGRESS_PLUGIN)
+    flag = tmp_path / "seen"
+    monkeypatch.setenv("SEEN_FLAG", str(flag))  # the service inherits it
+    server.replies = ['<tool_call>{"name": "survey", "arguments": {}}</tool_call>', "Surveyed."]
+    stream = (
+        service("--plugin", f"{plugin}:survey")
+        .client()
+        .chat.completions.create(model="liteagent", messages=[{"role": "user", "content": "Survey?"}], stream=True)
+    )
+    seen: list[tuple[str, float]] = []
+    text = ""
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            text += chunk.choices[0].delta.content
+        extra = (chunk.model_extra or {}).get("x_liteagent")
+        if extra:
+            seen.append((extra["type"], extra.get("progress", 0)))
+            if extra["type"] == "tool_progress":
+                flag.touch()  # the tool goes on only once its first progress reached the client
+        if extra and extra["type"] == "tool_result":
+            assert extra["text"] == "surveyed", extra  # it went on: leg 1 came while it ran
+    kinds = [k for k, _ in seen]
+    assert text == "Surveyed."
+    assert kinds == ["tool_call", "tool_progress", "tool_progress", "tool_progress", "tool_result"], kinds
+    assert [p for k, p in seen if k == "tool_progress"] == [1, 2, 3]

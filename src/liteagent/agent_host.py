@@ -6,7 +6,9 @@ goes to the run's hooks (``RunHooks.tool_progress``: the timeline of ``run -v``)
 
 from __future__ import annotations
 
+import contextvars
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 from .actions.context import HOST, Elicited, LocalHost, LogLevel, ToolHost
@@ -14,13 +16,22 @@ from .errors import ToolError
 from .llms.base import GenerationConfig
 from .messages import Message
 
+#: where the progress of the tools of runs started in this context also goes (``liteagent serve``
+#: streams it to its client): ``(call_id, tool, progress, total, message)``, from any thread
+PROGRESS: contextvars.ContextVar[Callable[..., None] | None] = contextvars.ContextVar(
+    "liteagent_tool_progress", default=None
+)
+
 
 class AgentHost(LocalHost):
     def __init__(self, agent: Any, drive: Any, call_id: str, tool: str, outer: ToolHost | None) -> None:
         super().__init__(tool)
         self.agent, self.drive, self.call_id, self.outer = agent, drive, call_id, outer
+        self.sink = PROGRESS.get()  # read now: the call may run on another thread
 
     async def progress(self, progress: float, total: float | None, message: str | None) -> None:
+        if self.sink is not None:
+            self.sink(self.call_id, self.tool, progress, total, message)
         hooks = self.drive.hooks
         if hooks is not None:
             hooks.call(
@@ -28,7 +39,7 @@ class AgentHost(LocalHost):
             )
         if self.outer is not None:
             await self.outer.progress(progress, total, message)
-        elif hooks is None:
+        elif hooks is None and self.sink is None:
             await super().progress(progress, total, message)
 
     async def log(self, level: LogLevel, data: Any, logger: str | None) -> None:

@@ -8,6 +8,7 @@ form), validated against the API's schema, run (sync or async) under a timeout, 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import copy
 import dataclasses
 import functools
@@ -453,7 +454,9 @@ class ActionExecutor:
                         api.fast_runs = -1  # it held the loop up once: threads from now on
             else:
                 loop = asyncio.get_running_loop()
-                run = loop.run_in_executor(self._worker(), _timed, api.func, kwargs)
+                # in this task's context (as asyncio.to_thread): what the call reads of it (the
+                # trace a tool's span continues, its ToolContext's host) is there in the thread too
+                run = loop.run_in_executor(self._worker(), contextvars.copy_context().run, _timed, api.func, kwargs)
                 value, took = await _with_timeout(run, timeout)
                 if api.fast_runs >= 0:
                     api.fast_runs = api.fast_runs + 1 if took <= FAST_CALL_S else 0
