@@ -5,6 +5,7 @@ executor (logs, no model to sample, every question declined)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 import mcp.types as t
@@ -176,3 +177,24 @@ def test_an_elicitation_schema_must_be_an_object():
     ctx = ToolContext("x")
     with pytest.raises(ValueError, match="JSON Schema object"):
         ctx.elicit("?", {"type": "string"})
+
+
+@pytest.mark.parametrize(("mode", "answer"), [("legacy", "accept:Ada"), ("auto", "decline:")])
+def test_the_agent_behind_ask_puts_its_tools_questions_to_the_mcp_clients_person(mode, answer):
+    from liteagent import Agent, ScriptedLLM
+
+    llm = ScriptedLLM(['<tool_call>{"name": "ask_name", "arguments": {}}</tool_call>', lambda req: "fine"])
+    agent = Agent(llm, plugins=[ask_name], protocol="hermes")
+    server = build_server(ActionExecutor([ask_name]), agent=agent)
+
+    async def on_elicit(ctx, params) -> t.ElicitResult:
+        return t.ElicitResult(action="accept", content={"name": "Ada"})
+
+    async def go():
+        async with Client(server, elicitation_callback=on_elicit, mode=mode) as c:
+            return await c.call_tool("ask", {"question": "what is my name?"})
+
+    result = asyncio.run(go())
+    assert not result.is_error and result.content[0].text == "fine", result
+    sent = json.dumps(llm.requests[-1].messages or llm.requests[-1].prompt)
+    assert answer in sent  # the tool's result the agent's model read

@@ -54,7 +54,12 @@ def build_server(executor: ActionExecutor, agent: Any = None, name: str = "litea
 
     async def call_tool(ctx: Any, params: Any) -> t.CallToolResult | t.InputRequiredResult:
         if ask is not None and params.name == ASK_TOOL:
-            return await ask.call(ctx, params)
+            # the agent's tools ask this client's person (on the handshake wire; else declined)
+            token = HOST.set(MCPHost(ctx, ASK_TOOL, params, rerun=False))
+            try:
+                return await ask.call(ctx, params)
+            finally:
+                HOST.reset(token)
         api = executor.resolve(params.name)
         if api is None or api.wire != params.name:  # one name per tool: the one listed
             listed = ", ".join(a.wire for a in executor.apis) or "(none)"

@@ -39,9 +39,10 @@ class MCPHost(LocalHost):
     retries with the answers, and the tool runs again from its start, its n-th question answered
     from the retry (a tool that asks should do its side effects after asking)."""
 
-    def __init__(self, ctx: Any, tool: str, params: Any = None) -> None:
+    def __init__(self, ctx: Any, tool: str, params: Any = None, rerun: bool = True) -> None:
         super().__init__(tool)
         self.ctx = ctx
+        self.rerun = rerun  # may the call run again with answers (2026 wire)? Not a whole agent's run
         # the answers of earlier rounds ride in request_state (the client sends it back as is), this
         # round's in input_responses: a tool that asks twice hears both on its third run
         self.answers: dict[str, Any] = _earlier(getattr(params, "request_state", None))
@@ -87,6 +88,8 @@ class MCPHost(LocalHost):
             t.SamplingMessage(role=m.get("role", "user"), content=t.TextContent(text=str(m.get("content", ""))))
             for m in messages
         ]
+        if self._inline and not self.rerun:
+            raise ToolError("the MCP client can be asked for a model reply only between calls on its protocol version")
         if self._inline:
             params = t.CreateMessageRequestParams(messages=wire, max_tokens=max_tokens, system_prompt=system)
             self.needed[key] = t.CreateMessageRequest(params=params)
@@ -110,6 +113,8 @@ class MCPHost(LocalHost):
         how = form_elicitation(self.ctx)
         if how is None:
             return Elicited("decline")  # nobody on the client's side can answer
+        if how == "inline" and not self.rerun:
+            return Elicited("decline")  # a whole agent's run cannot start over for an answer
         if how == "inline":
             form = t.ElicitRequestFormParams(message=message, requested_schema=schema)
             self.needed[key] = t.ElicitRequest(params=form)
