@@ -6,9 +6,12 @@ goes to the run's hooks (``RunHooks.tool_progress``: the timeline of ``run -v``)
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
 import inspect
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from .actions.context import HOST, Elicited, LocalHost, LogLevel, ToolHost
@@ -81,9 +84,64 @@ class AgentHost(LocalHost):
         return await super().elicit(message, schema)
 
 
+@dataclass(frozen=True, slots=True)
+class ToolProgress:
+    """A running tool's progress, among a run's events where :func:`with_tool_progress` merges it."""
+
+    call_id: str
+    tool: str
+    progress: float
+    total: float | None
+    message: str | None
+
+    @property
+    def fraction(self) -> float | None:
+        return min(1.0, max(0.0, self.progress / self.total)) if self.total else None
+
+
+async def with_tool_progress(events: AsyncIterator[Any]) -> AsyncGenerator[Any, None]:
+    """``events`` (a run's, from ``Agent.astream``) with :class:`ToolProgress` items between them,
+    each as it comes (while its tool still runs). One task drives the run, so its context stays
+    one from step to step; closing this generator ends the run."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+    def sink(*said: Any) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, ("progress", ToolProgress(*said)))
+
+    async def pump() -> None:
+        try:
+            async for item in events:
+                queue.put_nowait(("event", item))
+            queue.put_nowait(("end", None))
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            queue.put_nowait(("error", exc))
+
+    token = PROGRESS.set(sink)
+    task = asyncio.ensure_future(pump())
+    PROGRESS.reset(token)
+    try:
+        while True:
+            kind, item = await queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
 def host_for(agent: Any, drive: Any, call_id: str, tool: str) -> Any:
     """Set the host of one tool call (returns the token to reset)."""
     return HOST.set(AgentHost(agent, drive, call_id, tool, HOST.get()))
 
 
-__all__ = ["AgentHost", "host_for"]
+__all__ = ["PROGRESS", "AgentHost", "ToolProgress", "host_for", "with_tool_progress"]

@@ -296,3 +296,26 @@ def test_the_shipped_135m_model_is_named_a_demonstration_on_the_first_screen(web
     at = app_test("operator")
     at.run()
     assert not any("demonstration" in i.value for i in at.info)
+
+
+def test_a_tool_that_reports_progress_runs_in_the_web_chat(web_env, app_test, server, tmp_path):
+    plugin = tmp_path / "steps.py"
+    plugin.write_text(
+        "from liteagent import ToolContext, tool\n\n\n"
+        "@tool\n"
+        "def steps(ctx: ToolContext) -> str:\n"
+        '    """Three steps."""\n'
+        "    for i in (1, 2, 3):\n"
+        '        ctx.report_progress(i, 3, f"step {i}")\n'
+        '    return "three steps done"\n'
+    )
+    web_env(plugins=[f"{plugin}:steps"], extra_specs=[f"{plugin}:steps"])
+    server.replies = ['<tool_call>{"name": "steps", "arguments": {}}</tool_call>', "All done."]
+    at = app_test("quinn")
+    at.run()
+    ask(at, "go")
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    panels = [e for e in at.expander if "steps" in e.label.replace("\\", "")]
+    assert panels and ":green[success]" in panels[0].label
+    assert "All done." in shown(at)
+    assert "three steps done" in json.dumps(server.requests[-1]["body"])

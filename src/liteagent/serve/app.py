@@ -12,7 +12,6 @@ and a run cut off by a crash goes on before the conversation's next question (:m
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hmac
 import json
@@ -29,7 +28,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from .. import tracing
 from ..agent import Agent, RunResult
-from ..agent_host import PROGRESS
+from ..agent_host import ToolProgress, with_tool_progress
 from ..errors import RunConflict, UsageError
 from ..events import ApprovalRequired, ErrorEvent, FinalAnswer, TextDelta, ToolCallEvent, ToolResultEvent
 from ..messages import Message, ToolCall
@@ -449,17 +448,8 @@ async def _stream(job: Job, r: Reply, events: Any, first: Any, release: Any) -> 
     typed = getattr(job.agent, "output", None) is not None  # (an app may serve any object with astream)
     result: RunResult | None = None
     status = "cancelled"
-    # The run's events and its tools' progress in one queue: one task drives the run (its context
-    # stays one from step to step: a model turn's trace context is read while its reply streams),
-    # and a tool's progress comes out while the tool still runs.
-    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-
-    def progress(*said: Any) -> None:  # from the loop, or a tool's worker thread
-        loop.call_soon_threadsafe(queue.put_nowait, ("progress", said))
-
-    token = PROGRESS.set(progress)
-    pump = asyncio.ensure_future(_pump(events, queue))
-    PROGRESS.reset(token)
+    # the run's events, and its tools' progress while they run (one task drives the run)
+    merged = with_tool_progress(events)
     try:
         try:
             while True:
@@ -468,18 +458,16 @@ async def _stream(job: Job, r: Reply, events: Any, first: Any, release: Any) -> 
                 else:
                     left = deadline - loop.time()
                     try:
-                        kind, item = await asyncio.wait_for(queue.get(), max(left, 0.001))
+                        item = await asyncio.wait_for(merged.__anext__(), max(left, 0.001))
+                    except StopAsyncIteration:
+                        break
                     except (asyncio.TimeoutError, TimeoutError):
                         status = "timeout"
                         message = f"the agent did not answer within {r.timeout:g} s"
                         yield _error_chunk(r.rid, r.model, message, "timeout", 504)
                         break
-                    if kind == "end":
-                        break
-                    if kind == "error":
-                        raise item
-                    if kind == "progress":
-                        yield _progress_chunk(r, *item)
+                    if isinstance(item, ToolProgress):
+                        yield _progress_chunk(r, item)
                         continue
                     phase, ev = item
                 if isinstance(ev, (FinalAnswer, ErrorEvent, ApprovalRequired)) and phase == ANSWER:
@@ -506,35 +494,20 @@ async def _stream(job: Job, r: Reply, events: Any, first: Any, release: Any) -> 
             yield _error_chunk(r.rid, r.model, refused[1], refused[2], refused[0])
         yield b"data: [DONE]\n\n"
     finally:
-        pump.cancel()
-        with contextlib.suppress(BaseException):
-            await pump
         try:
-            await events.aclose()
+            await merged.aclose()  # ends the run's task, and the run
         except Exception:
             log.exception("%s closing the run failed", r.rid)
         _give_back(release, r.rid)
         _log(r.rid, job.sid, result, status, r.t0)
 
 
-async def _pump(events: Any, queue: asyncio.Queue[tuple[str, Any]]) -> None:
-    """Drive the run, putting each event (then the end, or what it raised) in ``queue``."""
-    try:
-        async for item in events:
-            queue.put_nowait(("event", item))
-        queue.put_nowait(("end", None))
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        queue.put_nowait(("error", exc))
-
-
-def _progress_chunk(
-    r: Reply, call_id: str, tool: str, progress: float, total: float | None, message: str | None
-) -> bytes:
-    info = {"type": "tool_progress", "id": call_id, "name": tool, "progress": progress, "total": total}
-    if message:
-        info["message"] = message
+def _progress_chunk(r: Reply, p: ToolProgress) -> bytes:
+    """A running tool's progress (``x_liteagent``), sent while it runs."""
+    info: dict[str, Any] = {"type": "tool_progress", "id": p.call_id, "name": p.tool, "progress": p.progress}
+    info["total"] = p.total
+    if p.message:
+        info["message"] = p.message
     return _chunk(r.rid, r.model, {}, x_liteagent=info)
 
 

@@ -19,6 +19,7 @@ import streamlit as st
 
 from liteagent import sync_bridge
 from liteagent.agent import TOOL_CHOICES
+from liteagent.agent_host import ToolProgress, with_tool_progress
 from liteagent.controls import Tail
 from liteagent.errors import LiteAgentError
 from liteagent.events import (
@@ -333,7 +334,9 @@ def _go_on(settings: runtime.Settings, store: Any, owner: str, decision: runtime
     if agent is not None:
         session = store.session(owner, cid)
         with st.chat_message("assistant"):
-            _stream(lambda: agent.aresume_stream(session, **decision.resume_args()), settings.language)
+            _stream(
+                lambda: with_tool_progress(agent.aresume_stream(session, **decision.resume_args())), settings.language
+            )
     _saved(settings, store, owner, cid)
 
 
@@ -373,7 +376,7 @@ def _turn(settings: runtime.Settings, store: Any, owner: str, text: str, files: 
     agent = _agent(settings, owner, cid)
     if agent is not None and state is not None and state.state == "cut_off":
         with st.chat_message("assistant"):  # the cut-off run goes on first: the core asks that
-            _stream(lambda: agent.aresume_stream(session), lang)
+            _stream(lambda: with_tool_progress(agent.aresume_stream(session)), lang)
         _saved(settings, store, owner, cid)
         after = _state(s.view)
         if after is not None and after.state == "needs_approval":  # it stopped for approval again
@@ -392,7 +395,7 @@ def _turn(settings: runtime.Settings, store: Any, owner: str, text: str, files: 
     question = Message("user", text) if text else Message("user", "(see the uploaded file)")
     if agent is not None:
         with st.chat_message("assistant"):
-            _stream(lambda: agent.astream(question, session), lang)
+            _stream(lambda: with_tool_progress(agent.astream(question, session)), lang)
     _saved(settings, store, owner, cid)
 
 
@@ -432,6 +435,7 @@ def _show_events(events: Any, lang: str) -> None:
             placeholder = st.empty()
             text = ""
         elif isinstance(ev, ToolResultEvent):
+            placeholder.empty()  # the tool's progress, if it showed any
             if not typed_answer(ev.call.to_dict(), ev.result.to_dict())[0]:  # that one shows as the answer
                 render_tool(ev.call.to_dict(), ev.result.to_dict(), lang)
                 placeholder = st.empty()
@@ -439,6 +443,10 @@ def _show_events(events: Any, lang: str) -> None:
             s.last_request = runtime.request_view(ev.request)
         elif isinstance(ev, Progress):
             placeholder.progress(ev.fraction, text=t(lang, "reading_prompt", pct=int(ev.fraction * 100)))
+        elif isinstance(ev, ToolProgress):  # a running tool says how far it is: shown until it ends
+            said = f"{ev.tool}: {ev.progress:g}" + (f"/{ev.total:g}" if ev.total else "")
+            said += f" · {ev.message}" if ev.message else ""
+            placeholder.progress(ev.fraction or 0.0, text=code_span(said))
         elif isinstance(ev, ContextTrimmed):
             st.caption(t(lang, "trimmed", n=ev.turns))
         elif isinstance(ev, FinalAnswer) and ev.result.typed and ev.result.output is not None:
