@@ -12,7 +12,12 @@ a tool fits the question, in the model's own words), weighted as calibration fin
 2. The targets, on the project's sample (tests/data/bfcl_sample, all 13 categories) with that
    threshold: a call on >= 50 % of the cases that want one, none on >= 80 % of irrelevance cases.
 
-Run: python bench/call_decision.py --data ../shared/bfcl [--per-category 80] [--no-call 0.85]
+3. With ``--calls``: how many calls, under ``required`` on the same kind of held-out cases: after the model's
+   first call, its log-odds of writing another against ending (``another_call_odds``), for cases that
+   want one call (simple_python, multiple) and more (parallel, parallel_multiple); the margin is the lowest
+   that ends after one call on >= 95 % of the cases that want one (``CallRule.more_margin``).
+
+Run: python bench/call_decision.py --data ../shared/bfcl [--per-category 80] [--no-call 0.85] [--calls]
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from liteagent.evals.bfcl import categories, load_category
 from liteagent.evals.run import eval_category
 from liteagent.evals.tools import toolset_from_schemas
 from liteagent.llms.call_odds import call_score
-from liteagent.llms.local import LocalLLM
+from liteagent.llms.local import SHIPPED_CALL_RULES, LocalLLM
 from liteagent.messages import Message
 from liteagent.protocols import get_protocol
 from liteagent.request import CallDecision, CallRule
@@ -92,6 +97,39 @@ def calibrate(llm: LocalLLM, data: Path, per_category: int, no_call: float) -> C
     return CallRule(threshold, best_w)
 
 
+def calibrate_more(data: Path, per_category: int, rule: CallRule) -> CallRule:
+    """The margin for another call (step 3), on held-out cases decoded under ``required``."""
+    from liteagent.batch.turn import one_turn
+
+    held_out = {c["id"] for cat in categories("all", SAMPLE) for c in load_category(SAMPLE, cat, None)}
+    llm = LocalLLM(call_rules={"hermes": CallRule(rule.threshold, rule.name_weight, float("inf"))})
+    agent = Agent(llm, protocol="hermes", tool_choice="required")
+    odds: dict[bool, list[float]] = {True: [], False: []}
+    for category in WANT_CALL:
+        if not (data / f"BFCL_v4_{category}.json").exists():
+            continue
+        cases = [c for c in load_category(data, category, None) if c["id"] not in held_out]
+        random.Random(0).shuffle(cases)
+        for case in cases[:per_category]:
+            history = [Message(m["role"], m.get("content") or "") for m in case["question"][0]]
+            asyncio.run(one_turn(agent, toolset_from_schemas(case["tools"]), history, calls_only=True))
+            got = llm.last_stats.get("another_call_odds")
+            if got is not None:  # None: the first call was never closed
+                odds[len(case["ground_truth"]) > 1].append(got)
+    more, one = odds[True], odds[False]
+    if not more or not one:
+        sys.exit(f"{data}: --calls needs cases that want one call and cases that want several")
+    print(f"\nanother call: {len(one)} cases that want one call, {len(more)} that want more")
+    print(f"separation (AUC): {auc(more, one):.3f}")
+    # as the no-call threshold: the lowest margin that ends after one call on >= 95 % of the cases that
+    # want one (most BFCL cases want one call: live_simple, live_multiple, simple, multiple)
+    ones = sorted(one)
+    margin = round(ones[int(len(ones) * 0.95 + 0.999) - 1] + 0.005, 2)
+    print(f"chosen margin {margin}: another call on {sum(o > margin for o in more) / len(more):.0%} of those that "
+          f"want more, none on {sum(o <= margin for o in one) / len(one):.0%} of those that want one")  # fmt: skip
+    return CallRule(rule.threshold, rule.name_weight, margin)
+
+
 def targets(rule: CallRule) -> None:
     llm = LocalLLM(call_rules={"hermes": rule})
     agent = Agent(llm, protocol="hermes")
@@ -118,11 +156,19 @@ def main() -> None:
     ap.add_argument("--no-call", type=float, default=0.85, help="irrelevance cases with no call (default 0.85)")
     ap.add_argument("--threshold", type=float, default=None, help="skip calibration: check this threshold")
     ap.add_argument("--name-weight", type=float, default=0.0, help="with --threshold: the name's weight")
+    ap.add_argument(
+        "--more-margin", type=float, default=None, help="the margin for another call (default: the shipped one)"
+    )
+    ap.add_argument("--calls", action="store_true", help="also calibrate the margin for another call (step 3)")
     args = ap.parse_args()
+    margin = SHIPPED_CALL_RULES["hermes"].more_margin if args.more_margin is None else args.more_margin
     if args.threshold is not None:
-        rule = CallRule(args.threshold, args.name_weight)
+        rule = CallRule(args.threshold, args.name_weight, margin)
     else:
-        rule = calibrate(LocalLLM(), args.data, args.per_category, args.no_call)
+        found = calibrate(LocalLLM(), args.data, args.per_category, args.no_call)
+        rule = CallRule(found.threshold, found.name_weight, margin)
+    if args.calls:
+        rule = calibrate_more(args.data, min(args.per_category, 40), rule)
     targets(rule)
 
 

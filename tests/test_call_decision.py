@@ -67,3 +67,58 @@ def test_the_shipped_model_decides_by_its_own_odds():
     again = never.stats[-len(r.steps)]
     assert again["decided_call"] == 0.0
     assert again["call_score"] == stats["call_score"]  # the same prompt, the same odds: reading ahead left no trace
+
+
+# -- how many calls: after each call the model's own odds of another against ending ----------------
+
+
+def test_the_engine_says_where_calls_end_under_required_and_in_a_decided_call():
+    from liteagent.request import CallEnds
+
+    llm = Deciding(["fine"] * 8)
+    Agent(llm, [forecast], protocol="hermes", tool_choice="required").run("x")
+    assert llm.requests[-1].call_ends == CallEnds("</tool_call>", "\n", 0.0)  # the rule's margin (none set)
+    Agent(llm, [forecast], protocol="hermes").run("x")  # auto: only once a call is decided
+    assert llm.requests[-1].call_ends is None and llm.requests[-1].decide.ends == CallEnds("</tool_call>", "\n", 0.0)
+    Agent(llm, [forecast], protocol="react", tool_choice="required").run("x")  # no closer known
+    assert llm.requests[-1].call_ends is None
+    Agent(llm, [forecast], protocol="hermes", tool_choice="none").run("x")
+    assert llm.requests[-1].call_ends is None
+
+
+def test_the_shipped_model_ends_its_calls_by_its_own_odds():
+    assert SHIPPED_CALL_RULES["hermes"].more_margin > 0  # bench/call_decision.py --calls
+    # margin +inf: one call, and the odds of another after it are read
+    once = LocalLLM(call_rules={"hermes": CallRule(-10.15, 3.0, float("inf"))})
+    r = Agent(once, [forecast], protocol="hermes", tool_choice="required", max_turns=1).run(QUESTION)
+    assert len(r.steps[0].tool_calls) == 1
+    odds = once.stats[0]["another_call_odds"]
+    # margin -inf: another call after each, up to the grammar's bound
+    again = LocalLLM(call_rules={"hermes": CallRule(-10.15, 3.0, float("-inf"))})
+    r = Agent(again, [forecast], protocol="hermes", tool_choice="required", max_turns=1).run(QUESTION)
+    from liteagent.protocols.grammar import MAX_PARALLEL_CALLS
+
+    assert len(r.steps[0].tool_calls) == MAX_PARALLEL_CALLS
+    assert all(c.name == "forecast" and c.error is None for c in r.steps[0].tool_calls)
+    assert again.stats[0]["another_call_odds"] == odds  # the same prompt and first call: the same odds
+    # a margin between: whichever side of it the odds are
+    between = LocalLLM(call_rules={"hermes": CallRule(-10.15, 3.0, odds - 0.01)})
+    r = Agent(between, [forecast], protocol="hermes", tool_choice="required", max_turns=1).run(QUESTION)
+    assert len(r.steps[0].tool_calls) >= 2
+
+
+def test_a_call_is_decoded_without_the_repeat_penalty(monkeypatch):
+    """A call's JSON repeats its quotes and commas and the question's words; prose keeps the penalty."""
+    llm = LocalLLM(call_rules={"hermes": CallRule(-10.15, 3.0, float("inf"))})
+    llama = llm.loaded().llama
+    seen: list[float] = []
+    real = llama.generate
+
+    def generate(*args, **kwargs):
+        seen.append(kwargs["repeat_penalty"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(llama, "generate", generate)
+    Agent(llm, [forecast], protocol="hermes", tool_choice="required", max_turns=1).run(QUESTION)
+    Agent(llm, [forecast], protocol="hermes", tool_choice="none", max_turns=1, max_tokens=8).run(QUESTION)
+    assert seen == [1.0, llm.repeat_penalty] and llm.repeat_penalty > 1.0

@@ -43,7 +43,7 @@ from .errors import UsageError
 from .events import ContextTrimmed, ErrorEvent, FinalAnswer, ToolResultEvent, TurnEnd
 from .messages import ActionReturn, ActionStatus, Message, ResultItem, ToolCall
 from .protocols.base import ParsedReply
-from .request import CallDecision, Request
+from .request import CallDecision, CallEnds, CallRule, Request
 from .results import PendingCall, Step
 
 if TYPE_CHECKING:
@@ -410,19 +410,35 @@ def render(
         # the question's first turn (as calibrated): after a result the model's own reply decides
         if choice == "auto" and run.spec is None and tools is not None and len(toolset) and not run.steps:
             request.decide = call_decision(agent, protocol, toolset)
+        elif choice == "required" and request.grammar is not None:
+            request.call_ends = call_ends(agent, protocol)
     return request, trimmed
+
+
+def _call_rule(agent: Settings, protocol: Protocol) -> CallRule | None:
+    """The backend's rule for its model in this dialect (None: it has none)."""
+    rule_of = getattr(agent.llm, "call_rule", None)
+    return rule_of(protocol.name) if callable(rule_of) and protocol.call_opener else None
+
+
+def call_ends(agent: Settings, protocol: Protocol, rule: CallRule | None = None) -> CallEnds | None:
+    """Where a call ends in this dialect and how sure the model must be to write another."""
+    if not protocol.call_closer:
+        return None
+    rule = rule or _call_rule(agent, protocol)
+    return CallEnds(protocol.call_closer, protocol.call_separator, rule.more_margin if rule else 0.0)
 
 
 def call_decision(agent: Settings, protocol: Protocol, toolset: ToolSet) -> CallDecision | None:
     """Auto, decided first where the backend knows its model's rule for this dialect."""
-    rule_of = getattr(agent.llm, "call_rule", None)
-    rule = rule_of(protocol.name) if callable(rule_of) and protocol.call_opener else None
+    rule = _call_rule(agent, protocol)
     if rule is None:
         return None
     grammar = agent.grammar(protocol, "required", toolset)
     names = tuple(toolset.names()) if rule.name_weight else ()
     opener = protocol.call_opener or ""
-    return CallDecision(opener, rule.threshold, grammar, names, protocol.call_name_prefix, rule.name_weight)
+    ends = call_ends(agent, protocol, rule)
+    return CallDecision(opener, rule.threshold, grammar, names, protocol.call_name_prefix, rule.name_weight, ends)
 
 
 def execute(

@@ -14,6 +14,23 @@ class CallRule:
 
     threshold: float
     name_weight: float = 0.0
+    #: a reply of calls ends after each call unless the model's log-probability of writing another
+    #: (the separator's first token) beats that of ending by more than this (:class:`CallEnds`)
+    more_margin: float = 0.0
+
+
+@dataclass(frozen=True)
+class CallEnds:
+    """A reply decoded under a calls-only grammar (``tool_choice`` required, or auto decided a
+    call), for a backend that reads its model's next-token probabilities (the embedded model):
+    each call ends with ``closer``; another may follow after ``separator``. The backend decides
+    there: another call only when the model's log-probability of the separator's first token
+    beats that of ending the reply by more than ``margin`` (a small model that is not made to
+    decide writes the same call again and again, up to the grammar's bound)."""
+
+    closer: str
+    separator: str
+    margin: float = 0.0
 
 
 @dataclass
@@ -32,6 +49,8 @@ class CallDecision:
     names: tuple[str, ...] = ()
     name_prefix: str = ""
     name_weight: float = 0.0
+    #: how the reply's calls end once it is decided a call (None: as the grammar lets the model)
+    ends: CallEnds | None = None
 
 
 @dataclass(slots=True)
@@ -47,6 +66,7 @@ class Request:
     extra: dict[str, Any] = field(default_factory=dict)
     grammar: str | None = None  # GBNF for backends that constrain decoding (the embedded model)
     decide: CallDecision | None = None  # auto: call or answer, decided first (the embedded model)
+    call_ends: CallEnds | None = None  # required: where a call ends, and whether another follows
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -63,4 +83,4 @@ class Request:
         return d
 
 
-__all__ = ["CallDecision", "CallRule", "Request"]
+__all__ = ["CallDecision", "CallEnds", "CallRule", "Request"]

@@ -8,7 +8,7 @@ from typing import Any
 from ..request import CallDecision
 
 
-def _logprobs(llama: Any) -> Any:
+def next_logprobs(llama: Any) -> Any:
     """The next token's log-probabilities, after what the model last read."""
     import numpy as np
 
@@ -22,13 +22,13 @@ def call_score(llama: Any, decide: CallDecision) -> dict[str, float]:
     token, plus ``name_weight`` x the best mean log-probability of a tool's name after the opener
     (read ahead, then forgotten: the reply is decoded from the prompt's end)."""
     first_token = llama.tokenize(decide.opener.encode("utf-8"), add_bos=False, special=True)[0]
-    first = float(_logprobs(llama)[first_token])
+    first = float(next_logprobs(llama)[first_token])
     out = {"call_logprob": first, "call_score": first}
     if not decide.names or not decide.name_weight:
         return out
     end = llama.n_tokens
     llama.eval(llama.tokenize((decide.opener + decide.name_prefix).encode("utf-8"), add_bos=False, special=True))
-    after, ahead = _logprobs(llama), llama.n_tokens
+    after, ahead = next_logprobs(llama), llama.n_tokens
     best = float("-inf")
     for name in decide.names:
         llama.n_tokens = ahead  # each name read from the same point (eval drops what followed)
@@ -38,7 +38,7 @@ def call_score(llama: Any, decide: CallDecision) -> dict[str, float]:
             total += float(lp[token])
             if i + 1 < len(tokens):
                 llama.eval([token])
-                lp = _logprobs(llama)
+                lp = next_logprobs(llama)
         best = max(best, total / len(tokens))
     llama.n_tokens = end
     out["name_logprob"] = best
@@ -46,4 +46,4 @@ def call_score(llama: Any, decide: CallDecision) -> dict[str, float]:
     return out
 
 
-__all__ = ["call_score"]
+__all__ = ["call_score", "next_logprobs"]

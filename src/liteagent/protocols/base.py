@@ -375,6 +375,10 @@ class Protocol(ABC):
     call_opener: str | None = None
     #: what follows the opener up to the tool's name (its name's probability says how well it fits)
     call_name_prefix: str = ""
+    #: what ends a call, and what goes between two calls of one reply (where the reply's calls
+    #: are decoded one by one: :class:`liteagent.request.CallEnds`)
+    call_closer: str | None = None
+    call_separator: str = ""
     #: under this dialect's grammar a reply is either calls or an answer, and an answer holds no
     #: call: once its first visible text is out, the reply will make no call
     answer_excludes_calls: bool = False

@@ -39,6 +39,8 @@ class HermesProtocol(Protocol):
     call_format_hint = '<tool_call>\n{"name": "Tool.api", "arguments": {...}}\n</tool_call>'
     call_opener = "<tool_call>"
     call_name_prefix = '\n{"name": "'
+    call_closer = CALL_CLOSE
+    call_separator = "\n"  # grammar.py: calls ::= call ( "\n" call ){0,7}
 
     def grammar(self, toolset: ToolsView | None, tool_choice: str) -> str | None:
         from .grammar import hermes_grammar_for
