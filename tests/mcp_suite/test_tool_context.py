@@ -80,7 +80,7 @@ def test_inside_liteagent_progress_and_logs_go_to_the_log_and_questions_are_decl
         sampled = ex.execute("summarise", {"text": "x"})
         aret = asyncio.run(ex.aexecute("slow_sum", {"a": 1, "b": 1}, alone=True))
     assert ret.ok and ret.result[0].content == 5 and aret.ok and aret.result[0].content == 2
-    assert "slow_sum: progress 3/3 step 3" in caplog.text and "adding 2 and 3" in caplog.text
+    assert "progress slow_sum: 3/3 · step 3" in caplog.text and "adding 2 and 3" in caplog.text
     assert asked.ok and asked.result[0].content == "decline:"
     assert not sampled.ok and "no model can be asked" in sampled.error
 

@@ -72,8 +72,7 @@ class LocalHost:
         self.tool = tool
 
     async def progress(self, progress: float, total: float | None, message: str | None) -> None:
-        of = f"/{total:g}" if total is not None else ""
-        log.info("%s: progress %g%s%s", self.tool or "tool", progress, of, f" {message}" if message else "")
+        log.info("progress %s", progress_text(self.tool or "tool", progress, total, message))
 
     async def log(self, level: LogLevel, data: Any, logger: str | None) -> None:
         log.log(_PY_LEVELS.get(level, logging.INFO), "%s: %s", logger or self.tool or "tool", data)
@@ -84,6 +83,12 @@ class LocalHost:
     async def elicit(self, message: str, schema: dict[str, Any]) -> Elicited:
         log.info("%s asked a question nobody here can answer (declined): %s", self.tool or "tool", message)
         return Elicited("decline")
+
+
+def progress_text(tool: str, progress: float, total: float | None, message: str | None) -> str:
+    """A tool's progress as people read it: ``search: 2/5 · reading page 2``."""
+    of = f"/{total:g}" if total is not None else ""
+    return f"{tool}: {progress:g}{of}" + (f" · {message}" if message else "")
 
 
 #: the host of the calls started in this context (set by an MCP server per request, by an agent per run)

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
+from ..actions.context import progress_text
 from ..agent import Agent, RunResult
 from ..errors import LiteAgentError
 from ..events import (
@@ -128,8 +129,7 @@ class ToolProgressLine(RunHooks):
         total: float | None,
         message: str | None,
     ) -> None:
-        of = f"/{total:g}" if total is not None else ""
-        text = clean(f"{tool}: {progress:g}{of}{f' · {message}' if message else ''}")[:100]
+        text = clean(progress_text(tool, progress, total, message))[:100]
         sys.stderr.write("\r\033[2K" + text)
         sys.stderr.flush()
 

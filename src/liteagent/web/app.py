@@ -18,6 +18,7 @@ from typing import Any
 import streamlit as st
 
 from liteagent import sync_bridge
+from liteagent.actions.context import progress_text
 from liteagent.agent import TOOL_CHOICES
 from liteagent.agent_host import ToolProgress, with_tool_progress
 from liteagent.controls import Tail
@@ -444,8 +445,7 @@ def _show_events(events: Any, lang: str) -> None:
         elif isinstance(ev, Progress):
             placeholder.progress(ev.fraction, text=t(lang, "reading_prompt", pct=int(ev.fraction * 100)))
         elif isinstance(ev, ToolProgress):  # a running tool says how far it is: shown until it ends
-            said = f"{ev.tool}: {ev.progress:g}" + (f"/{ev.total:g}" if ev.total else "")
-            said += f" · {ev.message}" if ev.message else ""
+            said = progress_text(ev.tool, ev.progress, ev.total, ev.message)
             placeholder.progress(ev.fraction or 0.0, text=code_span(said))
         elif isinstance(ev, ContextTrimmed):
             st.caption(t(lang, "trimmed", n=ev.turns))
