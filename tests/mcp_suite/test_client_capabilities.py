@@ -220,6 +220,7 @@ def test_config_entries_take_roots_and_oauth(tmp_path):
         ({"command": "x", "auth": "oauth"}, "for HTTP servers"),
         ({"url": "http://h/mcp", "auth": "basic"}, 'auth must be "oauth"'),
         ({"url": "http://h/mcp", "roots": "/tmp"}, "roots must be a list"),
+        ({"url": "http://h/mcp", "sampling": "maybe"}, "sampling must be"),
         ({"url": "http://h/mcp", "auth": "oauth", "client_metadata_url": "http://x"}, "https://"),
     ):
         f.write_text(json.dumps({"mcpServers": {"a": bad}}))
@@ -263,3 +264,32 @@ def test_structured_content_is_held_to_the_tools_output_schema():
     assert good.ok and good.result[-1].content == {"temp": 21.5}
     assert not bad.ok and "outside its output schema" in bad.error and "warm" in bad.error
     assert again.ok  # the connection was not dropped for it
+
+
+@pytest.mark.parametrize(
+    ("policy", "person", "expect"),
+    [
+        ("deny", None, "does not let this server ask its model"),
+        ("ask", "decline", "the person did not let this server ask the model"),
+        ("ask", "accept", "summary=MODEL SAYS"),
+    ],
+)
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_sampling_by_the_entrys_policy(policy, person, expect):
+    kit = MCPToolkit(_server(), name="caps", protocol="legacy")
+    kit.connection.callbacks.sampling_policy = policy
+    asked: list[str] = []
+
+    def ask(message: str, schema: dict) -> Elicited:
+        asked.append(message)
+        return Elicited(person or "decline")
+
+    llm = ScriptedLLM(
+        ['<tool_call>{"name": "caps__summarize", "arguments": {"text": "x"}}</tool_call>', "MODEL SAYS", "ok"]
+    )
+    result = Agent(llm, plugins=[kit], protocol="hermes", ask_person=ask).run("go")
+    kit.close()
+    tool = next(m.content for m in result.messages if m.role == "tool")
+    assert expect in tool, tool
+    if policy == "ask":
+        assert "The MCP server caps asks the model" in asked[0] and "Summarise: x" in asked[0]

@@ -2,7 +2,8 @@
 
 - **sampling** (``sampling/createMessage``): the model of whoever made the call, through the call's
   ``ToolContext`` host (an agent answers with its own model; behind ``liteagent mcp serve`` the
-  question goes on to that server's client), at most ``MAX_SAMPLES`` per connection;
+  question goes on to that server's client), at most ``MAX_SAMPLES`` per connection; the entry's
+  ``"sampling"`` may make the person approve each request first (``ask``) or refuse all (``deny``);
 - **elicitation** (forms and URLs): the person of the call, through the same host (the chat's
   prompt, ``mcp serve``'s client); declined when nobody can answer. Fields the person leaves out
   get the schema's defaults (SEP-1034), and the answer is checked against the form;
@@ -39,8 +40,9 @@ MAX_SAMPLES = 100  # model replies one connection may ask for (a loop in a serve
 class ClientCallbacks:
     """The callbacks of one connection; ``current`` is the context of the call in flight."""
 
-    def __init__(self, name: str, roots: list[str] | None = None) -> None:
+    def __init__(self, name: str, roots: list[str] | None = None, sampling: str = "allow") -> None:
         self.name = name
+        self.sampling_policy = sampling  # allow, ask (the person approves each first), deny
         self.roots = [str(Path(r).expanduser().resolve()) for r in (roots or [os.getcwd()])]
         self.current: ToolContext | None = None
         self.samples = 0
@@ -72,12 +74,21 @@ class ClientCallbacks:
         self.samples += 1
         if self.samples > MAX_SAMPLES:
             return t.ErrorData(code=-1, message=f"this client answers at most {MAX_SAMPLES} sampling requests")
+        if self.sampling_policy == "deny":
+            return t.ErrorData(code=-1, message="this client does not let this server ask its model")
         messages = [
             {"role": m.role, "content": getattr(m.content, "text", "")}
             for m in params.messages
             if getattr(m.content, "type", "") == "text"
         ]
         ctx = self._context()
+        if self.sampling_policy == "ask":
+            shown = "\n".join(f"{m['role']}: {m['content']}" for m in messages)[:2000]
+            question = f"The MCP server {self.name} asks the model (at most {params.max_tokens} tokens):\n{shown}"
+            form = {"type": "object", "properties": {}}
+            answer = await on_host_loop(ctx, lambda: ctx.host.elicit(question + "\nLet it?", form))
+            if answer.action != "accept":
+                return t.ErrorData(code=-1, message="the person did not let this server ask the model")
         try:
             text = await on_host_loop(ctx, lambda: ctx.host.sample(messages, params.max_tokens, params.system_prompt))
         except Exception as exc:

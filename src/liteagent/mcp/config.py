@@ -2,7 +2,8 @@
 ``{"mcpServers": {"NAME": {"command": ..., "args": [...], "env": {...}, "cwd": ...}}}`` for stdio
 servers and ``{"url": ..., "headers": {...}}`` for Streamable HTTP ones; either may name the
 protocol era to speak (``"protocol": "auto" | "legacy" | "2026-07-28"``), the seconds to wait for it
-to connect (``"connect_timeout": 30``) and the folders it may see (``"roots": ["~/project"]``; the
+to connect (``"connect_timeout": 30``), whether it may ask the agent's model (``"sampling": "allow"``,
+``"ask"``: the person approves each request first, ``"deny"``) and the folders it may see (``"roots": ["~/project"]``; the
 work folder by default). An HTTP server that wants OAuth gets it with ``"auth": "oauth"`` (and
 ``"client_id"``/``"client_secret"`` where the server has no dynamic registration, or
 ``"client_metadata_url"``, the https address of a client ID metadata document you host)."""
@@ -37,6 +38,7 @@ class MCPServerConfig:
     client_id: str | None = None  # OAuth: a client registered ahead (no dynamic registration)
     client_secret: str | None = None
     client_metadata_url: str | None = None  # OAuth: the https URL of a client ID metadata document
+    sampling: str = "allow"  # may the server ask the agent's model? allow, ask (the person first), deny
 
     @property
     def transport(self) -> str:
@@ -88,13 +90,16 @@ def load_config(path: str | os.PathLike[str]) -> list[MCPServerConfig]:
         for label, value in (("client_id", client_id), ("client_secret", client_secret)):
             if value is not None and not (isinstance(value, str) and value):
                 raise UsageError(f"{where}: {label} must be a string")
+        sampling = spec.get("sampling", "allow")
+        if sampling not in ("allow", "ask", "deny"):
+            raise UsageError(f'{where}: sampling must be "allow", "ask" (the person first) or "deny"')
         limit = spec.get("connect_timeout")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0):
             raise UsageError(f"{where}: connect_timeout must be a number of seconds above 0")
         out.append(
             MCPServerConfig(
                 name, command, tuple(args), dict(env), str(cwd) if cwd else None, url, dict(headers), protocol,
-                float(limit) if limit is not None else None, tuple(roots), auth, client_id, client_secret, metadata_url,
+                float(limit) if limit is not None else None, tuple(roots), auth, client_id, client_secret, metadata_url, sampling,
             )
         )  # fmt: skip
     return out

@@ -58,7 +58,9 @@ class MCPConnection:
         self._owner: asyncio.Task[None] | None = None
         self.tools: list[Any] = []
         self.stderr = StderrLog(name)  # a stdio child's
-        self.callbacks = ClientCallbacks(name, getattr(target, "roots", None) or None)
+        self.callbacks = ClientCallbacks(
+            name, getattr(target, "roots", None) or None, getattr(target, "sampling", None) or "allow"
+        )
         _LIVE.add(self)
 
     # -- lifecycle (the owner task) -------------------------------------------------------------
