@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,7 +49,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 def _checks(out: Path) -> dict[str, list[dict]]:
     found: dict[str, list[dict]] = {}
     for f in out.rglob("checks.json"):
-        name = str(f.parent.relative_to(out)).rsplit("-20", 1)[0]
+        name = re.sub(r"-\d{4}-\d\d-\d\dT[\d-]+Z?$", "", str(f.parent.relative_to(out)))  # less its timestamp
         found[name] = json.loads(f.read_text())
     return found
 
