@@ -25,9 +25,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("liteagent.hooks")
 
-_IDS = itertools.count(1)
 _FAILED: set[tuple[int, str]] = set()
-_PREFIX = f"{os.getpid():x}"
+_PREFIX = ""  # "run-{pid}-{start}-": made below, again in a forked child
+_IDS = itertools.count(1)
+
+
+def _new_process() -> None:
+    """The run ids' prefix: this process's id and when it began (a forked child makes its own)."""
+    global _PREFIX, _IDS
+    _PREFIX = f"run-{os.getpid():x}-{time.time_ns() & 0xFFFFFF:06x}-"
+    _IDS = itertools.count(1)
+
+
+_new_process()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_process)
 
 
 @dataclass(slots=True)
@@ -47,8 +59,8 @@ class RunInfo:
 
 
 def new_run_id() -> str:
-    """Unique in this process and across processes on one host (pid, count, time)."""
-    return f"run-{_PREFIX}-{next(_IDS):x}-{time.time_ns() & 0xFFFFFF:06x}"
+    """Unique in this process and across processes on one host (pid, the process's start, count)."""
+    return f"{_PREFIX}{next(_IDS):x}"
 
 
 class RunHooks:
