@@ -37,9 +37,7 @@ class AgentHost(LocalHost):
             self.sink(self.call_id, self.tool, progress, total, message)
         hooks = self.drive.hooks
         if hooks is not None:
-            hooks.call(
-                "tool_progress", self.drive.info, self.drive.turn, self.call_id, self.tool, progress, total, message
-            )
+            hooks.tool_progress(self.drive.info, self.drive.turn, self.call_id, self.tool, progress, total, message)
         if self.outer is not None:
             await self.outer.progress(progress, total, message)
         elif hooks is None and self.sink is None:

@@ -14,6 +14,7 @@ import itertools
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,9 +25,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("liteagent.hooks")
 
-_IDS = itertools.count(1)
 _FAILED: set[tuple[int, str]] = set()
-_PREFIX = f"{os.getpid():x}"
+_PREFIX = ""  # "run-{pid}-{start}-": made below, again in a forked child
+_IDS = itertools.count(1)
+
+
+def _new_process() -> None:
+    """The run ids' prefix: this process's id and when it began (a forked child makes its own)."""
+    global _PREFIX, _IDS
+    _PREFIX = f"run-{os.getpid():x}-{time.time_ns() & 0xFFFFFF:06x}-"
+    _IDS = itertools.count(1)
+
+
+_new_process()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_process)
 
 
 @dataclass(slots=True)
@@ -46,8 +59,8 @@ class RunInfo:
 
 
 def new_run_id() -> str:
-    """Unique in this process and across processes on one host (pid, count, time)."""
-    return f"run-{_PREFIX}-{next(_IDS):x}-{time.time_ns() & 0xFFFFFF:06x}"
+    """Unique in this process and across processes on one host (pid, the process's start, count)."""
+    return f"{_PREFIX}{next(_IDS):x}"
 
 
 class RunHooks:
@@ -87,28 +100,108 @@ class RunHooks:
 
 
 class Fanout:
-    """Several hooks as one, each failure logged once per hook and method, never raised."""
+    """Several hooks as one, each failure logged once per hook and method, never raised.
 
-    __slots__ = ("_methods", "hooks")
+    Each event is a method of its own here (``fanout.model_start(run, turn, request)``), bound
+    once to the hooks that override it: one hook's is a direct call, and an event nobody
+    listens to costs a call that does nothing."""
+
+    __slots__ = ("hooks", "model_end", "model_start", "run_end", "run_start", "tool_end", "tool_progress", "tool_start")
+
+    # (run, ...) as RunHooks' methods take them
+    run_start: Callable[..., None]
+    run_end: Callable[..., None]
+    model_start: Callable[..., None]
+    model_end: Callable[..., None]
+    tool_start: Callable[..., None]
+    tool_progress: Callable[..., None]
+    tool_end: Callable[..., None]
 
     def __init__(self, hooks: list[RunHooks]) -> None:
         self.hooks = hooks
-        # bound once: per event, the hooks that override it (a method left as RunHooks' costs nothing)
-        self._methods: dict[str, list[tuple[RunHooks, Any]]] = {
-            method: [(h, getattr(h, method)) for h in hooks if _listens(h, method)] for method in _EVENTS
-        }
+        for method in _EVENTS:
+            listeners = [(h, getattr(h, method)) for h in hooks if _listens(h, method)]
+            setattr(self, method, _dispatch(method, listeners))
 
     def call(self, method: str, *args: Any) -> None:
-        for h, f in self._methods[method]:
+        getattr(self, method)(*args)
+
+
+def _dispatch(method: str, listeners: list[tuple[RunHooks, Any]]) -> Callable[..., None]:
+    """One event's dispatch to its listeners (one listener's with the event's own arguments:
+    a call with ``*args`` costs twice as much)."""
+    if not listeners:
+        return _nothing
+    if len(listeners) > 1:
+
+        def each(*args: Any) -> None:
+            for h, g in listeners:
+                try:
+                    g(*args)
+                except Exception:
+                    _failed(h, method)
+
+        return each
+    hook, f = listeners[0]
+    arity = _ARITY[method]
+    if arity > 5:  # a rare event (a tool's progress): the general form
+
+        def one_n(*args: Any) -> None:
             try:
                 f(*args)
             except Exception:
-                key = (id(h), method)
-                if key not in _FAILED:  # once per hook object and method, across runs
-                    if len(_FAILED) > 4096:
-                        _FAILED.clear()
-                    _FAILED.add(key)
-                    log.exception("hook %s.%s failed (logged once; the run goes on)", type(h).__name__, method)
+                _failed(hook, method)
+
+        return one_n
+    if arity == 1:
+
+        def one1(a: Any) -> None:
+            try:
+                f(a)
+            except Exception:
+                _failed(hook, method)
+
+        return one1
+    if arity == 3:
+
+        def one3(a: Any, b: Any, c: Any) -> None:
+            try:
+                f(a, b, c)
+            except Exception:
+                _failed(hook, method)
+
+        return one3
+    if arity == 4:
+
+        def one4(a: Any, b: Any, c: Any, d: Any) -> None:
+            try:
+                f(a, b, c, d)
+            except Exception:
+                _failed(hook, method)
+
+        return one4
+
+    def one5(a: Any, b: Any, c: Any, d: Any, e: Any) -> None:
+        try:
+            f(a, b, c, d, e)
+        except Exception:
+            _failed(hook, method)
+
+    return one5
+
+
+def _nothing(*args: Any) -> None:
+    pass
+
+
+def _failed(hook: RunHooks, method: str) -> None:
+    """Log a hook's failure (in its ``except``), once per hook object and method, across runs."""
+    key = (id(hook), method)
+    if key not in _FAILED:
+        if len(_FAILED) > 4096:
+            _FAILED.clear()
+        _FAILED.add(key)
+        log.exception("hook %s.%s failed (logged once; the run goes on)", type(hook).__name__, method)
 
 
 def _listens(hook: Any, method: str) -> bool:
@@ -118,30 +211,34 @@ def _listens(hook: Any, method: str) -> bool:
 
 
 _EVENTS = ("run_start", "run_end", "model_start", "model_end", "tool_start", "tool_progress", "tool_end")
+_ARITY = {
+    "run_start": 1, "run_end": 3, "model_start": 3, "model_end": 5, "tool_start": 3, "tool_progress": 7, "tool_end": 4,
+}  # fmt: skip
+
+#: the GenAI provider name of a backend, by its class's name
+_PROVIDERS = {"OpenAICompatibleLLM": "openai", "LocalLLM": "llama_cpp", "ScriptedLLM": "liteagent.scripted"}
 
 
 def provider_of(llm: Any) -> str:
     """The GenAI provider name for a backend."""
     name = type(llm).__name__
-    return {
-        "OpenAICompatibleLLM": "openai",
-        "LocalLLM": "llama_cpp",
-        "ScriptedLLM": "liteagent.scripted",
-    }.get(name, name)
+    return _PROVIDERS.get(name, name)
 
 
 def run_info(agent: Any, parent: Any = None) -> RunInfo:
     llm = agent.llm
     config = agent.config
-    return RunInfo(
-        run_id=new_run_id(),
-        agent=getattr(agent, "name", None) or "liteagent",
-        model=str(getattr(llm, "model", "") or ""),
-        provider=provider_of(llm),
-        server=getattr(llm, "base_url", None),
-        max_tokens=config.max_tokens,
-        temperature=config.temperature,
-        parent=parent,
+    return RunInfo(  # by position: a dataclass's keywords cost more
+        new_run_id(),
+        getattr(agent, "name", None) or "liteagent",
+        str(getattr(llm, "model", "") or ""),
+        provider_of(llm),
+        getattr(llm, "base_url", None),
+        config.max_tokens,
+        config.temperature,
+        time.perf_counter(),
+        {},
+        parent,
     )
 
 

@@ -104,7 +104,7 @@ class Drive:
         ended = hooks is None
         if hooks is not None:
             self.info = run_info(agent, self.parent)
-            hooks.call("run_start", self.info)
+            hooks.run_start(self.info)
         try:
             while True:
                 try:
@@ -117,7 +117,7 @@ class Drive:
                     if hooks is not None and not ended and kind in _LAST:
                         ended = True
                         result = item.result
-                        hooks.call("run_end", self.info, result, result.status if result is not None else "error")
+                        hooks.run_end(self.info, result, result.status if result is not None else "error")
                     yield item
                 elif kind is Generate:
                     if item.record is not None:
@@ -172,7 +172,7 @@ class Drive:
                     ):
                         c = calls[0]
                         if hooks is not None:
-                            hooks.call("tool_start", self.info, self.turn, c)
+                            hooks.tool_start(self.info, self.turn, c)
                         if executor.contextual:  # its ToolContext asks this agent (agent_host.py)
                             token = host_for(agent, self, c.id, c.name)
                             try:
@@ -182,7 +182,7 @@ class Drive:
                         else:
                             ret = executor.execute(c.name, c.arguments, call_id=c.id)
                         if hooks is not None:
-                            hooks.call("tool_end", self.info, self.turn, c, ret)
+                            hooks.tool_end(self.info, self.turn, c, ret)
                         msg = engine.tool_message(executor, c, ret)
                         if now:
                             wrote = session.add_items_at_now([msg], length)  # type: ignore[attr-defined]
@@ -212,7 +212,7 @@ class Drive:
         finally:
             loop.close()
             if not ended:  # the caller stopped reading (or the run raised): the hooks hear of it
-                hooks.call("run_end", self.info, None, "cancelled")  # type: ignore[union-attr]
+                hooks.run_end(self.info, None, "cancelled")  # type: ignore[union-attr]
 
     def _turn_starts(self, item: engine.Generate) -> dict[str, int]:
         """Tell the hooks a model turn starts; the usage so far (to give the turn's own)."""
@@ -221,15 +221,16 @@ class Drive:
         self.turn += 1
         if not info.model:  # "auto": the server's model, known by now
             info.model = self.agent.llm.model
-        self.hooks.call("model_start", info, self.turn, item.request)
-        return dict(item.usage)
+        self.hooks.model_start(info, self.turn, item.request)
+        return item.usage.copy()
 
     def _turn_ends(self, item: engine.Generate, before: dict[str, int], error: engine.StopRun | None) -> None:
         """Tell the hooks the model turn ended: its own usage, its finish reason or error."""
         assert self.hooks is not None
-        used = {k: v - before.get(k, 0) for k, v in item.usage.items() if v != before.get(k, 0)}
+        usage = item.usage
+        used = {k: v - before.get(k, 0) for k, v in usage.items() if v != before.get(k, 0)} if usage else {}
         failed = error.message if error is not None else None
-        self.hooks.call("model_end", self.info, self.turn, used, item.finish, failed)
+        self.hooks.model_end(self.info, self.turn, used, item.finish, failed)
 
     async def _execute_recorded(self, item: engine.Execute, length: int, now: bool) -> tuple[list[ActionReturn], int]:
         """Run the calls concurrently, appending each result to the session as it ends (one at a
@@ -245,12 +246,12 @@ class Drive:
         async def one(call: ToolCall) -> ActionReturn:
             nonlocal refused
             if hooks is not None:
-                hooks.call("tool_start", info, turn, call)
+                hooks.tool_start(info, turn, call)
             if executor.contextual:  # this task's own context: the host is this call's alone
                 host_for(self.agent, self, call.id, call.name)
             ret = await executor.aexecute(call.name, call.arguments, call_id=call.id)
             if hooks is not None:
-                hooks.call("tool_end", info, turn, call, ret)
+                hooks.tool_end(info, turn, call, ret)
             msg = [engine.tool_message(executor, call, ret)]
             async with lock:
                 if refused:

@@ -35,11 +35,7 @@ if TYPE_CHECKING:
 
 CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 OTEL_ENV = "LITEAGENT_OTEL"  # set by --otel for the processes it starts (serve's workers)
-_SPANS = "otel.spans"
-_PARENT_CTX = "otel.parent"  # the run span's context
-_SERVER = "otel.server"  # server.address/port of an HTTP model server
-_MODEL_SHOWN = "otel.model"  # the run span has the model's name
-_CHAT = "otel.chat"  # (model, span name, attributes) of the run's chat spans: made once per run
+_SPANS = "otel.spans"  # a run's spans (_Spans)
 
 #: the trace a run started here continues (``liteagent serve`` sets it from a request's
 #: ``traceparent``; read when the run is made)
@@ -112,8 +108,25 @@ def capture_content() -> bool:
     return os.environ.get(CAPTURE_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
+class _Spans:
+    """One run's spans, in its ``RunInfo.state``: the run's own, its context (every child's
+    parent), the chat spans' name and attributes (made once per run), the open children."""
+
+    __slots__ = ("chat", "context", "model_shown", "open", "root", "server")
+
+    def __init__(self, root: Any, context: Any, model_shown: bool, server: dict[str, Any] | None) -> None:
+        self.root, self.context, self.model_shown, self.server = root, context, model_shown, server
+        self.chat: tuple[str, str, dict[str, Any]] | None = None  # (model, span name, attributes)
+        self.open: dict[Any, Any] = {}  # model turn -> span, (call id, tool) -> span
+
+
 class OTelHooks(RunHooks):
-    """Spans for runs, on ``tracer_provider`` (default: the global one)."""
+    """Spans for runs, on ``tracer_provider`` (default: the global one).
+
+    Made cheap on purpose (a hook runs on the run's own thread): what is the same for every run
+    (span names, static attributes, the server's address) is made once and kept; a span gets
+    its attributes when it is made, and those known only at its end one by one
+    (``set_attribute``: the SDK's ``set_attributes`` costs more for a few)."""
 
     def __init__(self, tracer_provider: Any = None, capture: bool | None = None) -> None:
         from opentelemetry import trace
@@ -121,55 +134,75 @@ class OTelHooks(RunHooks):
         self._trace = trace
         self.tracer = trace.get_tracer("liteagent", tracer_provider=tracer_provider)
         self.capture = capture_content() if capture is None else capture
+        self._start = self.tracer.start_span
+        self._in_context = trace.set_span_in_context
+        self._internal, self._client = trace.SpanKind.INTERNAL, trace.SpanKind.CLIENT
+        # made once, kept (each bounded): by (agent, provider, model); by the chat's settings;
+        # by server URL; by tool name
+        self._runs: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {}
+        self._chats: dict[tuple[Any, ...], tuple[str, str, dict[str, Any]]] = {}
+        self._servers: dict[str, dict[str, Any]] = {}
+        self._tools: dict[str, tuple[str, dict[str, Any]]] = {}
 
     # -- spans ------------------------------------------------------------------------------
-    def _child(self, run: RunInfo, name: str, kind: Any, attributes: dict[str, Any]) -> Any:
-        return self.tracer.start_span(name, context=run.state.get(_PARENT_CTX), kind=kind, attributes=attributes)
+    def _error(self, span: Any, error: str, kind: str) -> None:
+        span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, error[:200]))
+        span.set_attribute("error.type", kind)
 
     def run_start(self, run: RunInfo) -> None:
-        attrs: dict[str, Any] = {
-            "gen_ai.operation.name": "invoke_agent",
-            "gen_ai.agent.name": run.agent,
-            "gen_ai.provider.name": run.provider,
-            "gen_ai.request.model": run.model,
-            "liteagent.run.id": run.run_id,
-        }
-        run.state[_MODEL_SHOWN] = bool(run.model)
-        span = self.tracer.start_span(
-            f"invoke_agent {run.agent}",
-            context=run.parent,
-            kind=self._trace.SpanKind.INTERNAL,
-            attributes=_clean(attrs),
-        )
-        run.state[_SPANS] = {"run": span}
-        run.state[_PARENT_CTX] = self._trace.set_span_in_context(span)  # made once: every child's parent
-        if run.server:
-            where = urlsplit(run.server)
-            run.state[_SERVER] = {
-                "server.address": where.hostname,
-                "server.port": where.port or (443 if where.scheme == "https" else 80),
+        key = (run.agent, run.provider, run.model)
+        made = self._runs.get(key)
+        if made is None:
+            attrs: dict[str, Any] = {
+                "gen_ai.operation.name": "invoke_agent",
+                "gen_ai.agent.name": run.agent,
+                "gen_ai.provider.name": run.provider,
+                "gen_ai.request.model": run.model,
             }
+            made = _keep(self._runs, key, (f"invoke_agent {run.agent}", _clean(attrs)))
+        span = self._start(
+            made[0], context=run.parent, kind=self._internal, attributes={**made[1], "liteagent.run.id": run.run_id}
+        )
+        server = None
+        if run.server:
+            server = self._servers.get(run.server)
+            if server is None:
+                where = urlsplit(run.server)
+                server = _keep(
+                    self._servers,
+                    run.server,
+                    {
+                        "server.address": where.hostname,
+                        "server.port": where.port or (443 if where.scheme == "https" else 80),
+                    },
+                )
+        # the run span's context, made once: every child's parent
+        run.state[_SPANS] = _Spans(span, self._in_context(span), bool(run.model), server)
 
     def run_end(self, run: RunInfo, result: RunResult[Any] | None, status: str) -> None:
-        TURN.set(None)  # a run cut off mid-turn leaves no traceparent to the next request here
-        TOOL.set(None)
-        spans = run.state.get(_SPANS, {})
-        span = spans.pop("run", None)
-        for key, open_span in list(spans.items()):  # left open by a cancelled run
-            open_span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, "cancelled"))
-            open_span.set_attribute("error.type", "cancelled")
-            open_span.end()
-            spans.pop(key, None)
+        # a run cut off mid-turn or mid-call leaves no traceparent to the next request here
+        if TURN.get() is not None:
+            TURN.set(None)
+        if TOOL.get() is not None:
+            TOOL.set(None)
+        spans: _Spans | None = run.state.get(_SPANS)
+        if spans is None:
+            return
+        if spans.open:  # left open by a cancelled run
+            for open_span in spans.open.values():
+                self._error(open_span, "cancelled", "cancelled")
+                open_span.end()
+            spans.open.clear()
+        span = spans.root
         if span is None:
             return
-        attrs: dict[str, Any] = {"liteagent.run.status": status}
-        if run.model and not run.state.get(_MODEL_SHOWN):  # the server named it after the run began
-            attrs["gen_ai.request.model"] = run.model
+        spans.root = None
+        span.set_attribute("liteagent.run.status", status)
+        if run.model and not spans.model_shown:  # the server named it after the run began
+            span.set_attribute("gen_ai.request.model", run.model)
         if result is not None:
-            attrs["liteagent.run.turns"] = result.turns
-            for k, v in result.usage.items():
-                if isinstance(v, int):
-                    attrs[f"liteagent.usage.{k}"] = v
+            span.set_attribute("liteagent.run.turns", result.turns)
+            attrs: dict[str, Any] = {f"liteagent.usage.{k}": v for k, v in result.usage.items() if isinstance(v, int)}
             if result.typed:  # the output's validation outcome
                 attrs["liteagent.output.valid"] = status == "ok"
                 if result.output_errors:
@@ -178,80 +211,105 @@ class OTelHooks(RunHooks):
                 attrs["liteagent.approval.pending"] = tuple(f"{p.id}:{p.tool}" for p in result.pending)
             if self.capture and result.answer:
                 attrs["gen_ai.output.messages"] = _json([{"role": "assistant", "content": result.answer}])
-        span.set_attributes(attrs)
-        if status not in ("ok", "needs_approval"):
-            error = (result.error if result is not None else None) or status
-            span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, error[:200]))
-            span.set_attribute("error.type", status)
+            if attrs:
+                span.set_attributes(attrs)
+        if status != "ok" and status != "needs_approval":
+            self._error(span, (result.error if result is not None else None) or status, status)
         span.end()
 
-    def model_start(self, run: RunInfo, turn: int, request: Request) -> None:
-        chat = run.state.get(_CHAT)
-        if chat is None or chat[0] != run.model:  # once per run (again if the server named the model)
+    def _chat(self, run: RunInfo, spans: _Spans) -> tuple[str, str, dict[str, Any]]:
+        """The run's chat spans' name and attributes (made again if the server named the model)."""
+        key = (run.model, run.provider, run.max_tokens, run.temperature, run.server)
+        chat = self._chats.get(key)
+        if chat is None:
             base: dict[str, Any] = {
                 "gen_ai.operation.name": "chat",
                 "gen_ai.provider.name": run.provider,
                 "gen_ai.request.model": run.model,
                 "gen_ai.request.max_tokens": run.max_tokens,
                 "gen_ai.request.temperature": run.temperature,
-                **run.state.get(_SERVER, {}),
+                **(spans.server or {}),
             }
-            chat = run.state[_CHAT] = (run.model, f"chat {run.model}".strip(), _clean(base))
+            chat = _keep(self._chats, key, (run.model, f"chat {run.model}".strip(), _clean(base)))
+        spans.chat = chat
+        return chat
+
+    def model_start(self, run: RunInfo, turn: int, request: Request) -> None:
+        spans: _Spans | None = run.state.get(_SPANS)
+        if spans is None:  # the run's span could not be made
+            return
+        chat = spans.chat
+        if chat is None or chat[0] != run.model:  # once per run (again if the server named the model)
+            chat = self._chat(run, spans)
         attrs = chat[2]  # the SDK copies it
         if self.capture:
             attrs = {
                 **attrs,
                 "gen_ai.input.messages": _json(request.messages if request.messages is not None else request.prompt),
             }
-        span = self._child(run, chat[1], self._trace.SpanKind.CLIENT, attrs)
-        run.state.setdefault(_SPANS, {})[("turn", turn)] = span
+        span = spans.open[turn] = self._start(chat[1], context=spans.context, kind=self._client, attributes=attrs)
         if run.server:  # its traceparent goes with the HTTP request
-            TURN.set(self._trace.set_span_in_context(span))
+            TURN.set(self._in_context(span))
 
     def model_end(self, run: RunInfo, turn: int, usage: dict[str, int], finish: str | None, error: str | None) -> None:
-        span = run.state.get(_SPANS, {}).pop(("turn", turn), None)
+        spans: _Spans | None = run.state.get(_SPANS)
         if run.server:
             TURN.set(None)
+        span = spans.open.pop(turn, None) if spans is not None else None
         if span is None:
             return
-        attrs: dict[str, Any] = {}
-        if "prompt_tokens" in usage:
-            attrs["gen_ai.usage.input_tokens"] = usage["prompt_tokens"]
-        if "completion_tokens" in usage:
-            attrs["gen_ai.usage.output_tokens"] = usage["completion_tokens"]
+        if usage:
+            if "prompt_tokens" in usage:
+                span.set_attribute("gen_ai.usage.input_tokens", usage["prompt_tokens"])
+            if "completion_tokens" in usage:
+                span.set_attribute("gen_ai.usage.output_tokens", usage["completion_tokens"])
         if finish:
-            attrs["gen_ai.response.finish_reasons"] = (finish,)
-        if attrs:
-            span.set_attributes(attrs)
+            span.set_attribute("gen_ai.response.finish_reasons", (finish,))
         if error is not None:
-            span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, error[:200]))
-            span.set_attribute("error.type", "llm_error")
+            self._error(span, error, "llm_error")
         span.end()
 
     def tool_start(self, run: RunInfo, turn: int, call: ToolCall) -> None:
-        attrs: dict[str, Any] = {
-            "gen_ai.operation.name": "execute_tool",
-            "gen_ai.tool.name": call.name,
-            "gen_ai.tool.call.id": call.id,
-            "gen_ai.tool.type": "function",
-        }
+        spans: _Spans | None = run.state.get(_SPANS)
+        if spans is None:
+            return
+        made = self._tools.get(call.name)
+        if made is None:
+            attrs: dict[str, Any] = {
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": call.name,
+                "gen_ai.tool.type": "function",
+            }
+            made = _keep(self._tools, call.name, (f"execute_tool {call.name}", _clean(attrs)))
+        attrs = {**made[1], "gen_ai.tool.call.id": call.id} if call.id else made[1]
         if self.capture:
-            attrs["gen_ai.tool.call.arguments"] = _json(call.arguments)
-        span = self._child(run, f"execute_tool {call.name}", self._trace.SpanKind.INTERNAL, _clean(attrs))
-        run.state.setdefault(_SPANS, {})[("call", call.id, call.name)] = span
+            attrs = {**attrs, "gen_ai.tool.call.arguments": _json(call.arguments)}
+        span = spans.open[(call.id, call.name)] = self._start(
+            made[0], context=spans.context, kind=self._internal, attributes=attrs
+        )
         TOOL.set(span)  # an MCP tool sends it on (this call's context only; made into a context there)
 
     def tool_end(self, run: RunInfo, turn: int, call: ToolCall, result: ActionReturn) -> None:
-        span = run.state.get(_SPANS, {}).pop(("call", call.id, call.name), None)
         TOOL.set(None)
+        spans: _Spans | None = run.state.get(_SPANS)
+        span = spans.open.pop((call.id, call.name), None) if spans is not None else None
         if span is None:
             return
         if self.capture:
             span.set_attribute("gen_ai.tool.call.result", _json([i.to_dict() for i in result.result]))
         if not result.ok:
-            span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, str(result.error or "")[:200]))
-            span.set_attribute("error.type", result.status.value)
+            self._error(span, str(result.error or ""), result.status.value)
         span.end()
+
+
+_KEPT = 256  # entries per cache of OTelHooks (names and attributes: a few per agent)
+
+
+def _keep(cache: dict[Any, Any], key: Any, value: Any) -> Any:
+    if len(cache) >= _KEPT:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def _clean(attrs: dict[str, Any]) -> dict[str, Any]:
@@ -262,22 +320,25 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-_AUTO: dict[int, OTelHooks] = {}
+_AUTO: tuple[Any, OTelHooks | None] = (None, None)  # the global provider last seen, and its hooks
 
 
 def configured_hooks() -> OTelHooks | None:
     """Spans on the application's tracer provider, when it has set one (``opentelemetry`` is
     then imported already: nothing is imported here otherwise)."""
+    global _AUTO
     trace = sys.modules.get("opentelemetry.trace")
     if trace is None:
         return None
     provider = trace.get_tracer_provider()
+    seen, hooks = _AUTO  # one read: another thread may set it meanwhile
+    if provider is seen:
+        return hooks
     if type(provider).__name__ in ("ProxyTracerProvider", "NoOpTracerProvider"):
-        return None
-    hooks = _AUTO.get(id(provider))
-    if hooks is None:
-        _AUTO.clear()
-        hooks = _AUTO[id(provider)] = OTelHooks(provider)
+        hooks = None
+    else:
+        hooks = OTelHooks(provider)
+    _AUTO = (provider, hooks)
     return hooks
 
 

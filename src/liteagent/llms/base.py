@@ -47,6 +47,8 @@ class LLM(ABC):
     """Where tokens come from. Implement ``astream``; ``model`` names the model (used by ``auto``)."""
 
     model: str = ""
+    #: the model server's URL, where there is one (traces name it)
+    base_url: str | None = None
     #: whether ``Request.grammar`` (GBNF) constrains decoding here
     supports_grammar: bool = False
     #: whether ``stream_sync`` answers without an event loop (then ``Agent.run`` needs none)

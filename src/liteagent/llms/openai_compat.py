@@ -71,6 +71,8 @@ class OpenAICompatibleLLM(LLM):
     stream: stream replies (server-sent events) or not.
     """
 
+    base_url: str
+
     def __init__(
         self,
         base_url: str,
