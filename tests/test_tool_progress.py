@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 from liteagent import Agent, ScriptedLLM, ToolContext, tool
 from liteagent.agent_host import ToolProgress, with_tool_progress
 from liteagent.events import FinalAnswer, ToolResultEvent
 
 SEEN = threading.Event()
+LATE: list[str] = []
 
 
 @tool
@@ -19,7 +21,11 @@ def survey(ctx: ToolContext) -> str:
     ctx.report_progress(1, 2, "leg 1")
     if not SEEN.wait(20):
         return "nobody saw leg 1 while it ran"
-    ctx.report_progress(2, 2, "leg 2")
+    try:
+        ctx.report_progress(2, 2, "leg 2")
+    except Exception as exc:  # its run was closed meanwhile
+        LATE.append(str(exc))
+        raise
     return "surveyed"
 
 
@@ -60,5 +66,10 @@ def test_closing_the_reader_early_ends_the_run():
         await events.aclose()
         SEEN.set()  # the tool's thread ends; the run was already told to stop
 
-    asyncio.run(go())
+    asyncio.run(go())  # its loop ends here: the tool's next report must not wait on it for ever
     assert len(llm.requests) == 1  # the model was not asked again after the reader left
+    for _ in range(200):
+        if LATE:
+            break
+        time.sleep(0.05)
+    assert LATE and "has ended" in LATE[0]  # the tool's thread was told, not left hanging

@@ -95,6 +95,9 @@ def progress_text(tool: str, progress: float, total: float | None, message: str 
 HOST: contextvars.ContextVar[ToolHost | None] = contextvars.ContextVar("liteagent_tool_host", default=None)
 
 
+GONE = "the run this tool call belonged to has ended; nobody can hear it now"
+
+
 class ToolContext:
     """Handed to a tool that declares a ``ToolContext`` parameter; see the module's text."""
 
@@ -153,7 +156,9 @@ class ToolContext:
 
     def _wait(self, make: Callable[[], Awaitable[Any]], what: str) -> Any:
         loop = self._loop
-        if loop is None or loop.is_closed():
+        if loop is not None and loop.is_closed():
+            raise ToolError(GONE)  # the call was started on a loop whose run is over
+        if loop is None:
             if _running_loop() is None:
                 return asyncio.run(_awaited(make))
             # a sync call made on a thread whose loop runs (and waits for it): a thread of its own
@@ -161,7 +166,23 @@ class ToolContext:
                 return pool.submit(asyncio.run, _awaited(make)).result()
         if _running_loop() is loop:
             raise RuntimeError(f"an async tool must await ctx.a{what}(...), not call ctx.{what}(...)")
-        return asyncio.run_coroutine_threadsafe(_awaited(make), loop).result()
+        coro = _awaited(make)
+        try:
+            future = asyncio.run_coroutine_threadsafe(coro, loop)
+        except RuntimeError:  # the loop closed: its run is over
+            coro.close()
+            raise ToolError(GONE) from None
+        while True:  # never waits on a loop that stopped (its run ended while this tool ran)
+            try:
+                return future.result(timeout=0.25)
+            except concurrent.futures.TimeoutError:
+                if loop.is_closed() or not loop.is_running():
+                    future.cancel()
+                    raise ToolError(GONE) from None
+            except RuntimeError:
+                if loop.is_closed() or not loop.is_running():
+                    raise ToolError(GONE) from None
+                raise
 
     def __repr__(self) -> str:
         return f"ToolContext(tool={self.tool!r}, call_id={self.call_id!r})"
