@@ -13,7 +13,7 @@ import asyncio
 import copy
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
-from typing import Any, Generic, overload
+from typing import Any, Generic, Literal, overload
 
 from typing_extensions import TypeVar
 
@@ -84,6 +84,9 @@ class Agent(Generic[OutputT]):
             that would pass one ends with ``status="usage_limit"``.
         ask_person: how a tool's question for the person is answered (``ToolContext.elicit``,
             an MCP server's elicitation): ``(message, schema) -> Elicited`` (or awaitable);
+            ``"pause"``: the run stops with ``status="needs_input"`` and the question in
+            ``result.pending``, recorded in the session; ``resume(session, answers={id: ...})``
+            runs the call again with the answer (a tool should ask before its side effects);
             None: asked of whoever runs the agent where someone can answer, else declined.
     """
 
@@ -111,7 +114,7 @@ class Agent(Generic[OutputT]):
         hooks: Iterable[RunHooks] = (),
         name: str | None = None,
         usage_limits: UsageLimits | Mapping[str, int] | None = None,
-        ask_person: Callable[[str, dict[str, Any]], Any] | None = None,
+        ask_person: Callable[[str, dict[str, Any]], Any] | Literal["pause"] | None = None,
     ) -> None: ...
 
     @overload
@@ -138,7 +141,7 @@ class Agent(Generic[OutputT]):
         hooks: Iterable[RunHooks] = (),
         name: str | None = None,
         usage_limits: UsageLimits | Mapping[str, int] | None = None,
-        ask_person: Callable[[str, dict[str, Any]], Any] | None = None,
+        ask_person: Callable[[str, dict[str, Any]], Any] | Literal["pause"] | None = None,
     ) -> None: ...
 
     @overload
@@ -165,7 +168,7 @@ class Agent(Generic[OutputT]):
         hooks: Iterable[RunHooks] = (),
         name: str | None = None,
         usage_limits: UsageLimits | Mapping[str, int] | None = None,
-        ask_person: Callable[[str, dict[str, Any]], Any] | None = None,
+        ask_person: Callable[[str, dict[str, Any]], Any] | Literal["pause"] | None = None,
     ) -> None: ...
 
     def __init__(
@@ -191,7 +194,7 @@ class Agent(Generic[OutputT]):
         hooks: Iterable[RunHooks] = (),
         name: str | None = None,
         usage_limits: UsageLimits | Mapping[str, int] | None = None,
-        ask_person: Callable[[str, dict[str, Any]], Any] | None = None,
+        ask_person: Callable[[str, dict[str, Any]], Any] | Literal["pause"] | None = None,
     ) -> None:
         if max_turns < 1:
             raise UsageError("max_turns must be 1 or more")
@@ -222,6 +225,8 @@ class Agent(Generic[OutputT]):
         self.hooks: list[RunHooks] = list(hooks)
         self.name = name
         self.usage_limits = UsageLimits.of(usage_limits)
+        if isinstance(ask_person, str) and ask_person != "pause":
+            raise UsageError(f"ask_person is a callable, 'pause' or None, not {ask_person!r}")
         self.ask_person = ask_person
         if self.output is not None and self.output.mode == "tool":
             self.output.with_tools(self.executor.tool_set())  # a tool named final_answer: an error now
@@ -322,14 +327,17 @@ class Agent(Generic[OutputT]):
         approve: Iterable[str] | str = (),
         reject: Mapping[str, str] | Iterable[str] | None = None,
         always: Iterable[str] | str = (),
+        answers: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[Event]:
         """Go on with the session's last run, in any process: ``approve`` (call ids) run,
         ``reject`` ({id: reason}) go back to the model as refused with the reason, ``always``
-        (tool names) approves those tools for the rest of the conversation. Without decisions, a
+        (tool names) approves those tools for the rest of the conversation, ``answers`` ({id: a dict
+        of the form's values, "decline" or "cancel"}) answer the questions tools asked (each such
+        call runs again from its start, its questions answered in order). Without decisions, a
         run that was cut off (its process killed) goes on from its last recorded item. Events as
         :meth:`astream` gives them. Errors: a decision on a call that is not waiting, a session
         with nothing to resume (UsageError); another process resumed it first (RunConflict)."""
-        decisions = Decisions.of(approve, reject, always)
+        decisions = Decisions.of(approve, reject, always, answers)
         drive = Drive(self, session, True)
         return aiterate(drive, drive.resume_steps(decisions))
 
@@ -339,9 +347,10 @@ class Agent(Generic[OutputT]):
         approve: Iterable[str] | str = (),
         reject: Mapping[str, str] | Iterable[str] | None = None,
         always: Iterable[str] | str = (),
+        answers: Mapping[str, Any] | None = None,
     ) -> RunResult[OutputT]:
         """:meth:`aresume_stream`'s result (a run may stop for approval again: see its status)."""
-        decisions = Decisions.of(approve, reject, always)
+        decisions = Decisions.of(approve, reject, always, answers)
         drive = Drive(self, session, False)
         return await alast(aiterate(drive, drive.resume_steps(decisions)))
 
@@ -351,13 +360,14 @@ class Agent(Generic[OutputT]):
         approve: Iterable[str] | str = (),
         reject: Mapping[str, str] | Iterable[str] | None = None,
         always: Iterable[str] | str = (),
+        answers: Mapping[str, Any] | None = None,
     ) -> RunResult[OutputT]:
         """Sync :meth:`aresume`."""
-        decisions = Decisions.of(approve, reject, always)
+        decisions = Decisions.of(approve, reject, always, answers)
         if self._sync_capable(session):
             return last(Drive(self, session, False, _on_thread_loop).resume_steps(decisions))  # type: ignore[arg-type]
         return sync_bridge.run_sync(
-            lambda: self.aresume(session, decisions.approve, decisions.reject, decisions.always)
+            lambda: self.aresume(session, decisions.approve, decisions.reject, decisions.always, decisions.answers)
         )
 
     def resume_stream(
@@ -366,13 +376,16 @@ class Agent(Generic[OutputT]):
         approve: Iterable[str] | str = (),
         reject: Mapping[str, str] | Iterable[str] | None = None,
         always: Iterable[str] | str = (),
+        answers: Mapping[str, Any] | None = None,
     ) -> Iterator[Event]:
         """Sync :meth:`aresume_stream`."""
-        decisions = Decisions.of(approve, reject, always)
+        decisions = Decisions.of(approve, reject, always, answers)
         if self._sync_capable(session):
             return Drive(self, session, True, _on_thread_loop).resume_steps(decisions)  # type: ignore[return-value]
         return sync_bridge.iterate_sync(
-            lambda: self.aresume_stream(session, decisions.approve, decisions.reject, decisions.always)
+            lambda: self.aresume_stream(
+                session, decisions.approve, decisions.reject, decisions.always, decisions.answers
+            )
         )
 
     @staticmethod

@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .actions.context import HOST, Elicited, LocalHost, LogLevel, ToolHost
+from .actions.context import HOST, Elicited, InputNeeded, LocalHost, LogLevel, ToolHost
 from .errors import ToolError
 from .llms.base import GenerationConfig
 from .messages import Message
@@ -27,10 +27,25 @@ PROGRESS: contextvars.ContextVar[Callable[..., None] | None] = contextvars.Conte
 
 
 class AgentHost(LocalHost):
-    def __init__(self, agent: Any, drive: Any, call_id: str, tool: str, outer: ToolHost | None) -> None:
+    """``answers``: the person's answers to this call's questions so far (a call that asked a
+    person who answers later runs again from its start: its n-th question gets the n-th answer);
+    ``question``: what it asked that nobody has answered yet (the run then stops for it)."""
+
+    def __init__(
+        self,
+        agent: Any,
+        drive: Any,
+        call_id: str,
+        tool: str,
+        outer: ToolHost | None,
+        answers: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(tool)
         self.agent, self.drive, self.call_id, self.outer = agent, drive, call_id, outer
         self.sink = PROGRESS.get()  # read now: the call may run on another thread
+        self.answers = answers or []
+        self.asked = 0
+        self.question: dict[str, Any] | None = None
 
     async def progress(self, progress: float, total: float | None, message: str | None) -> None:
         if self.sink is not None:
@@ -71,15 +86,40 @@ class AgentHost(LocalHost):
         return "".join(text).strip()
 
     async def elicit(self, message: str, schema: dict[str, Any]) -> Elicited:
+        n, self.asked = self.asked, self.asked + 1
+        if n < len(self.answers):  # asked before this run of the call, and answered since
+            given = self.answers[n]
+            return Elicited(given.get("action", "decline"), dict(given.get("content") or {}))
+        if self.question is not None:  # a tool that went on after its unanswered question
+            raise InputNeeded(self.question["message"])
         ask = getattr(self.agent, "ask_person", None)
-        if ask is not None:
+        if callable(ask):
             answer = ask(message, schema)
             if inspect.isawaitable(answer):
                 answer = await answer
             return answer if isinstance(answer, Elicited) else Elicited("decline")
         if self.outer is not None:
             return await self.outer.elicit(message, schema)
+        if ask == "pause":  # the run stops with the question; a resume brings the answer
+            self.question = {"message": str(message), "schema": schema}
+            raise InputNeeded(str(message))
         return await super().elicit(message, schema)
+
+    def waiting(self, ret: Any) -> Any:
+        """``ret`` (what the call returned) as a call that waits for its question's answer."""
+        from .messages import ActionReturn, ActionStatus, ResultItem
+
+        assert self.question is not None
+        asked = {**self.question, "answers": list(self.answers)}
+        return ActionReturn(
+            ret.name,
+            ret.arguments,
+            ActionStatus.NEEDS_INPUT,
+            [ResultItem.json(asked)],
+            error=f"waiting for a person's answer: {self.question['message']}",
+            elapsed=ret.elapsed,
+            call_id=ret.call_id,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,9 +177,12 @@ async def with_tool_progress(events: AsyncIterator[Any]) -> AsyncGenerator[Any, 
             await aclose()
 
 
-def host_for(agent: Any, drive: Any, call_id: str, tool: str) -> Any:
-    """Set the host of one tool call (returns the token to reset)."""
-    return HOST.set(AgentHost(agent, drive, call_id, tool, HOST.get()))
+def host_for(
+    agent: Any, drive: Any, call_id: str, tool: str, answers: list[dict[str, Any]] | None = None
+) -> tuple[Any, AgentHost]:
+    """Set the host of one tool call; returns the token to reset, and the host."""
+    host = AgentHost(agent, drive, call_id, tool, HOST.get(), answers)
+    return HOST.set(host), host
 
 
 __all__ = ["PROGRESS", "AgentHost", "ToolProgress", "host_for", "with_tool_progress"]

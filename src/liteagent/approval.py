@@ -76,11 +76,13 @@ def check_rules(executor: ActionExecutor, approvals: Mapping[str, Rule]) -> None
 @dataclass(slots=True)
 class Decisions:
     """What a person decided about pending calls: ids to run, ids refused (with the reason the
-    model reads), and tools approved for the rest of the conversation."""
+    model reads), tools approved for the rest of the conversation, and answers to the questions
+    tools asked (by call id: ``{"action": "accept"|"decline"|"cancel", "content": {...}}``)."""
 
     approve: list[str] = field(default_factory=list)
     reject: dict[str, str] = field(default_factory=dict)
     always: list[str] = field(default_factory=list)
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -88,6 +90,7 @@ class Decisions:
         approve: Iterable[str] | str = (),
         reject: Mapping[str, str] | Iterable[str] | None = None,
         always: Iterable[str] | str = (),
+        answers: Mapping[str, Any] | None = None,
     ) -> Decisions:
         if isinstance(approve, str):
             approve = [approve]
@@ -99,14 +102,30 @@ class Decisions:
             refused = {str(k): str(v) for k, v in reject.items()}
         else:
             refused = {str(k): "" for k in ([reject] if isinstance(reject, str) else reject)}
-        d = cls([str(a) for a in approve], refused, [str(t) for t in always])
-        both = set(d.approve) & set(d.reject)
+        given = {str(k): answer_of(v) for k, v in (answers or {}).items()}
+        d = cls([str(a) for a in approve], refused, [str(t) for t in always], given)
+        both = set(d.approve) & set(d.reject) or set(d.answers) & (set(d.approve) | set(d.reject))
         if both:
-            raise UsageError(f"{', '.join(sorted(both))}: approved and rejected at once")
+            raise UsageError(f"{', '.join(sorted(both))}: decided twice at once (approve, reject, answers)")
         return d
 
     def __bool__(self) -> bool:
-        return bool(self.approve or self.reject or self.always)
+        return bool(self.approve or self.reject or self.always or self.answers)
 
 
-__all__ = ["Decisions", "Rule", "check_rules", "needs_approval", "rule_for", "says"]
+def answer_of(value: Any) -> dict[str, Any]:
+    """A person's answer to a tool's question, as the session keeps it: from an ``Elicited``,
+    ``"decline"`` or ``"cancel"``, or a dict of the form's values (accepted)."""
+    action = getattr(value, "action", None)
+    if action is not None:  # an Elicited
+        return {"action": str(action), "content": dict(getattr(value, "content", None) or {})}
+    if value in ("decline", "cancel"):
+        return {"action": value, "content": {}}
+    if isinstance(value, Mapping):
+        return {"action": "accept", "content": dict(value)}
+    raise UsageError(
+        f"an answer is a dict of the form's values, 'decline' or 'cancel' (or an Elicited), not {type(value).__name__}"
+    )
+
+
+__all__ = ["Decisions", "Rule", "answer_of", "check_rules", "needs_approval", "rule_for", "says"]

@@ -6,8 +6,13 @@ A session is a list of :class:`~liteagent.messages.Message`; control items are o
 
 - ``pending``: written together with the assistant message whose calls need a person's approval;
   ``data = {"calls": [{"id", "tool", "arguments"}, ...]}`` (exactly what will run if approved).
+- ``pending`` with a ``question`` in a call's entry: written after a call whose tool asked a
+  person who answers later (``ToolContext.elicit`` under ``ask_person="pause"``), in place of its
+  result: ``{"id", "tool", "arguments", "question": {"message", "schema"}, "answers": [...]}``
+  (``answers``: those given to its earlier questions; it runs again from its start with them).
 - ``resume``: written when a run goes on (``Agent.resume``): the decisions
-  (``approve``: ids, ``reject``: id -> reason, ``always``: tool names) and who resumed. Written
+  (``approve``: ids, ``reject``: id -> reason, ``always``: tool names, ``answers``: id -> the
+  person's answer ``{"action", "content"}``) and who resumed. Written
   only if nothing else was written since the resumer read the session (the store's atomic
   append), so it is also the claim that makes one resumer the only one.
 
@@ -72,8 +77,26 @@ def pending_item(calls: list[PendingCall], asked: list[dict[str, Any]]) -> Messa
     return Message("control", name=PENDING, data={"calls": out})
 
 
-def resume_item(approve: list[str], reject: dict[str, str], always: list[str]) -> Message:
+def question_item(call: ToolCall, ret: Any) -> Message:
+    """The record of a call that waits for a person's answer (``ret``: its NEEDS_INPUT return,
+    whose one item holds the question and the answers so far)."""
+    asked = ret.result[0].content
+    d = {
+        "id": call.id,
+        "tool": ret.name or call.name,
+        "arguments": call.arguments,
+        "question": {"message": asked["message"], "schema": asked["schema"]},
+        "answers": asked["answers"],
+    }
+    return Message("control", name=PENDING, data={"calls": [d]})
+
+
+def resume_item(
+    approve: list[str], reject: dict[str, str], always: list[str], answers: dict[str, dict[str, Any]] | None = None
+) -> Message:
     data: dict[str, Any] = {"approve": approve, "reject": reject, "always": always}
+    if answers:
+        data["answers"] = answers
     data["by"] = holder()
     data["at"] = round(time.time(), 3)
     return Message("control", name=RESUME, data=data)
@@ -134,6 +157,7 @@ class Tail:
     waiting: dict[str, PendingCall] = field(default_factory=dict)  # not decided yet
     approved: set[str] = field(default_factory=set)  # decided earlier: approved (so it started)
     rejected: dict[str, str] = field(default_factory=dict)  # decided earlier, result not recorded
+    answers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # a question's answers so far, by id
     by: str | None = None  # who last started the open turn's calls (host:pid), and when
     at: float | None = None
 
@@ -178,11 +202,19 @@ def tail(items: list[Message]) -> Tail:
                         "refusing to run it (the session was changed?)"
                     )
                 t.waiting[p.id] = p
+                t.approved.discard(p.id)  # a call that ran again and asked another question
         elif m.name == RESUME and m.data is not None:
             t.by, t.at = _holder(m.data)
             for cid in m.data.get("approve") or ():
                 if t.waiting.pop(cid, None) is not None:
                     t.approved.add(cid)
+            given = m.data.get("answers")
+            for cid, answer in (given if isinstance(given, dict) else {}).items():
+                p = t.waiting.get(cid)
+                if p is not None and p.question is not None and isinstance(answer, dict):
+                    del t.waiting[cid]
+                    t.approved.add(cid)  # it runs again: started, like an approved call
+                    t.answers[cid] = [*p.answers, answer]
             for cid, why in (m.data.get("reject") or {}).items():
                 if t.waiting.pop(cid, None) is not None:
                     t.rejected[cid] = str(why)
@@ -252,6 +284,8 @@ def blocked(items: list[Message]) -> str | None:
     t = tail(items)
     if t.state == "needs_approval":
         ids = ", ".join(f"{p.id} ({p.tool})" for p in t.pending)
+        if all(p.question is not None for p in t.pending):
+            return f"a tool's question waits for an answer in this conversation: {ids}; resume it with answers={{id: ...}} first"
         return f"calls wait for a decision in this conversation: {ids}; resume it with approve=[...] or reject={{...}} first"
     if t.state == "cut_off":
         return "this conversation's last run was cut off while tools ran; resume it first (Agent.resume(session))"
@@ -294,6 +328,7 @@ __all__ = [
     "fresh_ids",
     "in_call_order",
     "pending_item",
+    "question_item",
     "resume_item",
     "running",
     "tail",

@@ -52,6 +52,7 @@ class Settings(Interface):
 
 # -- effects: what the engine asks its driver to do -------------------------------------------
 NO_RECORDS: Mapping[str, Message] = MappingProxyType({})
+NO_ANSWERS: Mapping[str, list[dict[str, Any]]] = MappingProxyType({})
 
 
 @dataclass(slots=True)
@@ -117,12 +118,20 @@ class Execute:
     any of them runs), then run the calls (well-formed, not repeats), recording each one's result
     as it ends (``tool_message``), and send back their ActionReturns in order. Several run
     concurrently, so a run cut off while one still runs keeps the others' results. ``recorded``:
-    what the driver wrote, by call id (a write the session refused stops the run)."""
+    what the driver wrote, by call id (a write the session refused stops the run). ``answers``:
+    a person's answers to calls' earlier questions, by call id (a resume after a question). A
+    call whose tool asked a person who answers later comes back with status NEEDS_INPUT, recorded
+    as a pending question (``controls.question_item``), not as a result."""
 
-    __slots__ = ("calls", "recorded", "said")
+    __slots__ = ("answers", "calls", "recorded", "said")
 
-    def __init__(self, calls: list[ToolCall], said: Message | None = None) -> None:
-        self.calls, self.said = calls, said
+    def __init__(
+        self,
+        calls: list[ToolCall],
+        said: Message | None = None,
+        answers: Mapping[str, list[dict[str, Any]]] = NO_ANSWERS,
+    ) -> None:
+        self.calls, self.said, self.answers = calls, said, answers
         self.recorded: Mapping[str, Message] = NO_RECORDS
 
 
@@ -177,6 +186,7 @@ class RunState:
     output_tries: int = 0  # invalid typed answers so far
     native_final: bool = False  # native mode: the next turn offers no tools and asks for the value
     tool_calls: int = 0  # calls this run has run (usage limits)
+    answers: Mapping[str, list[dict[str, Any]]] = field(default_factory=lambda: NO_ANSWERS)  # a person's answers to calls' questions, by id
 
     def result(
         self, answer: str, status: str = "ok", error: str | None = None, output: Any = None, data: Any = None
@@ -210,7 +220,8 @@ class RunState:
         return ErrorEvent(kind, message, self.result("", status, message))
 
     def paused(self, pending: list[PendingCall]) -> ApprovalRequired:
-        result = self.result("", "needs_approval")
+        asks = all(p.question is not None for p in pending)
+        result = self.result("", "needs_input" if asks else "needs_approval")
         result.pending = pending
         return ApprovalRequired(pending, result)
 

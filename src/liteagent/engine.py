@@ -181,6 +181,13 @@ def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, e
         if len(rec) == len(calls):  # the common turn: the driver recorded every result
             tool_msgs = [rec[c.id] for c in calls]
             run.recorded = NO_RECORDS
+        elif any(r.status is ActionStatus.NEEDS_INPUT for r in results):  # a tool asked a person
+            asked = yield from questions(agent, run, calls, results, step, events)
+            step.elapsed = time.perf_counter() - state.start
+            if events:
+                yield TurnEnd(turn + 1, step.elapsed, state.ttft, dict(run.usage), request)
+            yield run.paused(asked)
+            return
         else:
             tool_msgs = [
                 rec.get(c.id) or tool_message(agent.executor, c, r) for c, r in zip(calls, results, strict=True)
@@ -257,6 +264,27 @@ def answered(
             yield ToolResultEvent(call, ret)
 
 
+def questions(
+    agent: Settings, run: RunState, calls: list[ToolCall], results: list[ActionReturn], step: Step, events: bool
+) -> Generator[Any, Any, list[PendingCall]]:
+    """A turn in which tools asked a person who answers later: the other calls' results recorded
+    and passed on as usual; returns the questions (recorded as pending by the driver)."""
+    done = [(c, r) for c, r in zip(calls, results, strict=True) if r.status is not ActionStatus.NEEDS_INPUT]
+    if done:
+        yield from answered(agent, run, [c for c, _ in done], [r for _, r in done], step, events)
+    else:
+        run.recorded = NO_RECORDS
+    return [asking(c, r) for c, r in zip(calls, results, strict=True) if r.status is ActionStatus.NEEDS_INPUT]
+
+
+def asking(call: ToolCall, ret: ActionReturn) -> PendingCall:
+    """The pending question of a call that returned NEEDS_INPUT (as ``controls.question_item``
+    recorded it)."""
+    asked = ret.result[0].content
+    question = {"message": asked["message"], "schema": asked["schema"]}
+    return PendingCall(call.id, ret.name or call.name, call.arguments, question, list(asked["answers"]))
+
+
 def unrecorded(run: RunState, tool_msgs: list[Message]) -> Steps:
     """Record the results the driver has not (it records those of the calls it ran)."""
     rest = [m for m in tool_msgs if m.tool_call_id not in run.recorded] if run.recorded else tool_msgs
@@ -303,7 +331,7 @@ def pause(
     yield Record([controls.running(said) if others else said, controls.pending_item(pending, asked)])
     if others:
         results = yield from execute(agent, protocol, run, others, None, known)
-        yield from answered(agent, run, others, results, step, events)
+        pending += yield from questions(agent, run, others, results, step, events)
     return pending
 
 
@@ -457,7 +485,7 @@ def execute(
     keys = [call_key(c) for c in calls]
     if len(calls) == 1 and calls[0].error is None and keys[0] not in run.done and not known:  # the common case
         run.tool_calls += 1
-        ex = Execute(calls, said)
+        ex = Execute(calls, said, run.answers)
         ran: list[ActionReturn] = yield ex
         run.recorded = ex.recorded
         r = ran[0]
@@ -493,7 +521,7 @@ def execute(
             todo.append(call)
     if todo:
         run.tool_calls += len(todo)
-        ex = Execute(todo, said)
+        ex = Execute(todo, said, run.answers)
         ran = yield ex
         run.recorded = ex.recorded
     else:

@@ -26,6 +26,7 @@ class ActionStatus(str, Enum):
     TIMEOUT = "timeout"
     REJECTED = "rejected"  # a person did not approve the call: it did not run
     INTERRUPTED = "interrupted"  # the run was cut off while it ran: it may or may not have completed
+    NEEDS_INPUT = "needs_input"  # it asked a person who answers later: it runs again with the answer
 
 
 ItemType = Literal["text", "json", "image", "file", "audio", "resource"]

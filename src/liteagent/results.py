@@ -42,25 +42,48 @@ class Step:
 
 @dataclass(slots=True)
 class PendingCall:
-    """A call waiting for a person's decision: what will run, exactly, if it is approved."""
+    """A call waiting for a person: for a decision (what will run, exactly, if it is approved),
+    or, where ``question`` is set, for an answer to what its tool asked while it ran
+    (``{"message": text, "schema": the form, a JSON Schema object}``); ``answers``: the answers
+    it was given before (it runs again from its start, each earlier question answered so)."""
 
     id: str
     tool: str
     arguments: dict[str, Any]
+    question: dict[str, Any] | None = None
+    answers: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "tool": self.tool, "arguments": self.arguments}
+        d: dict[str, Any] = {"id": self.id, "tool": self.tool, "arguments": self.arguments}
+        if self.question is not None:
+            d["question"] = self.question
+            if self.answers:
+                d["answers"] = self.answers
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PendingCall:
-        return cls(str(d["id"]), str(d["tool"]), dict(d.get("arguments") or {}))
+        q = d.get("question")
+        question = {"message": str(q.get("message", "")), "schema": dict(q.get("schema") or {})} if isinstance(q, dict) else None
+        answers = [a for a in d.get("answers") or () if isinstance(a, dict)] if question is not None else []
+        return cls(str(d["id"]), str(d["tool"]), dict(d.get("arguments") or {}), question, answers)
+
+    @property
+    def kind(self) -> str:
+        """``approval`` or ``question``."""
+        return "approval" if self.question is None else "question"
+
+
+#: the statuses of a run that stopped for a person (``Agent.resume`` goes on)
+PAUSED = frozenset({"needs_approval", "needs_input"})
 
 
 @dataclass(slots=True)
 class RunResult(Generic[OutputT]):
     """What one question produced. ``status``: ok, truncated (the answer hit the token limit:
     ``answer`` is what came, ``error`` says so), needs_approval (the run stopped before calls a
-    person must approve: ``pending`` holds them; ``Agent.resume`` goes on), invalid_output (a
+    person must approve: ``pending`` holds them; ``Agent.resume`` goes on), needs_input (a tool
+    asked a person a question: ``pending`` holds it; ``Agent.resume(answers=...)`` goes on), invalid_output (a
     typed agent's answers did not validate within its retries: ``output_errors`` says why),
     max_turns, call_errors or error.
 
@@ -107,4 +130,4 @@ class RunResult(Generic[OutputT]):
         return d
 
 
-__all__ = ["OutputT", "PendingCall", "RunResult", "Step"]
+__all__ = ["PAUSED", "OutputT", "PendingCall", "RunResult", "Step"]

@@ -20,6 +20,7 @@ from typing import Any
 
 from . import controls
 from .approval import Decisions
+from .actions.context import form_errors, with_defaults
 from .engine import (
     LOAD,
     RESOLVE_PROTOCOL,
@@ -29,6 +30,7 @@ from .engine import (
     Steps,
     StopRun,
     answered,
+    asking,
     call_key,
     caller_error,
     execute,
@@ -37,7 +39,7 @@ from .engine import (
 )
 from .errors import RunConflict, UsageError
 from .messages import ActionReturn, ActionStatus, Message, ToolCall
-from .results import Step
+from .results import PendingCall, Step
 
 INTERRUPTED = (
     "the run was cut off while this call was running (its process ended): it may or may not have completed. "
@@ -55,15 +57,18 @@ def resume(agent: Settings, decisions: Decisions, events: bool = True) -> Steps:
     history, before = controls.conversation(items)
     run = RunState(list(history), len(history), start, always=before | always, spec=agent.output)
     turn = replay(agent, run, history)
-    approve = [cid for cid, what in plan.items() if what == "run" and cid in t.waiting]
+    approve = [cid for cid, what in plan.items() if what == "run" and cid in t.waiting and cid not in decisions.answers]
     reject = {cid: decisions.reject[cid] for cid in decisions.reject}
+    given = {cid: answer for cid, answer in decisions.answers.items() if plan.get(cid) == "run"}
+    if t.answers or given:  # calls that asked a person run again with the answers so far
+        run.answers = {**t.answers, **{cid: [*t.waiting[cid].answers, a] for cid, a in given.items()}}
     try:  # the dialect first: a decision is written only when its calls can go on
         protocol: Any = yield RESOLVE_PROTOCOL
     except StopRun as stop:
         yield run.stop(stop.kind, stop.message, "error")
         return
     try:
-        yield Record([controls.resume_item(approve, reject, sorted(always))])
+        yield Record([controls.resume_item(approve, reject, sorted(always), given)])
     except StopRun:
         raise RunConflict(
             "this run was resumed or changed by another process first (its session changed since it was read): "
@@ -88,9 +93,14 @@ def settle(agent: Settings, t: controls.Tail, d: Decisions, always: frozenset[st
     if d and t.state != "needs_approval":
         raise UsageError("nothing in this session waits for a decision: resume it without approve/reject/always")
     waiting = ", ".join(t.waiting) or "none"
-    for cid in [*d.approve, *d.reject]:
+    for cid in [*d.approve, *d.reject, *d.answers]:
         if cid not in t.waiting:
             raise UsageError(f"call {cid!r} is not waiting for a decision (waiting: {waiting})")
+    for cid in d.approve:
+        if t.waiting[cid].question is not None:
+            raise UsageError(f"call {cid!r} waits for an answer to its question, not an approval: pass answers={{id: ...}}")
+    for cid, answer in d.answers.items():
+        check_answer(t.waiting[cid], answer)
     plan: dict[str, str] = {}
     started: list[str] = []  # tools of calls that started and have no result
     for c in t.calls:
@@ -100,6 +110,8 @@ def settle(agent: Settings, t: controls.Tail, d: Decisions, always: frozenset[st
         if pending is not None:  # a refusal of this call wins over "always" for its tool
             if c.id in d.reject:
                 plan[c.id] = "reject"
+            elif pending.question is not None:  # a question: its answer runs it again
+                plan[c.id] = "run" if c.id in d.answers else "wait"
             elif c.id in d.approve or pending.tool in always:
                 if agent.executor.runs_with(c.name, c.arguments) != pending.arguments:
                     raise UsageError(
@@ -125,10 +137,27 @@ def settle(agent: Settings, t: controls.Tail, d: Decisions, always: frozenset[st
             )
     if t.waiting and all(what == "wait" for what in plan.values()):
         ids = ", ".join(f"{p.id} ({p.tool})" for p in t.pending)
+        if all(p.question is not None for p in t.pending):
+            raise UsageError(f"a tool's question waits for an answer: {ids}; pass answers={{id: ...}} (or reject)")
         raise UsageError(
             f"calls wait for a decision: {ids}; pass approve=[...], reject={{id: reason}} or always=[tool]"
         )
     return plan
+
+
+def check_answer(pending: PendingCall, answer: dict[str, Any]) -> None:
+    """An answer fits what it answers: a question's form (the form's defaults filled in first)."""
+    if pending.question is None:
+        raise UsageError(f"call {pending.id!r} waits for an approval, not an answer: pass approve=[...] or reject")
+    action = answer.get("action")
+    if action not in ("accept", "decline", "cancel"):
+        raise UsageError(f"an answer's action is accept, decline or cancel, not {action!r}")
+    if action == "accept":
+        schema = pending.question.get("schema") or {}
+        answer["content"] = with_defaults(answer.get("content") or {}, schema)
+        wrong = form_errors(answer["content"], schema)
+        if wrong:
+            raise UsageError(f"the answer to call {pending.id!r} does not fit its form: {wrong}")
 
 
 def finish(
@@ -148,12 +177,16 @@ def finish(
     calls: list[ToolCall] = []
     results: list[ActionReturn] = []
     again: list[bool] = []
+    asked: dict[str, PendingCall] = {}  # calls that ran again and asked another question
     for c in t.calls:
         what = plan.get(c.id)
         if what is None or what == "wait":
             continue
         if what == "run":
             r, rep = next(ran), next(repeated)
+            if r.status is ActionStatus.NEEDS_INPUT:
+                asked[c.id] = t.waiting[c.id] = asking(c, r)
+                continue
         elif what == "reject":
             why = d.reject.get(c.id, t.rejected.get(c.id, ""))
             error = "a person did not approve this call, so it did not run" + (f": {why}" if why else "")
@@ -168,7 +201,7 @@ def finish(
     if calls:
         yield from answered(agent, run, calls, results, step, events)
         run.history = controls.in_call_order(run.history)
-    still = [t.waiting[c.id] for c in t.calls if plan.get(c.id) == "wait"]
+    still = [t.waiting[c.id] for c in t.calls if plan.get(c.id) == "wait" or c.id in asked]
     if still:
         return run.paused(still)
     if not calls:

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Itera
 from typing import TYPE_CHECKING, Any
 from typing import Protocol as Interface
 
-from . import engine, resumption, tracing
+from . import controls, engine, resumption, tracing
 from .actions.context import HOST
 from .agent_host import host_for
 from .errors import LiteAgentError, LLMError
@@ -173,24 +173,28 @@ class Drive:
                         c = calls[0]
                         if hooks is not None:
                             hooks.tool_start(self.info, self.turn, c)
+                        asked = False
                         if executor.contextual:  # its ToolContext asks this agent (agent_host.py)
-                            token = host_for(agent, self, c.id, c.name)
+                            token, host = host_for(agent, self, c.id, c.name, item.answers.get(c.id))
                             try:
                                 ret = executor.execute(c.name, c.arguments, call_id=c.id)
                             finally:
                                 HOST.reset(token)
+                            if host.question is not None:  # it waits for a person's answer
+                                ret, asked = host.waiting(ret), True
                         else:
                             ret = executor.execute(c.name, c.arguments, call_id=c.id)
                         if hooks is not None:
                             hooks.tool_end(self.info, self.turn, c, ret)
-                        msg = engine.tool_message(executor, c, ret)
+                        msg = controls.question_item(c, ret) if asked else engine.tool_message(executor, c, ret)
                         if now:
                             wrote = session.add_items_at_now([msg], length)  # type: ignore[attr-defined]
                         else:
                             wrote = yield from self._append([msg], length)
                         if wrote:
                             length += 1
-                            item.recorded = {c.id: msg}
+                            if not asked:
+                                item.recorded = {c.id: msg}
                             value = [ret]
                         else:
                             error = engine.StopRun("conflict", engine.CONFLICT)
@@ -238,25 +242,31 @@ class Drive:
         were written (fewer than the calls: the session changed under this run)."""
         session, executor = self.session, self.agent.executor
         lock = asyncio.Lock()
-        written: dict[str, Message] = {}
+        written: dict[str, Message] = {}  # results, by call id
+        count = 0  # items written (a question's record too)
         refused = False
+        answers = item.answers
 
         hooks, info, turn = self.hooks, self.info, self.turn
 
         async def one(call: ToolCall) -> ActionReturn:
-            nonlocal refused
+            nonlocal refused, count
             if hooks is not None:
                 hooks.tool_start(info, turn, call)
+            host = None
             if executor.contextual:  # this task's own context: the host is this call's alone
-                host_for(self.agent, self, call.id, call.name)
+                _, host = host_for(self.agent, self, call.id, call.name, answers.get(call.id))
             ret = await executor.aexecute(call.name, call.arguments, call_id=call.id)
+            asked = host is not None and host.question is not None
+            if asked:  # it waits for a person's answer
+                ret = host.waiting(ret)  # type: ignore[union-attr]
             if hooks is not None:
                 hooks.tool_end(info, turn, call, ret)
-            msg = [engine.tool_message(executor, call, ret)]
+            msg = [controls.question_item(call, ret) if asked else engine.tool_message(executor, call, ret)]
             async with lock:
                 if refused:
                     return ret
-                at = length + len(written)
+                at = length + count
                 if now:
                     ok = session.add_items_at_now(msg, at)  # type: ignore[attr-defined]
                 elif hasattr(session, "add_items_at"):
@@ -265,14 +275,16 @@ class Drive:
                     await session.add_items(msg)
                     ok = True
                 if ok:
-                    written[call.id] = msg[0]
+                    count += 1
+                    if not asked:
+                        written[call.id] = msg[0]
                 else:
                     refused = True
             return ret
 
         results = list(await asyncio.gather(*(one(c) for c in item.calls)))
         item.recorded = written
-        return results, len(written)
+        return results, count
 
     def _append(self, items: list[Message], length: int) -> Generator[Any, Any, bool]:
         """Append ``items`` where the session has ``length`` items (False: it has others now)."""

@@ -293,3 +293,26 @@ def test_sampling_by_the_entrys_policy(policy, person, expect):
     assert expect in tool, tool
     if policy == "ask":
         assert "The MCP server caps asks the model" in asked[0] and "Summarise: x" in asked[0]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_a_servers_question_for_a_person_who_answers_later_stops_the_run_and_the_call_is_made_again(tmp_path):
+    """ask_person="pause" (the web chat, `liteagent serve`): the server's form comes back as the
+    run's pending question; the answer, given from the session, reaches the server on the call's
+    second making."""
+    from liteagent import SQLiteSession
+
+    kit = MCPToolkit(_server(), name="caps", protocol="legacy")
+    try:
+        llm = ScriptedLLM([_call("where"), "done"])
+        agent = Agent(llm, plugins=[kit], protocol="hermes", ask_person="pause")
+        session = SQLiteSession("c", tmp_path / "s.db")
+        r = agent.run("where to?", session=session)
+        assert r.status == "needs_input", r
+        (p,) = r.pending
+        assert p.question["message"] == "Which city?" and p.question["schema"]["properties"]["city"]["type"] == "string"
+        r = agent.resume(session, answers={p.id: {"city": "Oslo"}})
+        assert r.status == "ok" and r.answer == "done"
+        assert [m.content for m in r.messages if m.role == "tool"] == ["accept:Oslo"]
+    finally:
+        kit.close()

@@ -91,6 +91,20 @@ def progress_text(tool: str, progress: float, total: float | None, message: str 
     return f"{tool}: {progress:g}{of}" + (f" · {message}" if message else "")
 
 
+class InputNeeded(Exception):
+    """Raised inside a tool whose question waits for a person who answers later (an agent with
+    ``ask_person="pause"``: the web chat, ``liteagent serve``): the run stops with the question,
+    and a resume with the answer runs the call again from its start, its n-th question answered
+    from the answers given so far. A tool that asks should therefore ask before its side effects."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"waiting for a person's answer: {self.message}"
+
+
 #: the host of the calls started in this context (set by an MCP server per request, by an agent per run)
 HOST: contextvars.ContextVar[ToolHost | None] = contextvars.ContextVar("liteagent_tool_host", default=None)
 
@@ -139,7 +153,10 @@ class ToolContext:
         form = schema if schema is not None else {"type": "object", "properties": {}}
         if not isinstance(form, dict) or form.get("type") != "object":
             raise ValueError("an elicitation's schema must be a JSON Schema object ({'type': 'object', ...})")
-        return await self.host.elicit(message, form)
+        answer = await self.host.elicit(message, form)
+        if answer.accepted:  # fields the person left out get the form's defaults (SEP-1034)
+            answer.content = with_defaults(answer.content, form)
+        return answer
 
     # -- sync ----------------------------------------------------------------------------------
     def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
@@ -206,4 +223,29 @@ def context_for(tool: str, call_id: str, *, in_loop: bool) -> ToolContext:
     return ToolContext(tool, call_id, HOST.get(), loop)
 
 
-__all__ = ["HOST", "Elicited", "LocalHost", "ToolContext", "ToolHost", "context_for"]
+def with_defaults(content: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """The person's answer with each field they left out set to the form's default (SEP-1034)."""
+    out = dict(content or {})
+    for key, prop in (schema.get("properties") or {}).items():
+        if key not in out and isinstance(prop, dict) and "default" in prop:
+            out[key] = prop["default"]
+    return out
+
+
+def form_errors(content: dict[str, Any], schema: dict[str, Any]) -> str | None:
+    """Why an answer does not fit its form (None when it does)."""
+    import jsonschema
+
+    try:
+        error = jsonschema.exceptions.best_match(
+            jsonschema.validators.validator_for(schema)(schema).iter_errors(content)
+        )
+    except jsonschema.SchemaError:
+        return None
+    if error is None:
+        return None
+    where = ".".join(str(p) for p in error.path) or "answer"
+    return f"{where}: {error.message}"
+
+
+__all__ = ["HOST", "Elicited", "InputNeeded", "LocalHost", "ToolContext", "ToolHost", "context_for", "form_errors", "with_defaults"]

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..actions.context import Elicited, LocalHost, ToolContext
+from ..actions.context import Elicited, InputNeeded, LocalHost, ToolContext, form_errors, with_defaults
 
 
 def log_path(name: str) -> Path:
@@ -34,6 +34,9 @@ def log_path(name: str) -> Path:
     return data_dir() / "mcp-logs" / (re.sub(r"[^A-Za-z0-9_.-]", "_", name) + ".log")
 
 
+#: what a server hears when its question waits for a person who answers later (the call is then
+#: made again from its start, the question answered from the person's answer)
+LATER = "the person will answer later; this call will be made again with the answer"
 MAX_SAMPLES = 100  # model replies one connection may ask for (a loop in a server costs the user)
 
 
@@ -86,7 +89,10 @@ class ClientCallbacks:
             shown = "\n".join(f"{m['role']}: {m['content']}" for m in messages)[:2000]
             question = f"The MCP server {self.name} asks the model (at most {params.max_tokens} tokens):\n{shown}"
             form = {"type": "object", "properties": {}}
-            answer = await on_host_loop(ctx, lambda: ctx.host.elicit(question + "\nLet it?", form))
+            try:
+                answer = await on_host_loop(ctx, lambda: ctx.host.elicit(question + "\nLet it?", form))
+            except InputNeeded:
+                return t.ErrorData(code=-1, message=LATER)
             if answer.action != "accept":
                 return t.ErrorData(code=-1, message="the person did not let this server ask the model")
         try:
@@ -101,10 +107,16 @@ class ClientCallbacks:
         ctx = self._context()
         if getattr(params, "mode", "form") == "url":
             message = f"{params.message}\nOpen this address to go on: {params.url}"
-            answer = await on_host_loop(ctx, lambda: ctx.host.elicit(message, {"type": "object", "properties": {}}))
+            try:
+                answer = await on_host_loop(ctx, lambda: ctx.host.elicit(message, {"type": "object", "properties": {}}))
+            except InputNeeded:
+                return t.ErrorData(code=-1, message=LATER)
             return t.ElicitResult(action=answer.action)
         schema = dict(params.requested_schema or {})
-        answer = await on_host_loop(ctx, lambda: ctx.host.elicit(params.message, schema))
+        try:
+            answer = await on_host_loop(ctx, lambda: ctx.host.elicit(params.message, schema))
+        except InputNeeded:  # the person answers later: the call is made again with the answer
+            return t.ErrorData(code=-1, message=LATER)
         if answer.action != "accept":
             return t.ElicitResult(action=answer.action)
         content = with_defaults(answer.content, schema)
@@ -159,31 +171,6 @@ async def on_host_loop(ctx: ToolContext, make: Any) -> Any:
 
 async def _run(make: Any) -> Any:
     return await make()
-
-
-def with_defaults(content: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    """The person's answer with each field they left out set to the form's default (SEP-1034)."""
-    out = dict(content or {})
-    for key, prop in (schema.get("properties") or {}).items():
-        if key not in out and isinstance(prop, dict) and "default" in prop:
-            out[key] = prop["default"]
-    return out
-
-
-def form_errors(content: dict[str, Any], schema: dict[str, Any]) -> str | None:
-    """Why an answer does not fit its form (None when it does)."""
-    import jsonschema
-
-    try:
-        error = jsonschema.exceptions.best_match(
-            jsonschema.validators.validator_for(schema)(schema).iter_errors(content)
-        )
-    except jsonschema.SchemaError:
-        return None
-    if error is None:
-        return None
-    where = ".".join(str(p) for p in error.path) or "answer"
-    return f"{where}: {error.message}"
 
 
 __all__ = ["MAX_SAMPLES", "ClientCallbacks", "Elicited", "form_errors", "on_host_loop", "with_defaults"]
