@@ -67,6 +67,10 @@ class AgentConfig:
     max_tool_calls: int | None = None  # per run (None: no limit)
     # tools (or plugins; "*": all) a person approves before each call, beyond those that say so
     approve_tools: tuple[str, ...] = ()
+    # a tool's question for the person (ToolContext.elicit, an MCP server's form): "pause" stops the
+    # run until the answer comes with a resume (the web chat, a `serve` client that can answer);
+    # None: declined unless someone can answer at once
+    ask_person: str | None = None
     # a typed answer: a JSON Schema, or a Python type named pkg.module:Name / path/file.py:Name
     output_schema: dict[str, Any] | None = None
     output_type: str | None = None
@@ -135,6 +139,7 @@ class AgentConfig:
                 output_mode=self.output_mode,
                 output_retries=self.output_retries,
                 usage_limits=UsageLimits(total_tokens=self.max_total_tokens, tool_calls=self.max_tool_calls),
+                ask_person="pause" if self.ask_person == "pause" else None,
             )
         except BaseException:
             if own:
@@ -240,6 +245,7 @@ def _check(c: AgentConfig) -> None:
     _choice("backend", c.backend, (None, *BACKENDS))
     _choice("protocol", c.protocol, DIALECTS)
     _choice("tool_choice", c.tool_choice, TOOL_CHOICES)
+    _choice("ask_person", c.ask_person, (None, "pause"))
     for name in ("plugins", "mcp", "approve_tools"):
         value = getattr(c, name)
         if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):

@@ -514,7 +514,8 @@ def main() -> None:
     state = _state(s.view)
     if s.view is not None:
         waiting = frozenset(state.waiting) if state is not None else frozenset()
-        render_conversation(s.view.items, s.view.errors, lang, waiting, s.view.timelines)
+        asking = frozenset(p.id for p in state.pending if p.question is not None) if state is not None else frozenset()
+        render_conversation(s.view.items, s.view.errors, lang, waiting, s.view.timelines, asking)
     decision = s.pop("decision", None)
     if decision is not None and s.conversation:
         _go_on(settings, store, owner, decision)

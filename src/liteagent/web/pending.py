@@ -1,6 +1,7 @@
 """What the page shows while the conversation's last run is not finished: each call that waits for
 a person (its tool and the exact arguments that will run, with Approve, Reject with a reason, and
-Always), or Continue for a run cut off by a restart. A click stores a ``runtime.Decision`` in the
+Always; or the question its tool asked, as a form with Send and Decline), or Continue for a run cut
+off by a restart. A click stores a ``runtime.Decision`` in the
 page's state; the page then resumes the run with it (``app``). What is shown comes from the
 session's items (``runtime.run_state``), so a reload or a server restart shows the same."""
 
@@ -8,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 import streamlit as st
 
 from ..results import PendingCall
 from .i18n import t
-from .markup import code_span
+from .markup import code_span, plain
 from .runtime import Decision
 
 
@@ -34,12 +36,16 @@ def _tag(conversation: str, call_id: str) -> str:
 def approval_box(pending: list[PendingCall], conversation: str, lang: str, refused: str | None = None) -> None:
     """The calls that wait, each with its buttons; ``refused``: a message typed meanwhile, not sent."""
     with st.chat_message("assistant"):
-        st.markdown(f"**{t(lang, 'approval_title')}**")
+        asks = all(c.question is not None for c in pending)
+        st.markdown(f"**{t(lang, 'question_title' if asks else 'approval_title')}**")
         if refused is not None:
             st.warning(t(lang, "decide_first"))
             st.code(refused, language=None, wrap_lines=True)
         for call in pending:
             tag = _tag(conversation, call.id)
+            if call.question is not None:
+                question_box(call, tag, lang)
+                continue
             with st.container(border=True, key=f"pending-{tag}"):
                 st.markdown(t(lang, "approval_call", tool=code_span(call.tool)))
                 # the exact arguments, as JSON text (st.code shows text: nothing in it is markup)
@@ -70,6 +76,82 @@ def approval_box(pending: list[PendingCall], conversation: str, lang: str, refus
                     args=(Decision("always", call.id, call.tool),),
                     use_container_width=True,
                 )
+
+
+def question_box(call: PendingCall, tag: str, lang: str) -> None:
+    """A tool's question: its words (shown as text: a tool or an MCP server wrote them), a field
+    per property of its form, Send and Decline. The answer is checked against the form when the
+    run resumes (an answer that does not fit is said, and the question stays)."""
+    question = call.question or {}
+    schema = question.get("schema") or {}
+    props = {k: v for k, v in (schema.get("properties") or {}).items() if isinstance(v, dict)}
+    required = set(schema.get("required") or ())
+    with st.container(border=True, key=f"question-{tag}"):
+        st.markdown(t(lang, "question_from", tool=code_span(call.tool)))
+        st.text(str(question.get("message", "")))
+        keys = {name: f"field-{tag}-{_tag(tag, name)}" for name in props}
+        with st.form(key=f"form-{tag}", border=False):
+            for name, prop in props.items():
+                _field(name, prop, name in required, keys[name], lang)
+            st.form_submit_button(
+                t(lang, "send_answer"), type="primary", on_click=_answer, args=(call, keys, props)
+            )
+        st.button(t(lang, "decline"), key=f"decline-{tag}", on_click=_decide, args=(Decision("decline", call.id, call.tool),))
+
+
+def _choices(prop: dict[str, Any]) -> list[tuple[Any, str]]:
+    """An enum's values with their titles (``enum``/``enumNames``, or ``oneOf`` of ``const``)."""
+    if isinstance(prop.get("enum"), list):
+        names = prop.get("enumNames") if isinstance(prop.get("enumNames"), list) else []
+        return [(v, str(names[i]) if i < len(names) else str(v)) for i, v in enumerate(prop["enum"])]
+    one = prop.get("oneOf") or prop.get("anyOf")
+    if isinstance(one, list) and all(isinstance(o, dict) and "const" in o for o in one):
+        return [(o["const"], str(o.get("title", o["const"]))) for o in one]
+    return []
+
+
+def _field(name: str, prop: dict[str, Any], required: bool, key: str, lang: str) -> None:
+    label = plain(prop.get("title") or name) + (" *" if required else "")
+    helptext = plain(prop["description"]) if isinstance(prop.get("description"), str) else None
+    default = prop.get("default")
+    kind = prop.get("type")
+    choices = _choices(prop)
+    if choices:
+        values = [v for v, _ in choices]
+        titles = dict((json.dumps(v), title) for v, title in choices)
+        index = values.index(default) if default in values else None
+        st.selectbox(
+            label,
+            values,
+            index=index,
+            key=key,
+            help=helptext,
+            placeholder=t(lang, "choose"),
+            format_func=lambda v: plain(titles.get(json.dumps(v), str(v))),
+        )
+    elif kind == "boolean":
+        st.checkbox(label, value=bool(default), key=key, help=helptext)
+    elif kind in ("integer", "number"):
+        whole = kind == "integer"
+        value = default if isinstance(default, (int, float)) and not isinstance(default, bool) else None
+        st.number_input(label, value=value, step=1 if whole else None, key=key, help=helptext)
+    else:
+        st.text_input(label, value=str(default) if default is not None else "", key=key, help=helptext)
+
+
+def _answer(call: PendingCall, keys: dict[str, str], props: dict[str, Any]) -> None:
+    """The form's values as the answer: an empty field is left out (its default, if any, is filled
+    in on resume; a required one left empty makes the answer not fit, which is said); a whole
+    number field gives an int."""
+    out: dict[str, Any] = {}
+    for name, key in keys.items():
+        value = st.session_state.get(key)
+        if value is None or value == "":
+            continue
+        if props[name].get("type") == "integer" and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        out[name] = value
+    st.session_state.decision = Decision("answer", call.id, call.tool, answer=tuple(out.items()))
 
 
 def continue_box(state: str, lang: str) -> None:

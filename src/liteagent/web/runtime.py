@@ -281,7 +281,10 @@ def agent_for(settings: Settings, folder: Path, cache: dict[str, Any]) -> tuple[
         agents.clear()  # an older configuration's agent is not used again
         config = settings.agent_config()
         executor = ActionExecutor(plugins, timeout=config.tool_timeout or DEFAULT_TOOL_TIMEOUT)
-        config = dataclasses.replace(config, approve_tools=enabled_rules(config.approve_tools, executor))
+        # a person is on the page: a tool's question waits for them (answered in its form)
+        config = dataclasses.replace(
+            config, approve_tools=enabled_rules(config.approve_tools, executor), ask_person="pause"
+        )
         agents[key] = config.build(executor)
     return agents[key], errors
 
@@ -297,7 +300,7 @@ def enabled_rules(names: tuple[str, ...], executor: ActionExecutor) -> tuple[str
 def run_state(items: list[Message]) -> controls.Tail:
     """Where the conversation's last run stands, read from its stored items (never from the page,
     so a reload or a restart of the server shows the same): done, needs_approval (``pending``
-    holds the calls), cut_off or unanswered. A record that does not match its call is a
+    holds the calls, and the questions tools asked), cut_off or unanswered. A record that does not match its call is a
     UsageError (fail closed: nothing is offered to run)."""
     return controls.tail(items)
 
@@ -308,15 +311,20 @@ class Decision:
     reads), its tool approved for the rest of the conversation, or a cut-off run continued. Each
     becomes one resume; calls left undecided keep waiting."""
 
-    action: str  # approve | reject | always | continue
+    action: str  # approve | reject | always | continue | answer | decline
     call_id: str = ""
     tool: str = ""
     reason: str = ""
+    answer: tuple[tuple[str, Any], ...] = ()  # a tool's question answered: the form's values
 
     def resume_args(self) -> dict[str, Any]:
         """The keyword arguments of ``Agent.aresume_stream`` for this decision."""
         if self.action == "approve":
             return {"approve": [self.call_id]}
+        if self.action == "answer":
+            return {"answers": {self.call_id: dict(self.answer)}}
+        if self.action == "decline":
+            return {"answers": {self.call_id: "decline"}}
         if self.action == "reject":
             return {"reject": {self.call_id: self.reason.strip()}}
         if self.action == "always":

@@ -82,9 +82,12 @@ def typed_answer(call: dict[str, Any], result: dict[str, Any] | None) -> tuple[b
     return True, args
 
 
-def render_tool(call: dict[str, Any], result: dict[str, Any] | None, lang: str, waiting: bool = False) -> None:
-    """One call's panel; ``waiting``: the call waits for a person's decision (no result yet)."""
-    status = t(lang, "waiting") if waiting else (result or {}).get("status", "…")
+def render_tool(
+    call: dict[str, Any], result: dict[str, Any] | None, lang: str, waiting: bool = False, asking: bool = False
+) -> None:
+    """One call's panel; ``waiting``: the call waits for a person (no result yet): for a decision,
+    or (``asking``) for the answer to its tool's question."""
+    status = t(lang, "asking" if asking else "waiting") if waiting else (result or {}).get("status", "…")
     color = "orange" if waiting else STATUS_COLOR.get(status, "gray")
     elapsed = (result or {}).get("elapsed")
     timing = f" · {elapsed:.2f} s" if isinstance(elapsed, (int, float)) else ""
@@ -128,10 +131,11 @@ def render_conversation(
     lang: str,
     waiting: frozenset[str] = frozenset(),
     timelines: list[tuple[int, str, str]] = (),  # type: ignore[assignment]
+    asking: frozenset[str] = frozenset(),
 ) -> None:
     """The saved conversation: user turns, assistant turns with their tool panels (each call with
     the result that answered it, in that turn; ``waiting``: ids of calls that wait for a
-    decision), and errors where they happened. Control items (a run's own records) are not shown."""
+    decision or, those in ``asking`` too, an answer), and errors where they happened. Control items (a run's own records) are not shown."""
     errors_at: dict[int, list[str]] = {}
     for pos, msg in errors:
         errors_at.setdefault(pos, []).append(msg)
@@ -159,7 +163,13 @@ def render_conversation(
                     if typed:
                         show_typed(value, lang)
                     else:
-                        render_tool(call.to_dict(), result, lang, waiting=result is None and call.id in waiting)
+                        render_tool(
+                            call.to_dict(),
+                            result,
+                            lang,
+                            waiting=result is None and call.id in waiting,
+                            asking=call.id in asking,
+                        )
             for e in pending:
                 show_error(t(lang, "error"), web_words(e, lang))
             for summary, body in shown:
