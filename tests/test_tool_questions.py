@@ -18,7 +18,10 @@ from liteagent.events import ApprovalRequired
 BOOKED: list[str] = []
 FORM = {
     "type": "object",
-    "properties": {"seat": {"type": "string", "enum": ["aisle", "window"]}, "meal": {"type": "boolean", "default": True}},
+    "properties": {
+        "seat": {"type": "string", "enum": ["aisle", "window"]},
+        "meal": {"type": "boolean", "default": True},
+    },
     "required": ["seat"],
 }
 
@@ -91,14 +94,19 @@ def test_the_run_stops_with_the_question_and_the_answer_runs_the_call_again() ->
 def test_after_the_answer_the_prompt_is_byte_identical_to_a_person_answering_at_once() -> None:
     for protocol, reply in (
         ("hermes", CALL),
-        ("internlm2", '<|action_start|><|plugin|>\n{"name": "book", "parameters": {"flight": "LA123"}}<|action_end|>\n'),
+        (
+            "internlm2",
+            '<|action_start|><|plugin|>\n{"name": "book", "parameters": {"flight": "LA123"}}<|action_end|>\n',
+        ),
     ):
         paused_llm, plain_llm = ScriptedLLM([reply, "done"]), ScriptedLLM([reply, "done"])
         session = InMemorySession()
         agent = Agent(paused_llm, [book], protocol=protocol, ask_person="pause")
         r = agent.run("q", session=session)
         assert agent.resume(session, answers={r.pending[0].id: {"seat": "window"}}).status == "ok"
-        at_once = Agent(plain_llm, [book], protocol=protocol, ask_person=lambda m, s: Elicited("accept", {"seat": "window"}))
+        at_once = Agent(
+            plain_llm, [book], protocol=protocol, ask_person=lambda m, s: Elicited("accept", {"seat": "window"})
+        )
         assert at_once.run("q").status == "ok"
         assert paused_llm.prompts[-1] == plain_llm.prompts[-1]
         assert BOOKED == ["LA123:window", "LA123:window"]

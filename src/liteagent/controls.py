@@ -210,11 +210,11 @@ def tail(items: list[Message]) -> Tail:
                     t.approved.add(cid)
             given = m.data.get("answers")
             for cid, answer in (given if isinstance(given, dict) else {}).items():
-                p = t.waiting.get(cid)
-                if p is not None and p.question is not None and isinstance(answer, dict):
+                asked = t.waiting.get(cid)
+                if asked is not None and asked.question is not None and isinstance(answer, dict):
                     del t.waiting[cid]
                     t.approved.add(cid)  # it runs again: started, like an approved call
-                    t.answers[cid] = [*p.answers, answer]
+                    t.answers[cid] = [*asked.answers, answer]
             for cid, why in (m.data.get("reject") or {}).items():
                 if t.waiting.pop(cid, None) is not None:
                     t.rejected[cid] = str(why)

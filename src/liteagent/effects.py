@@ -186,7 +186,9 @@ class RunState:
     output_tries: int = 0  # invalid typed answers so far
     native_final: bool = False  # native mode: the next turn offers no tools and asks for the value
     tool_calls: int = 0  # calls this run has run (usage limits)
-    answers: Mapping[str, list[dict[str, Any]]] = field(default_factory=lambda: NO_ANSWERS)  # a person's answers to calls' questions, by id
+    answers: Mapping[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: NO_ANSWERS
+    )  # a person's answers to calls' questions, by id
 
     def result(
         self, answer: str, status: str = "ok", error: str | None = None, output: Any = None, data: Any = None

@@ -182,11 +182,11 @@ def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, e
             tool_msgs = [rec[c.id] for c in calls]
             run.recorded = NO_RECORDS
         elif any(r.status is ActionStatus.NEEDS_INPUT for r in results):  # a tool asked a person
-            asked = yield from questions(agent, run, calls, results, step, events)
+            waiting = yield from questions(agent, run, calls, results, step, events)
             step.elapsed = time.perf_counter() - state.start
             if events:
                 yield TurnEnd(turn + 1, step.elapsed, state.ttft, dict(run.usage), request)
-            yield run.paused(asked)
+            yield run.paused(waiting)
             return
         else:
             tool_msgs = [

@@ -64,7 +64,11 @@ class PendingCall:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PendingCall:
         q = d.get("question")
-        question = {"message": str(q.get("message", "")), "schema": dict(q.get("schema") or {})} if isinstance(q, dict) else None
+        question = (
+            {"message": str(q.get("message", "")), "schema": dict(q.get("schema") or {})}
+            if isinstance(q, dict)
+            else None
+        )
         answers = [a for a in d.get("answers") or () if isinstance(a, dict)] if question is not None else []
         return cls(str(d["id"]), str(d["tool"]), dict(d.get("arguments") or {}), question, answers)
 

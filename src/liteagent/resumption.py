@@ -19,8 +19,8 @@ from collections.abc import Generator
 from typing import Any
 
 from . import controls
-from .approval import Decisions
 from .actions.context import form_errors, with_defaults
+from .approval import Decisions
 from .engine import (
     LOAD,
     RESOLVE_PROTOCOL,
@@ -98,7 +98,9 @@ def settle(agent: Settings, t: controls.Tail, d: Decisions, always: frozenset[st
             raise UsageError(f"call {cid!r} is not waiting for a decision (waiting: {waiting})")
     for cid in d.approve:
         if t.waiting[cid].question is not None:
-            raise UsageError(f"call {cid!r} waits for an answer to its question, not an approval: pass answers={{id: ...}}")
+            raise UsageError(
+                f"call {cid!r} waits for an answer to its question, not an approval: pass answers={{id: ...}}"
+            )
     for cid, answer in d.answers.items():
         check_answer(t.waiting[cid], answer)
     plan: dict[str, str] = {}

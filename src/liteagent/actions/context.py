@@ -248,4 +248,14 @@ def form_errors(content: dict[str, Any], schema: dict[str, Any]) -> str | None:
     return f"{where}: {error.message}"
 
 
-__all__ = ["HOST", "Elicited", "InputNeeded", "LocalHost", "ToolContext", "ToolHost", "context_for", "form_errors", "with_defaults"]
+__all__ = [
+    "HOST",
+    "Elicited",
+    "InputNeeded",
+    "LocalHost",
+    "ToolContext",
+    "ToolHost",
+    "context_for",
+    "form_errors",
+    "with_defaults",
+]

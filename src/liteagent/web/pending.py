@@ -93,16 +93,17 @@ def question_box(call: PendingCall, tag: str, lang: str) -> None:
         with st.form(key=f"form-{tag}", border=False):
             for name, prop in props.items():
                 _field(name, prop, name in required, keys[name], lang)
-            st.form_submit_button(
-                t(lang, "send_answer"), type="primary", on_click=_answer, args=(call, keys, props)
-            )
-        st.button(t(lang, "decline"), key=f"decline-{tag}", on_click=_decide, args=(Decision("decline", call.id, call.tool),))
+            st.form_submit_button(t(lang, "send_answer"), type="primary", on_click=_answer, args=(call, keys, props))
+        st.button(
+            t(lang, "decline"), key=f"decline-{tag}", on_click=_decide, args=(Decision("decline", call.id, call.tool),)
+        )
 
 
 def _choices(prop: dict[str, Any]) -> list[tuple[Any, str]]:
     """An enum's values with their titles (``enum``/``enumNames``, or ``oneOf`` of ``const``)."""
     if isinstance(prop.get("enum"), list):
-        names = prop.get("enumNames") if isinstance(prop.get("enumNames"), list) else []
+        given = prop.get("enumNames")
+        names: list[Any] = given if isinstance(given, list) else []
         return [(v, str(names[i]) if i < len(names) else str(v)) for i, v in enumerate(prop["enum"])]
     one = prop.get("oneOf") or prop.get("anyOf")
     if isinstance(one, list) and all(isinstance(o, dict) and "const" in o for o in one):
