@@ -5,13 +5,14 @@ clients ignore (no fake ``tool_calls``, no named SSE events: the official client
 ``data:`` line as a chunk). A run that fails ends a stream with a chunk carrying an ``error``
 object (the official client raises ``APIError`` on it) and ``data: [DONE]``; what the model server
 said, and any unexpected exception, goes to the log under the request id, never to the client.
-A run that stops for a person's approval ends its answer with ``finish_reason: "tool_calls"`` and
-the waiting calls (:mod:`.approvals`); the decision comes in a follow-up request on the session,
+A run that stops for a person's approval (or a tool's question, for a client that answers them)
+ends its answer with ``finish_reason: "tool_calls"`` and the waiting calls (:mod:`.approvals`); the decision comes in a follow-up request on the session,
 and a run cut off by a crash goes on before the conversation's next question (:mod:`.jobs`)."""
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import hmac
 import json
@@ -33,6 +34,7 @@ from ..errors import RunConflict, UsageError
 from ..events import ApprovalRequired, ErrorEvent, FinalAnswer, TextDelta, ToolCallEvent, ToolResultEvent
 from ..messages import Message, ToolCall
 from ..output import OutputSpec
+from ..results import PAUSED
 from ..sessions import InMemorySession, Session
 from . import approvals
 from .guard import RequestGuard, check_allowlists
@@ -218,7 +220,7 @@ async def _whole(job: Job, r: Reply) -> Any:
     """The answer of a request without streaming."""
     try:
         result = await asyncio.wait_for(job.run(), r.timeout)
-        sid = await job.keep() if result.status == "needs_approval" else job.sid
+        sid = await job.keep() if result.status in PAUSED else job.sid
     except (asyncio.TimeoutError, TimeoutError):
         return _timed_out(job, r)
     except Exception as exc:
@@ -227,7 +229,7 @@ async def _whole(job: Job, r: Reply) -> Any:
     if result.status == "error":  # the model server failed (its own words name its URL)
         log.warning("%s %s", r.rid, result.error)
         return _error(502, UPSTREAM_FAILED.format(rid=r.rid), "upstream_error")
-    if result.status not in ("ok", "truncated", "needs_approval"):
+    if result.status not in ("ok", "truncated") and result.status not in PAUSED:
         return _error(502, f"the agent could not answer: {result.error}", "agent_error")
     reply = _completion(r.rid, r.model, result, job)
     return JSONResponse(reply, headers={"X-Session-Id": sid} if sid else None)
@@ -276,6 +278,8 @@ async def _job(agent: Agent, body: dict[str, Any], request: Any, store: SessionS
     agent = _typed(agent, body.get("response_format"))
     try:
         decision = approvals.decision_of(body)
+        if approvals.can_answer(body):  # a tool's question stops the run for this client's person
+            agent = _asking(agent)
     except approvals.BadDecision as exc:
         raise RequestError(400, str(exc)) from None
     sid = request.headers.get("x-session-id") or body.get("user") or ""
@@ -342,6 +346,22 @@ def _typed(agent: Agent, response_format: Any) -> Agent:
     return typed
 
 
+#: copies of a served agent whose tools' questions stop the run (for clients that answer them)
+_ASKING: weakref.WeakKeyDictionary[Agent, Agent] = weakref.WeakKeyDictionary()
+
+
+def _asking(agent: Agent) -> Agent:
+    """The agent whose tools' questions stop the run for the client's answer (ask_person "pause")."""
+    if agent.ask_person == "pause":
+        return agent
+    other = _ASKING.get(agent)
+    if other is None:
+        other = copy.copy(agent)
+        other.ask_person = "pause"
+        _ASKING[agent] = other
+    return other
+
+
 def _stored(store: SessionStore, sid: Any, owner: str) -> Session:
     if not isinstance(sid, str) or len(sid) > 200:
         raise RequestError(400, "the session id must be a string of at most 200 characters")
@@ -396,7 +416,7 @@ def _content(result: RunResult) -> str:
 def _completion(rid: str, model: str, result: RunResult, job: Job) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": _content(result)}
     finish = "length" if result.status == "truncated" else "stop"
-    if result.status == "needs_approval":
+    if result.status in PAUSED:
         finish = "tool_calls"
         message["content"] = approvals.paused_text(result)
         message["tool_calls"] = approvals.tool_calls(result.pending)
@@ -473,7 +493,7 @@ async def _stream(job: Job, r: Reply, events: Any, first: Any, release: Any) -> 
                 if isinstance(ev, (FinalAnswer, ErrorEvent, ApprovalRequired)) and phase == ANSWER:
                     result, status = ev.result, "error" if isinstance(ev, ErrorEvent) else ev.result.status
                 if isinstance(ev, ApprovalRequired):
-                    status = "needs_approval"
+                    status = ev.result.status if ev.result is not None else "needs_approval"
                     for piece in _approval_chunks(job, r, ev.result, await job.keep()):
                         yield piece
                     continue

@@ -1,4 +1,4 @@
-"""What one request runs in its conversation: a decision on calls waiting for approval (the run
+"""What one request runs in its conversation: a decision on calls waiting for a person (the run
 goes on with ``Agent.aresume``), or a question. Before a question, a run that a crash or restart cut
 off goes on first (``aresume`` with no decisions), so that its calls get their results and its
 question its answer; then the new question is answered. If that resumed run stops for approval or
@@ -26,10 +26,16 @@ class Waiting(Exception):
 
     def __init__(self, pending: list[PendingCall]) -> None:
         ids = ", ".join(f"{p.id} ({p.tool})" for p in pending)
-        super().__init__(
-            f"calls wait for a decision in this conversation: {ids}; send x_liteagent "
-            '{"approve": [ids]} or {"reject": {id: reason}} on this session first'
-        )
+        if all(p.question is not None for p in pending):
+            super().__init__(
+                f"a tool's question waits for an answer in this conversation: {ids}; send x_liteagent "
+                '{"answers": {id: {"action": "accept", "content": {...}}}} on this session first'
+            )
+        else:
+            super().__init__(
+                f"calls wait for a decision in this conversation: {ids}; send x_liteagent "
+                '{"approve": [ids]} or {"reject": {id: reason}} on this session first'
+            )
         self.pending = pending
 
 
@@ -74,7 +80,7 @@ class Job:
         """The request's result (the resumed run's, when that one did not end with an answer)."""
         d = self.decision
         if d is not None:
-            return await self.agent.aresume(self.session, d.approve, d.reject, d.always)
+            return await self.agent.aresume(self.session, d.approve, d.reject, d.always, d.answers)
         if self.resumed_state:
             self.resumed = await self.agent.aresume(self.session)
             if not self.question_asked:
@@ -86,7 +92,7 @@ class Job:
         """The events of :meth:`run`, each with the run it belongs to (ANSWER or RESUMED)."""
         d = self.decision
         if d is not None:
-            async for ev in _closing(self.agent.aresume_stream(self.session, d.approve, d.reject, d.always)):
+            async for ev in _closing(self.agent.aresume_stream(self.session, d.approve, d.reject, d.always, d.answers)):
                 yield ANSWER, ev
             return
         if self.resumed_state:
