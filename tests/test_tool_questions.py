@@ -245,3 +245,17 @@ def test_on_a_loop_calls_run_at_once_and_the_asking_one_waits() -> None:
     # the results in the calls' order in what the model reads, whichever was answered first
     prompt = str(llm.prompts[-1])
     assert -1 < prompt.index("accept:Rome") < prompt.index("not booked (cancel)")
+
+
+def test_answers_reach_the_call_on_the_sync_api_over_an_event_loop_too() -> None:
+    class Stored(InMemorySession):  # a session the sync API drives on an event loop
+        pass
+
+    session = Stored()
+    agent = Agent(ScriptedLLM([CALL, "one", CALL, "two"]), [book], protocol="hermes", ask_person="pause")
+    r = agent.run("q", session=session)
+    r = agent.resume(session, answers={r.pending[0].id: {"seat": "window", "meal": False}})
+    assert r.status == "ok" and BOOKED == ["LA123:window"]
+    r = agent.run("again", session=session)
+    events = list(agent.resume_stream(session, answers={r.pending[0].id: {"seat": "aisle"}}))
+    assert events[-1].result.answer == "two" and BOOKED == ["LA123:window", "LA123:aisle"]

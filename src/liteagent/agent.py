@@ -367,7 +367,7 @@ class Agent(Generic[OutputT]):
         if self._sync_capable(session):
             return last(Drive(self, session, False, _on_thread_loop).resume_steps(decisions))  # type: ignore[arg-type]
         return sync_bridge.run_sync(
-            lambda: self.aresume(session, decisions.approve, decisions.reject, decisions.always, decisions.answers)
+            lambda: self.aresume(session, decisions.approve, decisions.reject, decisions.always, decisions.given())
         )
 
     def resume_stream(
@@ -384,7 +384,7 @@ class Agent(Generic[OutputT]):
             return Drive(self, session, True, _on_thread_loop).resume_steps(decisions)  # type: ignore[return-value]
         return sync_bridge.iterate_sync(
             lambda: self.aresume_stream(
-                session, decisions.approve, decisions.reject, decisions.always, decisions.answers
+                session, decisions.approve, decisions.reject, decisions.always, decisions.given()
             )
         )
 

@@ -112,6 +112,12 @@ class Decisions:
     def __bool__(self) -> bool:
         return bool(self.approve or self.reject or self.always or self.answers)
 
+    def given(self) -> dict[str, Any]:
+        """The answers as ``Decisions.of`` takes them again (Elicited: never read as a form's values)."""
+        from .actions.context import Elicited
+
+        return {cid: Elicited(a["action"], dict(a.get("content") or {})) for cid, a in self.answers.items()}
+
 
 def answer_of(value: Any) -> dict[str, Any]:
     """A person's answer to a tool's question, as the session keeps it: from an ``Elicited``,

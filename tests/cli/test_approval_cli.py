@@ -343,3 +343,80 @@ def test_the_prompt_shows_long_arguments_whole_and_hidden_characters_escaped():
           timeout: 30
         Run PythonInterpreter? [y]es / [n]o / [a]lways """
     )
+
+
+# -- a tool's question for the person (issue 24) ---------------------------------------------------
+ASKING = '''
+from pathlib import Path
+from liteagent import tool
+from liteagent.actions.context import ToolContext
+
+HERE = Path(__file__).parent
+
+
+@tool
+def book(flight: str, ctx: ToolContext) -> str:
+    """Book a flight; the traveller picks the seat.
+
+    Args:
+        flight: the flight number
+    """
+    form = {"type": "object", "properties": {"seat": {"type": "string", "enum": ["aisle", "window"]}}, "required": ["seat"]}
+    answer = ctx.elicit(f"Which seat on {flight}?", form)
+    if not answer.accepted:
+        return f"not booked ({answer.action})"
+    with (HERE / "booked.log").open("a", encoding="utf-8") as f:
+        f.write(f"{flight} {answer.content['seat']}\\n")
+    return f"booked {flight}: {answer.content['seat']}"
+'''
+
+
+def test_run_without_a_terminal_stops_for_a_tools_question_and_resume_answer_goes_on(cli, server, tmp_path):
+    (tmp_path / "asking.py").write_text(ASKING, encoding="utf-8")
+    flags = ["--base-url", server.url, "--protocol", "hermes", "--plugin", f"{tmp_path / 'asking.py'}:book"]
+    server.replies = ['<tool_call>{"name": "book", "arguments": {"flight": "LA7"}}</tool_call>', "Booked the aisle."]
+    store = str(tmp_path / "s.sqlite3")
+    r = cli("run", "book LA7", "--session", store, *flags)
+    assert r.code == 4 and r.out == ""
+    assert "liteagent: the run waits for your answer to 1 tool question:" in r.err
+    assert "  call_0 book asks: Which seat on LA7?" in r.err.splitlines()
+    assert "    form: seat*: string (* required)" in r.err.splitlines()
+    command = next(line for line in r.err.splitlines() if line.startswith("go on with: "))
+    assert """--answer 'call_0={"seat": "<aisle|window>"}'""" in command  # a template to fill in
+    booked = tmp_path / "booked.log"
+    assert not booked.exists()
+    bad = cli("resume", "--session", store, "--answer", 'call_0={"seat": "roof"}', *flags)
+    assert bad.code == 2 and "does not fit its form" in bad.err and len(bad.err.strip().splitlines()) == 1
+    bad = cli("resume", "--session", store, "--answer", "call_0=aisle", *flags)
+    assert bad.code == 2 and "a JSON object of the form's values" in bad.err
+    done = cli("resume", "--session", store, "--answer", 'call_0={"seat": "aisle"}', "--json", *flags)
+    assert done.code == 0, done.err
+    assert json.loads(done.out)["answer"] == "Booked the aisle."
+    assert booked.read_text() == "LA7 aisle\n"
+    assert "booked LA7: aisle" in tool_messages(server)[0]
+
+
+def test_resume_on_a_terminal_asks_the_tools_question_in_its_form(server, tmp_path):
+    (tmp_path / "asking.py").write_text(ASKING, encoding="utf-8")
+    flags = ["--base-url", server.url, "--protocol", "hermes", "--plugin", f"{tmp_path / 'asking.py'}:book"]
+    store = str(tmp_path / "s.sqlite3")
+    server.replies = ['<tool_call>{"name": "book", "arguments": {"flight": "LA8"}}</tool_call>', "Window it is."]
+    from liteagent import AgentConfig
+    from liteagent.sessions import SQLiteSession
+
+    # a run stopped elsewhere (no terminal there): the question waits in the file
+    plugin = f"{tmp_path / 'asking.py'}:book"
+    agent = AgentConfig(base_url=server.url, protocol="hermes", plugins=(plugin,), ask_person="pause").build()
+    try:
+        assert agent.run("book LA8", SQLiteSession("default", store)).status == "needs_input"
+    finally:
+        agent.executor.close()
+    term = Terminal("resume", "--session", store, *flags)
+    term.expect("Which seat on LA8?")
+    term.expect("(default a): ")
+    term.type("\r")
+    term.expect("seat")
+    term.type("window\r")
+    term.expect("Window it is.")
+    assert term.wait() == 0
+    assert (tmp_path / "booked.log").read_text() == "LA8 window\n"

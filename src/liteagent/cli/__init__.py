@@ -2,7 +2,7 @@
 
 Every user-caused error is one line on stderr and exit code 2 (usage) or 1 (runtime); never a
 traceback (``LITEAGENT_DEBUG=1`` shows it). ``run`` and ``resume`` exit with 4 when the run waits for
-a person's approval (the calls are listed on stderr), 3 when another process resumed it first.
+a person's approval or answer (the calls and questions are listed on stderr), 3 when another process resumed it first.
 """
 
 from __future__ import annotations
@@ -350,6 +350,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TOOL",
         help="approve this tool's calls, waiting and later, for the rest of the conversation (repeatable; "
         "default: none)",
+    )
+    p.add_argument(
+        "--answer",
+        action="append",
+        default=[],
+        metavar="ID=JSON",
+        help="answer the question the waiting call ID's tool asked: its form's values as a JSON object, or "
+        "decline / cancel; the call runs again with it (repeatable; default: asked on a terminal)",
     )
     p.add_argument("--json", action="store_true", help="print the continuation's trace as JSON on stdout")
     p.add_argument("--quiet", action="store_true", help="no tool-call lines on stderr (shown on a terminal by default)")

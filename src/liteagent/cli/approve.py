@@ -36,21 +36,33 @@ class Answer:
     reject: dict[str, str] = field(default_factory=dict)
     always: list[str] = field(default_factory=list)
     stopped: str = ""
+    answers: dict[str, object] = field(default_factory=dict)  # a tool's question answered, by call id
+
+    def __bool__(self) -> bool:
+        return bool(self.approve or self.reject or self.always or self.answers)
 
 
 def decide_all(pending: list[PendingCall], mode: str) -> Answer:
-    """``--approve all`` or ``none``: the same decision for every waiting call."""
+    """``--approve all`` or ``none``: the same decision for every waiting call (a tool's question
+    is left waiting: only a person answers it)."""
+    calls = [p for p in pending if p.question is None]
     if mode == "all":
-        return Answer(approve=[p.id for p in pending])
-    return Answer(reject={p.id: REJECTED_BY_NONE for p in pending})
+        return Answer(approve=[p.id for p in calls])
+    return Answer(reject={p.id: REJECTED_BY_NONE for p in calls})
 
 
 def ask(pending: list[PendingCall], read: Callable[[], str], out: TextIO) -> Answer:
     """Ask about each call: y runs it, n refuses it (the reason the person gives goes to the model;
     none: the default), a runs it and every later call of that tool in this conversation. Any other
     answer asks again; end of input or Ctrl-C refuses every call of the pause."""
+    from .form import terminal_form
+
     answer = Answer()
     for p in pending:
+        if p.question is not None:  # a tool's question: its form, at the terminal
+            asked = terminal_form(str(p.question.get("message", "")), p.question.get("schema") or {})
+            answer.answers[p.id] = asked
+            continue
         if p.tool in answer.always:  # "always" answered for an earlier call of this tool
             answer.approve.append(p.id)
             continue
@@ -121,8 +133,46 @@ def resume_command(
     if schema_file is not None:
         words += ["--output-schema", schema_file]
     for p in pending:
-        words += ["--approve", p.id]
+        if p.question is None:
+            words += ["--approve", p.id]
+        else:  # the form's fields, each to fill in: "<aisle|window>", "<number>"...
+            words += [
+                "--answer",
+                f"{p.id}={json.dumps(form_template(p.question.get('schema') or {}), ensure_ascii=False)}",
+            ]
     return shlex.join(words)
+
+
+def form_template(schema: dict[str, object]) -> dict[str, object]:
+    """A form's fields with what each takes, for a person to fill in (a default as it is)."""
+    out: dict[str, object] = {}
+    props = schema.get("properties")
+    for name, prop in (props if isinstance(props, dict) else {}).items():
+        prop = prop if isinstance(prop, dict) else {}
+        if "default" in prop:
+            out[name] = prop["default"]
+        elif isinstance(prop.get("enum"), list):
+            out[name] = "<" + "|".join(str(v) for v in prop["enum"]) + ">"
+        else:
+            out[name] = f"<{prop.get('type', 'value')}>"
+    return out
+
+
+def question_lines(pending: list[PendingCall]) -> list[str]:
+    """Each waiting question: the call's id and tool, the tool's words, its form's fields."""
+    rows = []
+    for p in pending:
+        q = p.question or {}
+        schema = q.get("schema") or {}
+        required = set(schema.get("required") or ())
+        fields = ", ".join(
+            f"{name}{'*' if name in required else ''}: {(prop or {}).get('type', 'value')}"
+            for name, prop in (schema.get("properties") or {}).items()
+        )
+        rows.append(f"  {shown(p.id)} {shown(p.tool)} asks: {shown(q.get('message', ''))}")
+        if fields:
+            rows.append(f"    form: {shown(fields)} (* required)")
+    return rows
 
 
 def agent_flags(config: AgentConfig) -> list[str]:

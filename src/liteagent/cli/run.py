@@ -22,9 +22,19 @@ from ..errors import UsageError
 from ..events import ApprovalRequired, ErrorEvent, Event, FinalAnswer, ToolResultEvent
 from ..logs import setup_logging
 from ..messages import ActionReturn
-from ..results import PendingCall
+from ..results import PAUSED, PendingCall
 from ..sessions import InMemorySession, Session, SQLiteSession
-from .approve import MODES, STOPPED, Answer, ask, decide_all, pending_lines, refuse_and_stop, resume_command
+from .approve import (
+    MODES,
+    STOPPED,
+    Answer,
+    ask,
+    decide_all,
+    pending_lines,
+    question_lines,
+    refuse_and_stop,
+    resume_command,
+)
 from .config import agent_config
 from .errors import INVALID_OUTPUT, NEEDS_APPROVAL, cli_words
 from .term import clean, print_json
@@ -46,7 +56,7 @@ def run_once(args: argparse.Namespace) -> int:
     config = agent_config(args)
     mode = args.approve or _default_mode()
     where = _run_session(args)
-    agent = _observed(config.build(), args)
+    agent = _observed(config.build(), args, mode)
     try:
         result, stopped = _drive(agent, where.session, agent.stream(args.question, where.session), mode, args)
     finally:
@@ -63,6 +73,7 @@ def resume_once(args: argparse.Namespace) -> int:
         raise UsageError(f"--approve takes one of ask, all or none, not {' and '.join(modes)}")
     mode = modes[0] if modes else _default_mode()
     reject = dict(_rejection(r) for r in args.reject)
+    answers = dict(_answer(a) for a in getattr(args, "answer", []))
     path = _session_path(args.session)
     if not Path(path).is_file():
         raise UsageError(f"--session {path}: no such file (the session file a run wrote)")
@@ -73,24 +84,26 @@ def resume_once(args: argparse.Namespace) -> int:
             f"nothing to resume in {path} (session id {args.session_id!r}): its last run ended with an answer, "
             "or it is empty"
         )
-    if (ids or reject or args.always) and tail.state != "needs_approval":
+    answer = Answer(ids, reject, list(args.always), answers=answers)
+    if answer and tail.state != "needs_approval":
         raise UsageError(
             f"nothing in {path} waits for a decision (its last run is {tail.state.replace('_', ' ')}): "
-            "resume it without --approve ID, --reject or --always"
+            "resume it without --approve ID, --reject, --always or --answer"
         )
-    answer = Answer(ids, reject, list(args.always))
-    if tail.state == "needs_approval" and not (ids or reject or args.always):
+    waiting = RunResult("", [], [], status=_paused_status(tail.pending), pending=tail.pending)
+    if tail.state == "needs_approval" and not answer:
         if mode == STOP:  # nothing decided, no one to ask: say what waits
-            result = RunResult("", [], [], status="needs_approval", pending=tail.pending)
-            return _report(args, config, where, result, "", None)
+            return _report(args, config, where, waiting, "", None)
         answer = _decide(tail.pending, mode)
-    agent = _observed(config.build(), args)
+        if not answer and not answer.stopped:  # only questions, and nobody here to answer them
+            return _report(args, config, where, waiting, "", None)
+    agent = _observed(config.build(), args, mode)
     try:
         if answer.stopped:
             refuse_and_stop(agent, where.session, answer.reject)
-            result, stopped = RunResult("", [], [], status="needs_approval", pending=tail.pending), answer.stopped
+            result, stopped = waiting, answer.stopped
         else:
-            events = agent.resume_stream(where.session, answer.approve, answer.reject, answer.always)
+            events = agent.resume_stream(where.session, answer.approve, answer.reject, answer.always, answer.answers)
             result, stopped = _drive(agent, where.session, events, mode, args)
     finally:
         agent.executor.close()
@@ -105,10 +118,14 @@ def _drive(agent: Agent, session: Session, events: Iterator[Event], mode: str, a
     result = _consume(events, show)
     while result.status == "needs_approval" and mode != STOP:
         answer = _decide(result.pending, mode)
+        if not answer and not answer.stopped:  # only questions, and nobody here to answer them
+            return result, ""
         if answer.stopped:
             refuse_and_stop(agent, session, answer.reject)
             return result, answer.stopped
-        more = _consume(agent.resume_stream(session, answer.approve, answer.reject, answer.always), show)
+        more = _consume(
+            agent.resume_stream(session, answer.approve, answer.reject, answer.always, answer.answers), show
+        )
         result = _joined(result, more)
     return result, ""
 
@@ -145,7 +162,7 @@ def _joined(a: RunResult, b: RunResult) -> RunResult:
 def _report(
     args: argparse.Namespace, config: AgentConfig, where: Where, result: RunResult, stopped: str, agent: Agent | None
 ) -> int:
-    waiting = result.status == "needs_approval" and not stopped
+    waiting = result.status in PAUSED and not stopped
     if waiting and where.path is None:  # no --session: keep the run in a new file, to go on from
         where.path = _save(where)
     if args.json:  # the whole trace on stdout, also when the run failed or waits
@@ -169,15 +186,23 @@ def _report(
         sys.stderr.write(f"liteagent: {STOPPED}: nothing ran (the calls are recorded as refused)\n")
         return 130 if stopped == "interrupt" else 1
     if waiting:
-        n = len(result.pending)
-        sys.stderr.write(
-            f"liteagent: the run waits for approval of {n} call{'s' if n != 1 else ''} (id tool arguments):\n"
-        )
-        sys.stderr.write("\n".join(pending_lines(result.pending)) + "\n")
+        calls = [p for p in result.pending if p.question is None]
+        asked = [p for p in result.pending if p.question is not None]
+        if calls:
+            n = len(calls)
+            sys.stderr.write(
+                f"liteagent: the run waits for approval of {n} call{'s' if n != 1 else ''} (id tool arguments):\n"
+            )
+            sys.stderr.write("\n".join(pending_lines(calls)) + "\n")
+        if asked:
+            n = len(asked)
+            sys.stderr.write(f"liteagent: the run waits for your answer to {n} tool question{'s' if n != 1 else ''}:\n")
+            sys.stderr.write("\n".join(question_lines(asked)) + "\n")
         command = resume_command(
             config, where.path or "", where.session_id, result.pending, getattr(args, "output_schema_file", None)
         )
-        sys.stderr.write(f"go on with: {command}\n  (or --reject ID:REASON, --always TOOL, --approve all|none)\n")
+        more = "--reject ID:REASON, --always TOOL, --approve all|none" if calls else "--answer ID=decline, --reject ID"
+        sys.stderr.write(f"go on with: {command}\n  (or {more})\n")
         return NEEDS_APPROVAL
     if result.status == "truncated":
         sys.stderr.write(f"liteagent: warning: {result.error}\n")
@@ -191,9 +216,10 @@ def _report(
     return 0
 
 
-def _observed(agent: Agent, args: argparse.Namespace) -> Agent:
+def _observed(agent: Agent, args: argparse.Namespace, mode: str) -> Agent:
     """``-v``: the run's timeline on stderr; at a terminal, a tool's question for the person
-    (an MCP server's form) is asked there."""
+    (an MCP server's form) is asked there; without one (and no ``--approve all|none``) the run
+    stops with the question in its session file, for ``liteagent resume --answer``."""
     if getattr(args, "verbose", False):
         from .timeline import Timeline
 
@@ -202,7 +228,34 @@ def _observed(agent: Agent, args: argparse.Namespace) -> Agent:
 
     if agent.ask_person is None and at_terminal():
         agent.ask_person = terminal_form
+    elif agent.ask_person is None and mode == STOP:
+        agent.ask_person = "pause"
     return agent
+
+
+def _paused_status(pending: list[PendingCall]) -> str:
+    return "needs_input" if pending and all(p.question is not None for p in pending) else "needs_approval"
+
+
+def _answer(text: str) -> tuple[str, Any]:
+    """``--answer ID=JSON`` (the form's values), ``ID=decline`` or ``ID=cancel``."""
+    cid, sep, value = text.partition("=")
+    if not sep or not cid.strip():
+        raise UsageError(
+            f'--answer {text!r}: give the call\'s id and the answer, e.g. --answer call_0=\'{{"seat": "aisle"}}\''
+        )
+    value = value.strip()
+    if value in ("decline", "cancel"):
+        return cid.strip(), value
+    try:
+        content = json.loads(value)
+    except ValueError:
+        content = None
+    if not isinstance(content, dict):
+        raise UsageError(
+            f"--answer {cid.strip()}=...: the answer is a JSON object of the form's values, decline or cancel"
+        )
+    return cid.strip(), content
 
 
 def _default_mode() -> str:
