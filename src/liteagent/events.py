@@ -109,9 +109,11 @@ class ErrorEvent:
 
 @dataclass(slots=True)
 class ApprovalRequired:
-    """The run stopped before calls a person must approve (the last event of such a run):
-    ``pending`` holds them, ``result`` the run so far (``status="needs_approval"``). The session
-    records it; ``Agent.resume(session, approve=[...], reject={...})`` goes on, in any process."""
+    """The run stopped for a person (the last event of such a run): before calls they must
+    approve, or for the answer to a question a tool asked (a pending call whose ``question`` is
+    set; ``status="needs_input"`` when every pending call is one). ``pending`` holds them,
+    ``result`` the run so far (``status="needs_approval"``). The session records it;
+    ``Agent.resume(session, approve=[...], reject={...}, answers={...})`` goes on, in any process."""
 
     pending: list[PendingCall]
     result: RunResult

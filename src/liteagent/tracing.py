@@ -213,7 +213,7 @@ class OTelHooks(RunHooks):
                 attrs["gen_ai.output.messages"] = _json([{"role": "assistant", "content": result.answer}])
             if attrs:
                 span.set_attributes(attrs)
-        if status != "ok" and status != "needs_approval":
+        if status != "ok" and status != "needs_approval" and status != "needs_input":
             self._error(span, (result.error if result is not None else None) or status, status)
         span.end()
 

@@ -31,6 +31,7 @@ from ..events import (
 from ..hooks import RunHooks, RunInfo
 from ..logs import setup_logging
 from ..messages import ActionReturn, ToolCall
+from ..results import PAUSED
 from ..sessions import InMemorySession, load_items, save_items
 from .approve import ask, refuse_and_stop
 from .config import agent_config
@@ -211,7 +212,7 @@ def _resume(agent: Agent, session: InMemorySession, console: Console, err: Conso
 
 def _settle(agent: Agent, session: InMemorySession, result: RunResult | None, console: Console, err: Console) -> None:
     """While the run waits for approval: ask about each call, then go on (it may stop again)."""
-    while result is not None and result.status == "needs_approval":
+    while result is not None and result.status in PAUSED:
         answer = ask(result.pending, input, sys.stdout)
         if answer.stopped:
             refuse_and_stop(agent, session, answer.reject)
@@ -219,7 +220,7 @@ def _settle(agent: Agent, session: InMemorySession, result: RunResult | None, co
             return
         for tool in answer.always:
             console.print(Text(f"({tool} runs without asking for the rest of this chat)", style="dim"))
-        events = agent.resume_stream(session, answer.approve, answer.reject, answer.always)
+        events = agent.resume_stream(session, answer.approve, answer.reject, answer.always, answer.answers)
         result = _show(events, agent, console, err)
 
 
@@ -266,7 +267,11 @@ def _show(events: Iterator[Event], agent: Agent, console: Console, err: Console)
             result = ev.result
             if result.status == "truncated":
                 err.print(Text(f"note: {result.error}", style="yellow"))
-            elif result.status not in ("ok", "needs_approval"):  # e.g. the reply echoed liteagent's own note
+            elif result.status not in (
+                "ok",
+                "needs_approval",
+                "needs_input",
+            ):  # e.g. the reply echoed liteagent's own note
                 err.print(Text(f"error: {cli_words(clean(result.error or result.status))}", style="red"))
         elif isinstance(ev, ErrorEvent):
             result = ev.result
