@@ -104,9 +104,12 @@ class Decisions:
             refused = {str(k): "" for k in ([reject] if isinstance(reject, str) else reject)}
         given = {str(k): answer_of(v) for k, v in (answers or {}).items()}
         d = cls([str(a) for a in approve], refused, [str(t) for t in always], given)
-        both = set(d.approve) & set(d.reject) or set(d.answers) & (set(d.approve) | set(d.reject))
+        both = set(d.approve) & set(d.reject)
         if both:
-            raise UsageError(f"{', '.join(sorted(both))}: decided twice at once (approve, reject, answers)")
+            raise UsageError(f"{', '.join(sorted(both))}: approved and rejected at once")
+        both = set(d.answers) & (set(d.approve) | set(d.reject))
+        if both:
+            raise UsageError(f"{', '.join(sorted(both))}: answered and decided at once")
         return d
 
     def __bool__(self) -> bool:

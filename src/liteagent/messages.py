@@ -43,6 +43,10 @@ class ResultItem:
     #: a JSON item's text as the model reads it, where it was already encoded (checking that a
     #: tool's value is JSON encodes it): set by the executor, never serialised
     encoded: str | None = field(default=None, compare=False, repr=False)
+    #: MCP content annotations, as a server sent them (``audience``, ``priority``, ``lastModified``):
+    #: kept with the item and passed on; an item whose audience leaves out the assistant is the
+    #: person's, not given to the model
+    annotations: dict[str, Any] | None = None
 
     @classmethod
     def text(cls, content: str) -> ResultItem:
@@ -81,7 +85,15 @@ class ResultItem:
         return cls("resource", content)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "content": self.content}
+        if self.annotations is None:
+            return {"type": self.type, "content": self.content}
+        return {"type": self.type, "content": self.content, "annotations": self.annotations}
+
+    @property
+    def for_model(self) -> bool:
+        """Is the item the model's to read? (not when its audience names only the person)"""
+        audience = (self.annotations or {}).get("audience")
+        return not isinstance(audience, list) or "assistant" in audience
 
 
 @dataclass(slots=True)
@@ -118,6 +130,8 @@ class ToolCall:
         )
 
 
+#: what the model reads of a result whose every item is for the person only (MCP ``audience``)
+FOR_THE_PERSON = "[the tool's result is for the person only; it was shown to them]"
 TRUNCATION_MARKER = "\n…[truncated: showing {shown} of {total} characters]"
 
 
@@ -153,7 +167,7 @@ class ActionReturn:
             name=d["name"],
             arguments=d.get("arguments") or {},
             status=ActionStatus(d["status"]),
-            result=[ResultItem(i["type"], i["content"]) for i in d.get("result", [])],
+            result=[ResultItem(i["type"], i["content"], annotations=i.get("annotations")) for i in d.get("result", [])],
             error=d.get("error"),
             elapsed=d.get("elapsed", 0.0),
             call_id=d.get("call_id", ""),
@@ -168,16 +182,21 @@ class ActionReturn:
         result = self.result
         if self.status is not ActionStatus.SUCCESS:
             body = f"Error ({self.status.value}): {self.error}"
-        elif len(result) == 1 and result[0].type in ("text", "json"):  # the common result: one item
+        elif (
+            len(result) == 1 and result[0].type in ("text", "json") and result[0].annotations is None
+        ):  # the common result
             item = result[0]
             if item.type == "text":
                 body = str(item.content)
             else:
                 body = item.encoded if item.encoded is not None else dumps(item.content)
         else:
-            has_text = any(i.type == "text" for i in self.result)
+            shown = [i for i in self.result if i.annotations is None or i.for_model]
+            has_text = any(i.type == "text" for i in shown)
             parts: list[str] = []
-            for item in self.result:
+            if result and not shown:
+                parts.append(FOR_THE_PERSON)
+            for item in shown:
                 if item.type == "text":
                     parts.append(str(item.content))
                 elif item.type == "json":

@@ -111,6 +111,10 @@ class ApiSpec:
     #: the parameter that receives the call's :class:`~liteagent.actions.context.ToolContext`
     #: (not part of the schema; a sync API taking it never runs on an event loop)
     context_param: str | None = None
+    #: a name for people (an MCP tool's ``title``), and what its server says of it (MCP tool
+    #: ``annotations``: readOnlyHint, destructiveHint, idempotentHint, openWorldHint), kept as sent
+    title: str | None = None
+    annotations: dict[str, Any] | None = None
 
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Validated call arguments (raises pydantic.ValidationError)."""

@@ -40,13 +40,16 @@ def build_server(executor: ActionExecutor, agent: Any = None, name: str = "litea
     strict = StrictArguments()
 
     async def list_tools(ctx: Any, params: Any) -> t.ListToolsResult:
+        functions = executor.openai_tools()
         tools = [
             t.Tool(
                 name=f["function"]["name"],
+                title=api.spec.title,
                 description=f["function"]["description"],
                 input_schema=f["function"]["parameters"],
+                annotations=t.ToolAnnotations.model_validate(api.spec.annotations) if api.spec.annotations else None,
             )
-            for f in executor.openai_tools()
+            for api, f in zip(executor.apis, functions, strict=True)
         ]
         if ask is not None:
             tools.append(ask.tool())
@@ -208,6 +211,8 @@ def to_mcp_result(ret: ActionReturn, offers: Offers | None = None) -> Any:
             content.append(t.ResourceLink(uri=uri, name=path.name, mime_type=mime_of(path, None)))
         else:
             content.append(t.TextContent(text=f"[{item.type}: {item.content}]"))
+        if item.annotations and content and hasattr(content[-1], "annotations"):  # as its server said
+            content[-1].annotations = t.Annotations.model_validate(item.annotations)
     return t.CallToolResult(content=content, structured_content=structured)
 
 

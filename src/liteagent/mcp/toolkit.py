@@ -96,6 +96,11 @@ class MCPToolkit(BaseAction):
                 spec.may_run_inline = False  # a server that answered fast may hang next time: never on a loop
                 spec.context_param = CONTEXT  # what the server asks meanwhile goes to the call's host
                 hints = getattr(listed, "annotations", None)
+                spec.title = getattr(listed, "title", None) or getattr(hints, "title", None)
+                if hints is not None:
+                    spec.annotations = hints.model_dump(by_alias=True, exclude_none=True, mode="json")
+                    # a call cut off mid-run runs again on resume where the server says that is safe
+                    spec.idempotent = hints.idempotent_hint is True or hints.read_only_hint is True
                 if hints is not None and hints.destructive_hint is True and not hints.read_only_hint:
                     spec.needs_approval = (
                         True  # the server says it destroys: a person approves (Agent(approvals=) overrides)
@@ -117,6 +122,7 @@ class MCPToolkit(BaseAction):
         items: list[ResultItem] = []
         for block in result.content or []:
             kind = getattr(block, "type", "")
+            made = len(items)
             if kind == "text":
                 texts.append(block.text)
                 items.append(ResultItem.text(block.text))
@@ -138,6 +144,9 @@ class MCPToolkit(BaseAction):
                     items.append(ResultItem.text(f"[resource: {res.uri}]"))
             else:
                 items.append(ResultItem.text(f"[{kind or 'unknown'} content]"))
+            said = getattr(block, "annotations", None)
+            if said is not None and len(items) > made:  # who it is for, how much it matters: kept
+                items[-1].annotations = said.model_dump(by_alias=True, exclude_none=True, mode="json") or None
         if result.is_error:
             raise ToolError("\n".join(texts) or f"the MCP tool {self.name}.{tool} failed")
         if result.structured_content is not None:
