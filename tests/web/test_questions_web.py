@@ -181,3 +181,42 @@ def test_in_chromium_the_question_survives_a_restart_and_its_words_stay_text(boo
                 browser.close()
     finally:
         web.stop()
+
+
+def test_in_chromium_server_everythings_form_is_answered_in_the_web_chat(server, tmp_path, free_port):
+    """The reference MCP server's 13-field form (trigger-elicitation-request), asked during a call
+    the web chat's agent makes, answered on the page; the call is made again with the answer."""
+    from tests.mcp_suite.test_server_everything import _node
+    from tests.mcp_suite.test_server_everything import EVERYTHING
+
+    sync_playwright = _browser_or_skip()
+    cfg = tmp_path / "servers.json"
+    cfg.write_text(json.dumps({"mcpServers": {"everything": {"command": _node(), "args": [str(EVERYTHING), "stdio"]}}}))
+    web = WebProcess(server, tmp_path, free_port, "EnvChecker")  # and the --mcp file's server, on at first
+    web.args += ["--mcp", str(cfg)]
+    call = '<tool_call>{"name": "everything__trigger-elicitation-request", "arguments": {}}</tool_call>'
+    server.replies = [call, "ANSWER-FORM: thanks, Ada."]
+    try:
+        url = web.start()
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 2400})
+                page.goto(url)
+                page.wait_for_selector("h1:has-text('liteagent')", timeout=30_000)
+                _ask(page, "Fill in the form")
+                _button(page, "Send answer").wait_for(timeout=90_000)
+                page.get_by_text("Please provide inputs for the following fields:").first.wait_for(timeout=30_000)
+                page.get_by_role("textbox", name="String *", exact=True).fill("Ada Lovelace")
+                page.get_by_role("combobox", name="Titled Single Select Enum", exact=True).click()
+                page.get_by_role("option", name="Wonder Woman").click()
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / "web-everything-form.png"), full_page=True)
+                _button(page, "Send answer").click()
+                _wait_answer(page, "ANSWER-FORM")
+            finally:
+                browser.close()
+    finally:
+        web.stop()
+    said = model_bodies(server)[-1]
+    assert "Ada Lovelace" in said and "hero-3" in said and "42" in said  # its answer, the defaults filled in

@@ -223,6 +223,19 @@ def context_for(tool: str, call_id: str, *, in_loop: bool) -> ToolContext:
     return ToolContext(tool, call_id, HOST.get(), loop)
 
 
+def form_choices(prop: dict[str, Any]) -> list[tuple[Any, str]]:
+    """A form field's choices as (value, title): ``enum`` (with the legacy ``enumNames``) or
+    ``oneOf``/``anyOf`` of ``const`` (with ``title``); for an array field, pass its ``items``."""
+    if isinstance(prop.get("enum"), list):
+        given = prop.get("enumNames")
+        names: list[Any] = given if isinstance(given, list) else []
+        return [(v, str(names[i]) if i < len(names) else str(v)) for i, v in enumerate(prop["enum"])]
+    options = prop.get("oneOf") or prop.get("anyOf") or []
+    if not isinstance(options, list):
+        return []
+    return [(o["const"], str(o.get("title", o["const"]))) for o in options if isinstance(o, dict) and "const" in o]
+
+
 def with_defaults(content: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     """The person's answer with each field they left out set to the form's default (SEP-1034)."""
     out = dict(content or {})

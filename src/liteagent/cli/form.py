@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from ..actions.context import Elicited, LocalHost
+from ..actions.context import form_choices as _choices
 from .term import clean
 
 
@@ -44,15 +45,6 @@ def terminal_form(
 
 
 _SKIP = object()
-
-
-def _choices(prop: dict[str, Any]) -> list[tuple[Any, str]]:
-    """(value, label) of a single choice: ``enum`` (with legacy ``enumNames``) or ``oneOf`` consts."""
-    if "enum" in prop:
-        names = prop.get("enumNames") or []
-        return [(v, str(names[i]) if i < len(names) else str(v)) for i, v in enumerate(prop["enum"])]
-    options = prop.get("oneOf") or prop.get("anyOf") or []
-    return [(o["const"], str(o.get("title", o["const"]))) for o in options if isinstance(o, dict) and "const" in o]
 
 
 def _ask_field(name: str, prop: dict[str, Any], required: bool, read: Callable[[str], str], out: TextIO) -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 
 import streamlit as st
 
+from ..actions.context import form_choices
 from ..results import PendingCall
 from .i18n import t
 from .markup import code_span, plain
@@ -99,25 +100,27 @@ def question_box(call: PendingCall, tag: str, lang: str) -> None:
         )
 
 
-def _choices(prop: dict[str, Any]) -> list[tuple[Any, str]]:
-    """An enum's values with their titles (``enum``/``enumNames``, or ``oneOf`` of ``const``)."""
-    if isinstance(prop.get("enum"), list):
-        given = prop.get("enumNames")
-        names: list[Any] = given if isinstance(given, list) else []
-        return [(v, str(names[i]) if i < len(names) else str(v)) for i, v in enumerate(prop["enum"])]
-    one = prop.get("oneOf") or prop.get("anyOf")
-    if isinstance(one, list) and all(isinstance(o, dict) and "const" in o for o in one):
-        return [(o["const"], str(o.get("title", o["const"]))) for o in one]
-    return []
-
-
 def _field(name: str, prop: dict[str, Any], required: bool, key: str, lang: str) -> None:
     label = plain(prop.get("title") or name) + (" *" if required else "")
     helptext = plain(prop["description"]) if isinstance(prop.get("description"), str) else None
     default = prop.get("default")
     kind = prop.get("type")
-    choices = _choices(prop)
-    if choices:
+    items = prop.get("items") if kind == "array" and isinstance(prop.get("items"), dict) else None
+    choices = form_choices(items if items is not None else prop)
+    if items is not None and choices:  # several of the choices
+        values = [v for v, _ in choices]
+        titles = dict((json.dumps(v), title) for v, title in choices)
+        chosen = [v for v in default if v in values] if isinstance(default, list) else []
+        st.multiselect(
+            label,
+            values,
+            default=chosen,
+            key=key,
+            help=helptext,
+            placeholder=t(lang, "choose"),
+            format_func=lambda v: plain(titles.get(json.dumps(v), str(v))),
+        )
+    elif choices:
         values = [v for v, _ in choices]
         titles = dict((json.dumps(v), title) for v, title in choices)
         index = values.index(default) if default in values else None
@@ -147,7 +150,7 @@ def _answer(call: PendingCall, keys: dict[str, str], props: dict[str, Any]) -> N
     out: dict[str, Any] = {}
     for name, key in keys.items():
         value = st.session_state.get(key)
-        if value is None or value == "":
+        if value is None or value == "" or value == []:
             continue
         if props[name].get("type") == "integer" and isinstance(value, float) and value.is_integer():
             value = int(value)

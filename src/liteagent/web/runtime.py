@@ -127,6 +127,8 @@ class Settings:
         )  # fmt: skip
         if config.temperature is not None:
             s.temperature = config.temperature
+        # the servers of the operator's --mcp files are on at first (a visitor may switch them off)
+        s.plugins += [name for name in mcp_servers(s) if name not in s.plugins]
         return s
 
     def agent_config(self) -> AgentConfig:
