@@ -186,8 +186,7 @@ def test_in_chromium_the_question_survives_a_restart_and_its_words_stay_text(boo
 def test_in_chromium_server_everythings_form_is_answered_in_the_web_chat(server, tmp_path, free_port):
     """The reference MCP server's 13-field form (trigger-elicitation-request), asked during a call
     the web chat's agent makes, answered on the page; the call is made again with the answer."""
-    from tests.mcp_suite.test_server_everything import _node
-    from tests.mcp_suite.test_server_everything import EVERYTHING
+    from tests.mcp_suite.test_server_everything import EVERYTHING, _node
 
     sync_playwright = _browser_or_skip()
     cfg = tmp_path / "servers.json"
