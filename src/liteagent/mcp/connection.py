@@ -57,6 +57,7 @@ class MCPConnection:
         self._stop: asyncio.Event | None = None
         self._owner: asyncio.Task[None] | None = None
         self.tools: list[Any] = []
+        self._tasks: tuple[list[Any] | None, frozenset[str]] = (None, frozenset())  # of which list
         self.stderr = StderrLog(name)  # a stdio child's
         self.callbacks = ClientCallbacks(
             name, getattr(target, "roots", None) or None, getattr(target, "sampling", None) or "allow"
@@ -279,11 +280,16 @@ class MCPConnection:
         return result
 
     @property
-    def _task_tools(self) -> set[str]:
-        """The tools the server runs only as tasks (``execution.taskSupport: required``)."""
-        return {
-            t.name for t in self.tools if getattr(getattr(t, "execution", None), "task_support", None) == "required"
-        }
+    def _task_tools(self) -> frozenset[str]:
+        """The tools the server runs only as tasks (``execution.taskSupport: required``), read
+        once per tool list (a call asks on its hot path)."""
+        tools = self.tools
+        if self._tasks[0] is not tools:
+            names = frozenset(
+                t.name for t in tools if getattr(getattr(t, "execution", None), "task_support", None) == "required"
+            )
+            self._tasks = (tools, names)
+        return self._tasks[1]
 
     async def _call_as_task(self, client: Any, tool: str, arguments: dict[str, Any], limit: float) -> Any:
         """A task-augmented call (2025-11-25): the server answers with a task at once, and
