@@ -160,6 +160,8 @@ class JsonSchemaApiSpec(ApiSpec):
             validator = self.checker
             if validator is None:
                 validator = self.checker = jsonschema.validators.validator_for(self.parameters)(self.parameters)
+            if validator.is_valid(arguments):  # the common call: no error to find and sort
+                return dict(arguments)
             errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.path))
         except jsonschema.SchemaError:
             return dict(arguments)  # the server's schema is broken: let the server judge

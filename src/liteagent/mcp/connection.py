@@ -58,6 +58,7 @@ class MCPConnection:
         self._owner: asyncio.Task[None] | None = None
         self.tools: list[Any] = []
         self._tasks: tuple[list[Any] | None, frozenset[str]] = (None, frozenset())  # of which list
+        self._piped = False  # over liteagent's own stdio pipes (which limit a reply's size as it is read)
         self.stderr = StderrLog(name)  # a stdio child's
         self.callbacks = ClientCallbacks(
             name, getattr(target, "roots", None) or None, getattr(target, "sampling", None) or "allow"
@@ -141,9 +142,10 @@ class MCPConnection:
                 # its stderr goes to a log file (a server's tracebacks are not the user's terminal's);
                 # its exit is seen while the connection is idle too
                 errlog = stack.enter_context(self.stderr.open(target))
+                self._piped = usable(target)  # our pipes hold replies to the size limit as they come
                 pipes = (
                     stdio_pipes(target, errlog, self.max_result_bytes)
-                    if usable(target)
+                    if self._piped
                     else stdio_client(target, errlog=errlog)
                 )
                 target = watched(pipes, self._drop)
@@ -275,7 +277,7 @@ class MCPConnection:
         except Exception as exc:
             self._drop()  # the transport broke: the next call connects again
             raise ToolError(f"MCP server {self.name} failed the call ({_why(exc)})") from None
-        if _size(result) > self.max_result_bytes:  # HTTP and in-process: seen once received
+        if not self._piped and _size(result) > self.max_result_bytes:  # HTTP and in-process: seen once received
             raise self._too_large(tool)
         return result
 
