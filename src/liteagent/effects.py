@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from typing import Protocol as Interface
@@ -137,7 +137,8 @@ class Execute:
 
 def tool_message(executor: ActionExecutor, call: ToolCall, ret: ActionReturn) -> Message:
     """A call's result as the session keeps it and the model reads it."""
-    return Message("tool", executor.format_result(ret), name=ret.name or call.name, tool_call_id=call.id, result=ret)
+    # by position (role, content, tool_calls, name, tool_call_id, thinking, result): keywords cost more
+    return Message("tool", executor.format_result(ret), [], ret.name or call.name, call.id, None, ret)
 
 
 def settled(
@@ -166,29 +167,60 @@ Steps = Generator["Event | Effect", Any, None]
 LOAD, RESOLVE_PROTOCOL = Load(), ResolveProtocol()  # no fields: one of each serves every run
 
 
-@dataclass(slots=True)
 class RunState:
-    history: list[Message]  # the session's items, then this run's
-    first_new: int
-    start: float
-    steps: list[Step] = field(default_factory=list)
-    usage: dict[str, int] = field(default_factory=dict)
-    failures: int = 0
-    done: dict[str, ActionReturn] = field(default_factory=dict)  # calls that succeeded this question
-    failed: set[str] = field(default_factory=set)  # calls that failed this question
-    must_answer: bool = False
-    call_pending: bool = False  # tool_choice "required" and no call has run yet
-    repeated: list[bool] = field(default_factory=list)  # per result of the last turn: a failed call again
-    always: frozenset[str] = controls.NO_TOOLS  # tools a person approved for the rest of the conversation
-    recorded: Mapping[str, Message] = field(default_factory=dict)  # the last results the driver recorded, by id
-    unsaved: list[Message] | None = None  # to record with the next model turn (the question)
-    spec: OutputSpec | None = None  # a typed agent's output
-    output_tries: int = 0  # invalid typed answers so far
-    native_final: bool = False  # native mode: the next turn offers no tools and asks for the value
-    tool_calls: int = 0  # calls this run has run (usage limits)
-    answers: Mapping[str, list[dict[str, Any]]] = field(
-        default_factory=lambda: NO_ANSWERS
-    )  # a person's answers to calls' questions, by id
+    """One run's state, as the loop keeps it (written out: a dataclass's generated ``__init__``
+    with its default factories costs about twice as much, and one is made per question)."""
+
+    __slots__ = (
+        "always",
+        "answers",
+        "call_pending",
+        "done",
+        "failed",
+        "failures",
+        "first_new",
+        "history",
+        "must_answer",
+        "native_final",
+        "output_tries",
+        "recorded",
+        "repeated",
+        "spec",
+        "start",
+        "steps",
+        "tool_calls",
+        "unsaved",
+        "usage",
+    )
+
+    def __init__(
+        self,
+        history: list[Message],
+        first_new: int,
+        start: float,
+        always: frozenset[str] = controls.NO_TOOLS,
+        spec: OutputSpec | None = None,
+    ) -> None:
+        self.history = history  # the session's items, then this run's
+        self.first_new = first_new
+        self.start = start
+        self.steps: list[Step] = []
+        self.usage: dict[str, int] = {}
+        self.failures = 0
+        self.done: dict[str, ActionReturn] = {}  # calls that succeeded this question
+        self.failed: set[str] = set()  # calls that failed this question
+        self.must_answer = False
+        self.call_pending = False  # tool_choice "required" and no call has run yet
+        self.repeated: list[bool] = []  # per result of the last turn: a failed call again
+        self.always = always  # tools a person approved for the rest of the conversation
+        self.recorded: Mapping[str, Message] = NO_RECORDS  # the last results the driver recorded, by id
+        self.unsaved: list[Message] | None = None  # to record with the next model turn (the question)
+        self.spec = spec  # a typed agent's output
+        self.output_tries = 0  # invalid typed answers so far
+        self.native_final = False  # native mode: the next turn offers no tools and asks for the value
+        self.tool_calls = 0  # calls this run has run (usage limits)
+        #: a person's answers to calls' questions, by id
+        self.answers: Mapping[str, list[dict[str, Any]]] = NO_ANSWERS
 
     def result(
         self, answer: str, status: str = "ok", error: str | None = None, output: Any = None, data: Any = None
@@ -196,18 +228,23 @@ class RunState:
         typed = self.spec is not None
         if not typed and (status == "ok" or status == "truncated"):
             output = answer
+        steps = self.steps
+        # by position (answer, steps, messages, status, error, turns, elapsed, usage, pending,
+        # output, output_errors, typed, output_data): keywords cost more
         return RunResult(
-            answer=answer,
-            steps=self.steps,
-            messages=self.history[self.first_new :],
-            status=status,
-            error=error,
-            turns=len(self.steps),
-            elapsed=time.perf_counter() - self.start,
-            usage=dict(self.usage),
-            output=output,
-            typed=typed,
-            output_data=data,
+            answer,
+            steps,
+            self.history[self.first_new :],
+            status,
+            error,
+            len(steps),
+            time.perf_counter() - self.start,
+            dict(self.usage),
+            [],
+            output,
+            [],
+            typed,
+            data,
         )
 
     def invalid(self, errors: list[OutputError], tries: int) -> ErrorEvent:

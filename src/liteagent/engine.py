@@ -42,7 +42,7 @@ from .effects import (
 from .errors import UsageError
 from .events import ContextTrimmed, ErrorEvent, FinalAnswer, ToolResultEvent, TurnEnd
 from .messages import ActionReturn, ActionStatus, Message, ResultItem, ToolCall
-from .protocols.base import ParsedReply
+from .protocols.base import ParsedReply, ParseEvent
 from .request import CallDecision, CallEnds, CallRule, Request
 from .results import PendingCall, Step
 
@@ -122,11 +122,23 @@ def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, e
         asked: OutputSpec | None = None  # a turn that asks for the answer alone (native mode)
         if spec is not None:
             toolset, tool_choice, asked = answers.offer(agent, spec, run, toolset, tool_choice)
-        made = yield from model_turn(agent, protocol, run, tool_choice, toolset, events, asked)
+        state, trimmed = ask(agent, protocol, run, tool_choice, toolset, events, asked)
+        if trimmed is not None and events:
+            yield trimmed
+            state.start = time.perf_counter()  # the turn starts once that is passed on
+        try:
+            yield state  # the driver streams the model's reply into it
+        except StopRun as stop:  # the model server failed
+            yield run.stop(stop.kind, stop.message, "error")
+            return
+        made = reply(run, state, tool_choice)
         if type(made) is ErrorEvent:
             yield made
             return
-        request, state, parsed, calls = made  # type: ignore[misc]
+        parsed, calls, last = made  # type: ignore[misc]
+        if events:
+            yield from last
+        request = state.request
         if spec is not None:
             verdict, known = yield from answers.take(
                 agent, spec, run, toolset, request, state, parsed, calls, turn, events
@@ -139,7 +151,7 @@ def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, e
         if not calls and tool_choice == "required" and len(agent.executor):
             # the server did not enforce it: the reply goes back to the model as a missing call
             calls = [ToolCall("", {}, raw="", error="a tool call is required here and the reply made none")]
-        said = Message("assistant", parsed.text, calls, thinking=parsed.thinking or None)
+        said = Message("assistant", parsed.text, calls, None, None, parsed.thinking or None)
         step = Step(parsed.text, calls, [], parsed.thinking, 0.0, state.ttft)
         run.steps.append(step)
         if not calls:
@@ -176,7 +188,13 @@ def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, e
                 return
         run.history.append(said)
         # the calls recorded before they run, with who runs them; their results as each ends
-        results = yield from execute(agent, protocol, run, calls, controls.running(said), known)
+        controls.running(said)
+        lone = lone_call(run, calls, said, known)
+        if lone is not None:  # the common turn: one call, to run
+            results = yield lone[0]
+            lone_ran(run, lone[0], lone[1], results)
+        else:
+            results = yield from execute(agent, protocol, run, calls, said, known)
         rec = run.recorded
         if len(rec) == len(calls):  # the common turn: the driver recorded every result
             tool_msgs = [rec[c.id] for c in calls]
@@ -344,7 +362,7 @@ def tool_name(agent: Settings, call: ToolCall) -> str:
     return api.name if api is not None else call.name
 
 
-def model_turn(
+def ask(
     agent: Settings,
     protocol: Protocol,
     run: RunState,
@@ -352,30 +370,35 @@ def model_turn(
     toolset: ToolSet,
     events: bool,
     asked: OutputSpec | None = None,
-) -> Generator[Any, Any, tuple[Request, Generate, ParsedReply, list[ToolCall]] | ErrorEvent]:
-    """One model turn, made one way for every run and recorded turn: the request fitted to the
-    context, the reply streamed and parsed, a call the token limit cut made unreadable. Returns the
-    turn (request, Generate, parsed reply, calls), or the ErrorEvent that ends the run (the model
-    server failed, an empty reply). ``asked``: the turn asks for a typed answer alone."""
+) -> tuple[Generate, ContextTrimmed | None]:
+    """A model turn's effect, made one way for every run and recorded turn: the request fitted
+    to the context, with a parser for the reply; and what the fitting left out (an event).
+    Without ``events`` the parser makes none. ``asked``: the turn asks for a typed answer alone.
+    The caller yields the effect, then reads the reply with :func:`reply`."""
     request, trimmed = render(agent, protocol, run, tool_choice, toolset, asked)
-    if trimmed is not None and events:
-        yield trimmed
-    state = Generate(request, protocol.new_parser(toolset), time.perf_counter(), run.usage, run.unsaved)
+    parser = protocol.new_parser(toolset)
+    if not events and hasattr(parser, "quiet"):  # a StreamParser
+        parser.quiet = True  # nobody reads its events
+    state = Generate(request, parser, time.perf_counter(), run.usage, run.unsaved)
     run.unsaved = None
-    try:
-        yield state
-    except StopRun as stop:
-        return run.stop(stop.kind, stop.message, "error")
+    return state, trimmed
+
+
+def reply(
+    run: RunState, state: Generate, tool_choice: str
+) -> tuple[ParsedReply, list[ToolCall], list[ParseEvent]] | ErrorEvent:
+    """The reply the driver streamed into ``state``, read: (the parsed reply, its calls, the
+    parser's last events), a call the token limit cut made unreadable; or the ErrorEvent that
+    ends the run (an empty reply)."""
     if state.finish is None and state.ttft is None:  # not a word, not even a finish reason
         return run.stop("llm", EMPTY_REPLY, "error")
-    last = state.parser.finish()
-    if events:
-        yield from last
-    parsed: ParsedReply = state.parser.result()
+    parser = state.parser
+    last = parser.finish()
+    parsed: ParsedReply = parser.result()
     calls = parsed.calls if tool_choice != "none" else []
     if calls and state.finish == "length" and parsed.open_call:
         calls = [*calls[:-1], cut_off(calls[-1])]  # never run a call the token limit cut
-    return request, state, parsed, calls
+    return parsed, calls, last
 
 
 def recorded_turn(agent: Settings, history: list[Message], toolset: ToolSet) -> Steps:
@@ -388,11 +411,21 @@ def recorded_turn(agent: Settings, history: list[Message], toolset: ToolSet) -> 
     except StopRun as stop:
         yield run.stop(stop.kind, stop.message, "error")
         return
-    made = yield from model_turn(agent, protocol, run, agent.tool_choice, toolset, True)
+    state, trimmed = ask(agent, protocol, run, agent.tool_choice, toolset, True)
+    if trimmed is not None:
+        yield trimmed
+        state.start = time.perf_counter()
+    try:
+        yield state
+    except StopRun as stop:
+        yield run.stop(stop.kind, stop.message, "error")
+        return
+    made = reply(run, state, agent.tool_choice)
     if type(made) is ErrorEvent:
         yield made
         return
-    _, state, parsed, calls = made  # type: ignore[misc]
+    parsed, calls, last = made  # type: ignore[misc]
+    yield from last
     text = parsed.text
     run.steps.append(Step(text, calls, [], parsed.thinking, time.perf_counter() - state.start, state.ttft))
     if state.finish == "length" and not calls:
@@ -482,22 +515,12 @@ def execute(
     where decoding is constrained its next turn must answer), and those in ``known`` (by call id:
     a typed agent's final answer, checked, not run); the rest go to the driver, which runs several
     at once concurrently and records the results it got (``run.recorded``)."""
-    keys = [call_key(c) for c in calls]
-    if len(calls) == 1 and calls[0].error is None and keys[0] not in run.done and not known:  # the common case
-        run.tool_calls += 1
-        ex = Execute(calls, said, run.answers)
-        ran: list[ActionReturn] = yield ex
-        run.recorded = ex.recorded
-        r = ran[0]
-        run.must_answer = False
-        if r.ok:
-            run.done[keys[0]] = r
-            run.call_pending = False
-            run.repeated = [False]
-        else:
-            run.repeated = [keys[0] in run.failed]
-            run.failed.add(keys[0])
+    lone = lone_call(run, calls, said, known)
+    if lone is not None:  # the common case
+        ran: list[ActionReturn] = yield lone[0]
+        lone_ran(run, lone[0], lone[1], ran)
         return ran
+    keys = [call_key(c) for c in calls]
     run.must_answer = all(c.error is None and k in run.done for c, k in zip(calls, keys, strict=True)) and not known
     results: list[ActionReturn | None] = []
     todo: list[ToolCall] = []
@@ -545,6 +568,37 @@ def execute(
         out.append(r)
         run.repeated.append(again)
     return out
+
+
+def lone_call(
+    run: RunState, calls: list[ToolCall], said: Message | None, known: Mapping[str, ActionReturn] | None
+) -> tuple[Execute, str] | None:
+    """The effect that runs a reply's one call, and the call's key, where it simply runs
+    (well-formed, not a repeat, not answered here: the common turn); None otherwise."""
+    if len(calls) != 1 or known:
+        return None
+    call = calls[0]
+    if call.error is not None:
+        return None
+    key = call_key(call)
+    if key in run.done:
+        return None
+    run.tool_calls += 1
+    return Execute(calls, said, run.answers), key
+
+
+def lone_ran(run: RunState, ex: Execute, key: str, ran: list[ActionReturn]) -> None:
+    """The run's state after :func:`lone_call`'s call ran (``ran``: its one result)."""
+    run.recorded = ex.recorded
+    r = ran[0]
+    run.must_answer = False
+    if r.status is ActionStatus.SUCCESS:
+        run.done[key] = r
+        run.call_pending = False
+        run.repeated = [False]
+    else:
+        run.repeated = [key in run.failed]
+        run.failed.add(key)
 
 
 def cut_off(call: ToolCall) -> ToolCall:

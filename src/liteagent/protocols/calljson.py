@@ -95,6 +95,10 @@ def load_json_value(text: str) -> tuple[Any, str | None]:
 
 def call_from_value(value: Any) -> tuple[str, dict[str, Any]] | str:
     """(name, arguments) from one decoded call object, or an error message."""
+    if type(value) is dict and "function" not in value:  # the common call: {"name": ..., "parameters": {...}}
+        name, args = value.get("name"), value.get("parameters")
+        if type(name) is str and type(args) is dict and name.strip():
+            return name.strip(), args
     if not isinstance(value, dict):
         return f'a call must be a JSON object with "name" and "parameters", got {type(value).__name__}'
     obj = value

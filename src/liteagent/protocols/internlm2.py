@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING, Any
 from ..jsontext import call_object
 from ..messages import Message, ToolCall
 from ..prompts import INTERPRETER_CN, META_CN, PLUGIN_CN
-from .base import JsonBodyScanner, ParseEvent, Protocol, Request, ScanningParser, fill_template, render_cache
+from .base import (
+    JsonBodyScanner,
+    MarkerScanner,
+    ParseEvent,
+    Protocol,
+    Request,
+    ScanningParser,
+    fill_template,
+    render_cache,
+)
 from .calljson import known_tools, parse_calls
 
 if TYPE_CHECKING:
@@ -85,7 +94,8 @@ class InternLM2Protocol(Protocol):
         prefix, interp = self._prefix(toolset if use_tools else None)
         render_message = self.render_message
         parts = [prefix, *[render_message(m, interp) for m in messages], _ASSISTANT]
-        return Request(prompt="".join(parts), stop=list(STOP_WORDS), extra={"skip_special_tokens": False})
+        # by position (prompt, messages, tools, tool_choice, stop, extra): keywords cost more
+        return Request("".join(parts), None, None, None, list(STOP_WORDS), {"skip_special_tokens": False})
 
     def _prefix(self, toolset: ToolsView | None) -> tuple[str, str | None]:
         """The system turns, rendered once per (prompts, tools): byte-stable across turns."""
@@ -168,7 +178,15 @@ class InternLM2Parser(ScanningParser):
 
     def __init__(self, interpreter_name: str = "PythonInterpreter", known: Callable[[str], bool] | None = None) -> None:
         self._known = known
-        super().__init__("text")  # text | start | body | after (a call) | done
+        # ScanningParser's fields, set here (one call less: a parser is made per model turn)
+        self._text: list[str] = []
+        self._thinking: list[str] = []
+        self._calls: list[ToolCall] = []
+        self._finished = False
+        self._open_from = -1
+        self._closed_upto = 0
+        self._scan = MarkerScanner()
+        self._state = "text"  # text | start | body | after (a call) | done
         self.interpreter_name = interpreter_name
         self._kind = "plugin"
         self._raw_head = ""
@@ -235,10 +253,10 @@ class InternLM2Parser(ScanningParser):
                     scan.buf = scan.buf[1:]
                 self._state = "text"
             elif self._state == "start":
-                buf = self._scan.buf.lstrip()
-                if buf.startswith(PLUGIN) or buf.startswith(INTERP):
-                    marker = PLUGIN if buf.startswith(PLUGIN) else INTERP
-                    self._scan.buf = buf[len(marker) :]
+                buf = scan.buf.lstrip()
+                marker = PLUGIN if buf.startswith(PLUGIN) else INTERP if buf.startswith(INTERP) else None
+                if marker is not None:
+                    scan.buf = buf[len(marker) :]
                     self._begin_body(marker)
                 elif (buf and not (PLUGIN.startswith(buf) or INTERP.startswith(buf))) or final:
                     self._scan.buf = buf
