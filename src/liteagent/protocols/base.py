@@ -335,15 +335,24 @@ class ScanningParser(StreamParser):
     @abstractmethod
     def _flush(self, out: list[ParseEvent]) -> None: ...
 
+    def _whole(self, chunk: str) -> list[ParseEvent] | None:
+        """A chunk read whole, in ``text_state`` with nothing held, where it is one the dialect
+        knows at a glance (one whole call, as a reply that is not streamed brings it): its events,
+        the parser left as the scanner would leave it. None: the scanner reads it."""
+        return None
+
     def feed(self, chunk: str) -> list[ParseEvent]:
         if self._state == self.text_state and not self._scan.buf:
             mc = self.marker_char
             if (mc not in chunk) if mc is not None else self._plain(chunk):
                 self._text.append(chunk)
                 return [] if self.quiet else [TextDelta(chunk)]
+            whole = self._whole(chunk)
+            if whole is not None:
+                return whole
         out: list[ParseEvent] = []
         if self._state != "done" and chunk:
-            self._scan.push(chunk)
+            self._scan.buf += chunk
             self._run(out, False)
         return out
 

@@ -41,6 +41,8 @@ API_PREFIX = (
 )
 
 _TEXT_MARKERS = (START, PLUGIN, INTERP, IM_END, END, IM_START)
+_PLUGIN_CALL = START + PLUGIN
+_WHOLE_MIN = len(_PLUGIN_CALL) + len(END)
 _BODY_MARKERS = (END, IM_END, START, IM_START)
 
 
@@ -195,6 +197,26 @@ class InternLM2Parser(ScanningParser):
         self._strings_seen = True  # False once an unterminated string was cut at a marker
 
     marker_char = "<"
+
+    def _whole(self, chunk: str) -> list[ParseEvent] | None:
+        """A chunk that is one whole plugin call, ``<|action_start|><|plugin|>{json}<|action_end|>``
+        with no ``<`` in the JSON, no backslash and its quotes paired: the scanner would find the
+        call's end at the end marker, and read its body as :meth:`_close_call` does here."""
+        if (
+            len(chunk) >= _WHOLE_MIN
+            and chunk.startswith(_PLUGIN_CALL)
+            and chunk.endswith(END)
+            and "\\" not in chunk
+            and not chunk.count('"') & 1
+        ):
+            body = chunk[len(_PLUGIN_CALL) : -len(END)]
+            if "<" not in body:
+                out: list[ParseEvent] = []
+                self._kind, self._raw_head = "plugin", _PLUGIN_CALL
+                self._close_call(body, out)
+                self._state = "after"  # as after any end marker
+                return out
+        return None
 
     def _json_body(self) -> JsonBodyScanner | None:
         if self._kind != "plugin" or not self._strings_seen:
