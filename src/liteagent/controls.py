@@ -61,7 +61,8 @@ def running(said: Message) -> Message:
     """``said`` (a reply whose calls are about to run) marked with who runs them and since when,
     in its ``data``: another process can then tell a run still going from one cut off (see
     :func:`alive`)."""
-    said.data = {"by": holder(), "at": round(time.time(), 3)}
+    # to the millisecond, as resume_item's (round(t, 3) costs some ten times as much)
+    said.data = {"by": _HOLDER[0], "at": round(time.time() * 1000) / 1000}
     return said
 
 

@@ -90,13 +90,15 @@ class Generate:
 
     def feed(self, chunk: Chunk) -> list[Any]:
         """The parser's events for one chunk of the model's reply."""
-        if chunk.finish_reason:
-            self.finish = chunk.finish_reason
-        if self.ttft is None and (chunk.text or chunk.thinking or chunk.tool_calls):
-            self.ttft = time.perf_counter() - self.start
-        text = chunk.text
+        text, finish = chunk.text, chunk.finish_reason
+        if finish:
+            self.finish = finish
         if text and not (chunk.progress or chunk.thinking or chunk.tool_calls or chunk.usage):
-            return self.parser.feed(text)  # the common chunk: only text
+            if self.ttft is None:  # the common chunk: only text
+                self.ttft = time.perf_counter() - self.start
+            return self.parser.feed(text)
+        if self.ttft is None and (text or chunk.thinking or chunk.tool_calls):
+            self.ttft = time.perf_counter() - self.start
         events: list[Any] = []
         if chunk.progress:
             events.append(Progress(*chunk.progress))

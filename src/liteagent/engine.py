@@ -46,6 +46,15 @@ from .protocols.base import ParsedReply, ParseEvent
 from .request import CallDecision, CallEnds, CallRule, Request
 from .results import PendingCall, Step
 
+#: module names for the members the loop compares with on every turn (an Enum member read off
+#: its class goes through EnumType's ``__getattr__`` hook: some twenty times a global's cost)
+_SUCCESS, _ARGS_ERROR, _INVALID_ACTION, _NEEDS_INPUT = (
+    ActionStatus.SUCCESS,
+    ActionStatus.ARGS_ERROR,
+    ActionStatus.INVALID_ACTION,
+    ActionStatus.NEEDS_INPUT,
+)
+
 if TYPE_CHECKING:
     from .actions.tooldefs import ToolSet
     from .output import OutputSpec
@@ -197,9 +206,9 @@ def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, e
             results = yield from execute(agent, protocol, run, calls, said, known)
         rec = run.recorded
         if len(rec) == len(calls):  # the common turn: the driver recorded every result
-            tool_msgs = [rec[c.id] for c in calls]
+            tool_msgs = [rec[calls[0].id]] if len(calls) == 1 else [rec[c.id] for c in calls]
             run.recorded = NO_RECORDS
-        elif any(r.status is ActionStatus.NEEDS_INPUT for r in results):  # a tool asked a person
+        elif any(r.status is _NEEDS_INPUT for r in results):  # a tool asked a person
             waiting = yield from questions(agent, run, calls, results, step, events)
             step.elapsed = time.perf_counter() - state.start
             if events:
@@ -239,21 +248,25 @@ def echoed_note(answer: str, run: RunState) -> str | None:
     """Why the answer is no answer: it repeats a note liteagent wrote to the model this run (a
     repeated call's note, why a call failed, a sandbox note), not the model's own words. None: it
     does not."""
-    said = " ".join(answer.split())
-    if len(said) < _MIN_ECHO:
-        return None
+    said: str | None = None  # the answer's words, read once a note is there to compare
     for step in run.steps:
         for ret in step.results:
-            if not ret.ok:
+            if ret.status is not _SUCCESS:
                 notes = [ret.error or ""]
             elif not ret.result or ret.result[0].type != "text":
-                continue
+                continue  # a JSON result: the tool's own data
             else:
                 text = str(ret.result[0].content)
                 notes = [text] if text.endswith(REPEAT_NOTE[-40:]) else _BRACKETED.findall(text)
             for raw in notes:
                 note = " ".join(raw.split())
-                if len(note) >= _MIN_ECHO and (note in said or said in note):
+                if len(note) < _MIN_ECHO:
+                    continue
+                if said is None:
+                    said = " ".join(answer.split())
+                    if len(said) < _MIN_ECHO:
+                        return None
+                if note in said or said in note:
                     return f"the model's reply repeats liteagent's own note to it, not an answer: {note[:160]}"
     return None
 
@@ -592,7 +605,7 @@ def lone_ran(run: RunState, ex: Execute, key: str, ran: list[ActionReturn]) -> N
     run.recorded = ex.recorded
     r = ran[0]
     run.must_answer = False
-    if r.status is ActionStatus.SUCCESS:
+    if r.status is _SUCCESS:
         run.done[key] = r
         run.call_pending = False
         run.repeated = [False]
@@ -612,7 +625,8 @@ def failure_budget(agent: Settings, results: list[ActionReturn], run: RunState) 
     though they already failed (a tool that keeps failing). At the budget the run ends with the
     last error, the tool's own."""
     if len(results) == 1:
-        failed = caller_error(results[0].status) or run.repeated[0]
+        status = results[0].status
+        failed = status is _ARGS_ERROR or status is _INVALID_ACTION or run.repeated[0]
     else:
         failed = all(caller_error(r.status) or again for r, again in zip(results, run.repeated, strict=True))
     if not failed:
@@ -632,7 +646,7 @@ def failure_budget(agent: Settings, results: list[ActionReturn], run: RunState) 
 
 def caller_error(status: ActionStatus) -> bool:
     """Did the model get the call wrong? (identity checks: an Enum's hash runs Python code)"""
-    return status is ActionStatus.ARGS_ERROR or status is ActionStatus.INVALID_ACTION
+    return status is _ARGS_ERROR or status is _INVALID_ACTION
 
 
 _KEY_ENCODER = json.JSONEncoder(sort_keys=True, default=str)

@@ -29,6 +29,10 @@ class ActionStatus(str, Enum):
     NEEDS_INPUT = "needs_input"  # it asked a person who answers later: it runs again with the answer
 
 
+#: read by the hot paths as module names: an Enum member read off its class goes through
+#: EnumType's ``__getattr__`` hook, some twenty times the cost of a global
+_SUCCESS = ActionStatus.SUCCESS
+
 ItemType = Literal["text", "json", "image", "file", "audio", "resource"]
 
 
@@ -149,7 +153,7 @@ class ActionReturn:
 
     @property
     def ok(self) -> bool:
-        return self.status is ActionStatus.SUCCESS
+        return self.status is _SUCCESS
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -180,7 +184,7 @@ class ActionReturn:
         (a tool that returns both gives the same data twice, and tokens are dear).
         """
         result = self.result
-        if self.status is not ActionStatus.SUCCESS:
+        if self.status is not _SUCCESS:
             body = f"Error ({self.status.value}): {self.error}"
         elif (
             len(result) == 1 and result[0].type in ("text", "json") and result[0].annotations is None
@@ -209,6 +213,8 @@ class ActionReturn:
                 else:
                     parts.append(f"[{item.type}: {item.content}]")
             body = "\n".join(parts)
+        if max_chars is None or len(body) <= max_chars:  # (truncate, without its call)
+            return body
         return truncate(body, max_chars)
 
 

@@ -177,13 +177,13 @@ class Drive:
                         if executor.contextual:  # its ToolContext asks this agent (agent_host.py)
                             token, host = host_for(agent, self, c.id, c.name, item.answers.get(c.id))
                             try:
-                                ret = executor.execute(c.name, c.arguments, call_id=c.id)
+                                ret = executor.execute(c.name, c.arguments, c.id)
                             finally:
                                 HOST.reset(token)
                             if host.question is not None:  # it waits for a person's answer
                                 ret, asked = host.waiting(ret), True
                         else:
-                            ret = executor.execute(c.name, c.arguments, call_id=c.id)
+                            ret = executor.execute(c.name, c.arguments, c.id)
                         if hooks is not None:
                             hooks.tool_end(self.info, self.turn, c, ret)
                         msg = controls.question_item(c, ret) if asked else engine.tool_message(executor, c, ret)

@@ -20,6 +20,8 @@ _SCALARS = (int, float, bool)
 def to_items(value: Any) -> tuple[list[ResultItem], str | None]:
     """Turn what a tool returned into result items (and an error, for Lagent's ``{"error": …}``)."""
     kind = type(value)
+    if kind is dict and value and not value.keys() <= _LAGENT_KEYS:  # plain data: the common case
+        return [_json_item(value)], None
     if kind is str:
         return [ResultItem("text", value)], None
     if kind in _SCALARS:
@@ -30,8 +32,6 @@ def to_items(value: Any) -> tuple[list[ResultItem], str | None]:
         return [ResultItem.text(value)], None
     if value is None:
         return [], None
-    if kind is dict and value and not value.keys() <= _LAGENT_KEYS:  # plain data: the common case
-        return [_json_item(value)], None
     if isinstance(value, dict) and value and value.keys() <= _LAGENT_KEYS and _lagent_shaped(value):
         error = value.get("error")
         items = []

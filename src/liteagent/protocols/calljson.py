@@ -30,6 +30,8 @@ TOO_DEEP = (
 #: value): the two counts, ~0.2 us, are left to longer calls
 _SHORT = 2 * MAX_CALL_DEPTH + 1
 _LENIENT = json.JSONDecoder(strict=False)  # literal newlines and tabs inside strings are fine
+#: its scanner, called directly where ``raw_decode`` would wrap it (StopIteration: no value there)
+_SCAN_ONCE = _LENIENT.scan_once
 
 _FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n?(.*?)\n?```\s*$", re.S)
 _OPEN_FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n")
@@ -55,10 +57,10 @@ def load_json_value(text: str) -> tuple[Any, str | None]:
         if len(t) > _SHORT and nesting_exceeds(t, MAX_CALL_DEPTH):
             return None, TOO_DEEP
         try:
-            value, end = _LENIENT.raw_decode(t)
+            value, end = _SCAN_ONCE(t, 0)
             if end == len(t):
                 return value, None
-        except json.JSONDecodeError:
+        except (StopIteration, json.JSONDecodeError):
             pass
     t = strip_fences(t).strip()
     if not t:

@@ -92,26 +92,34 @@ class InternLM2Protocol(Protocol):
         return fill_template(template, listing)
 
     def render(self, messages: list[Message], toolset: ToolsView | None, tool_choice: str = "auto") -> Request:
-        use_tools = toolset is not None and tool_choice != "none" and len(toolset) > 0
-        prefix, interp = self._prefix(toolset if use_tools else None)
+        prefix, interp = self._prefix(toolset, tool_choice)
         render_message = self.render_message
         parts = [prefix, *[render_message(m, interp) for m in messages], _ASSISTANT]
         # by position (prompt, messages, tools, tool_choice, stop, extra): keywords cost more
         return Request("".join(parts), None, None, None, list(STOP_WORDS), {"skip_special_tokens": False})
 
-    def _prefix(self, toolset: ToolsView | None) -> tuple[str, str | None]:
+    def _prefix(self, toolset: ToolsView | None, tool_choice: str) -> tuple[str, str | None]:
         """The system turns, rendered once per (prompts, tools): byte-stable across turns."""
         last = self._last_prefix
         if (
             last is not None
             and last[0] is toolset
-            and last[1] is self.system_prompt
-            and last[2] is self.plugin_prompt
-            and last[3] is self.interpreter_prompt
+            and last[1] == tool_choice
+            and last[2] is self.system_prompt
+            and last[3] is self.plugin_prompt
+            and last[4] is self.interpreter_prompt
         ):
-            return last[4]  # the same tools and prompts as the last turn: no key to build
-        value = self._cached_prefix(toolset)
-        self._last_prefix = (toolset, self.system_prompt, self.plugin_prompt, self.interpreter_prompt, value)
+            return last[5]  # the same tools and prompts as the last turn: no key to build
+        use_tools = toolset is not None and tool_choice != "none" and len(toolset) > 0
+        value = self._cached_prefix(toolset if use_tools else None)
+        self._last_prefix = (
+            toolset,
+            tool_choice,
+            self.system_prompt,
+            self.plugin_prompt,
+            self.interpreter_prompt,
+            value,
+        )
         return value
 
     def _cached_prefix(self, toolset: ToolsView | None) -> tuple[str, str | None]:
@@ -189,6 +197,8 @@ class InternLM2Parser(ScanningParser):
         self._closed_upto = 0
         self._scan = MarkerScanner()
         self._state = "text"  # text | start | body | after (a call) | done
+        self.quiet = False
+        self._text_state, self._marker_char = "text", self.marker_char
         self.interpreter_name = interpreter_name
         self._kind = "plugin"
         self._raw_head = ""
@@ -202,7 +212,7 @@ class InternLM2Parser(ScanningParser):
         """A chunk that is one whole plugin call, ``<|action_start|><|plugin|>{json}<|action_end|>``
         with no ``<`` in the JSON, no backslash and its quotes paired: the scanner would find the
         call's end at the end marker, and read its body as :meth:`_close_call` does here."""
-        if (
+        if (  # (str methods: a regular expression for this costs more)
             len(chunk) >= _WHOLE_MIN
             and chunk.startswith(_PLUGIN_CALL)
             and chunk.endswith(END)
@@ -345,4 +355,4 @@ class InternLM2Parser(ScanningParser):
             if isinstance(item, str):
                 self._emit_call(ToolCall("", {}, raw=raw, error=item), out)
             else:
-                self._emit_call(ToolCall(item[0], item[1], raw=raw), out)
+                self._emit_call(ToolCall(item[0], item[1], "", raw), out)  # (name, arguments, id, raw)

@@ -12,7 +12,7 @@ class InMemorySession:
 
     def __init__(self, session_id: str | None = None, items: list[Message] | None = None) -> None:
         self._id = session_id
-        self.items: list[Message] = list(items or [])
+        self.items: list[Message] = list(items) if items else []
 
     @property
     def session_id(self) -> str:
