@@ -302,8 +302,9 @@ class JsonBodyScanner:
         return body[: at[0]], at[2], body[at[0] + len(at[2]) :]
 
 
-class ScanningParser(StreamParser):
-    """A parser driven by a :class:`MarkerScanner` and a small state machine.
+class ScanningParser(StreamParser, MarkerScanner):
+    """A parser driven by a :class:`MarkerScanner` and a small state machine. It is its own
+    scanner (``self.scan``, ``self.buf``): one object per model turn, not two.
 
     Subclasses implement ``_run`` (advance through what the scanner holds) and ``_flush`` (close
     whatever is open at the end). Text in ``text_state`` that ``_plain`` says cannot start a
@@ -322,7 +323,7 @@ class ScanningParser(StreamParser):
         self._finished = False
         self._open_from = -1
         self._closed_upto = 0  # calls that _flush closed at an end marker (not by the reply's end)
-        self._scan = MarkerScanner()
+        self.buf, self._kept = "", []  # MarkerScanner's
         self._state = state
         # read on every chunk: as instance attributes (through an instance a class attribute
         # costs about four times as much to read)
@@ -346,7 +347,7 @@ class ScanningParser(StreamParser):
         return None
 
     def feed(self, chunk: str) -> list[ParseEvent]:
-        if self._state == self._text_state and not self._scan.buf:
+        if self._state == self._text_state and not self.buf:
             mc = self._marker_char
             if (mc not in chunk) if mc is not None else self._plain(chunk):
                 self._text.append(chunk)
@@ -356,7 +357,7 @@ class ScanningParser(StreamParser):
                 return whole
         out: list[ParseEvent] = []
         if self._state != "done" and chunk:
-            self._scan.buf += chunk
+            self.buf += chunk
             self._run(out, False)
         return out
 
@@ -364,7 +365,7 @@ class ScanningParser(StreamParser):
         out: list[ParseEvent] = []
         if self._finished:
             return out
-        if self._scan.buf:
+        if self.buf:
             self._run(out, True)
         n = len(self._calls)
         self._flush(out)

@@ -149,22 +149,22 @@ class HermesParser(ScanningParser):
 
     def _flush(self, out: list[ParseEvent]) -> None:
         if self._state == "call" and self._body is not None and self._strings_seen:
-            body = self._body.take_all(self._scan)
+            body = self._body.take_all(self)
             if self._body.in_string:  # a string never closed: cut at its first marker instead
                 body, marker, rest = self._body.split(body)
                 if marker is not None:
                     self._strings_seen = False  # markers end calls from here on: linear
                     self._close_call(body, out)
                     self._state = "call" if marker == CALL_OPEN else "done" if marker == "<|im_end|>" else "text"
-                    self._scan.buf = rest if self._state != "done" else ""
-                    if self._scan.buf:
+                    self.buf = rest if self._state != "done" else ""
+                    if self.buf:
                         self._run(out, True)
                     self._closed_upto = len(self._calls)  # closed at markers, not by the end
                     self._flush(out)
                     return
             self._close_call(body, out)
             return
-        rest = self._scan.take_all()
+        rest = self.take_all()
         if self._state == "call":
             self._close_call(rest, out)
         elif self._state == "think":
@@ -175,7 +175,7 @@ class HermesParser(ScanningParser):
     def _run(self, out: list[ParseEvent], final: bool) -> None:
         while self._state != "done":
             if self._state == "text":
-                text, marker = self._scan.scan(_TEXT_MARKERS)
+                text, marker = self.scan(_TEXT_MARKERS)
                 self._emit_text(text, out)
                 if marker is None:
                     return
@@ -193,9 +193,9 @@ class HermesParser(ScanningParser):
                         self._emit_thinking(moved, out)
                 elif marker == "<|im_end|>":
                     self._state = "done"
-                    self._scan.take_all()
+                    self.take_all()
             elif self._state == "think":
-                text, marker = self._scan.scan((THINK_CLOSE,))
+                text, marker = self.scan((THINK_CLOSE,))
                 self._emit_thinking(text, out)
                 if marker is None:
                     return
@@ -204,9 +204,9 @@ class HermesParser(ScanningParser):
                 if self._strings_seen:
                     if self._body is None:
                         self._body = JsonBodyScanner(_BODY_MARKERS)
-                    body, marker = self._body.scan(self._scan)
+                    body, marker = self._body.scan(self)
                 else:
-                    body, marker = self._scan.scan(_BODY_MARKERS, hold=False)
+                    body, marker = self.scan(_BODY_MARKERS, hold=False)
                 if marker is None:
                     return
                 if self._body is not None:

@@ -17,7 +17,6 @@ from ..messages import Message, ToolCall
 from ..prompts import INTERPRETER_CN, META_CN, PLUGIN_CN
 from .base import (
     JsonBodyScanner,
-    MarkerScanner,
     ParseEvent,
     Protocol,
     Request,
@@ -195,7 +194,7 @@ class InternLM2Parser(ScanningParser):
         self._finished = False
         self._open_from = -1
         self._closed_upto = 0
-        self._scan = MarkerScanner()
+        self.buf, self._kept = "", []  # MarkerScanner's
         self._state = "text"  # text | start | body | after (a call) | done
         self.quiet = False
         self._text_state, self._marker_char = "text", self.marker_char
@@ -240,31 +239,30 @@ class InternLM2Parser(ScanningParser):
             self._state = "body"
         json_body = self._json_body() if self._state == "body" else None
         if json_body is not None:
-            body = json_body.take_all(self._scan)
+            body = json_body.take_all(self)
             if json_body.in_string:  # a string never closed: cut at its first marker instead
                 body, marker, rest = json_body.split(body)
                 if marker is not None:
                     self._strings_seen = False  # markers end calls from here on: linear
                     self._after_body(body, marker, out)
-                    self._scan.buf = rest if self._state != "done" else ""
-                    if self._scan.buf:
+                    self.buf = rest if self._state != "done" else ""
+                    if self.buf:
                         self._run(out, True)
                     self._closed_upto = len(self._calls)  # closed at markers, not by the end
                     self._flush(out)
                     return
             self._close_call(body, out)
         elif self._state == "body":
-            self._close_call(self._scan.take_all(), out)
-        elif self._state in ("text", "after") and (self._scan.buf or self._scan._kept):
-            self._emit_text(self._scan.take_all(), out)
+            self._close_call(self.take_all(), out)
+        elif self._state in ("text", "after") and (self.buf or self._kept):
+            self._emit_text(self.take_all(), out)
 
     def _run(self, out: list[ParseEvent], final: bool) -> None:
-        scan = self._scan
         while True:
             if self._state == "text":
-                if not scan.buf:
+                if not self.buf:
                     return
-                text, marker = scan.scan(_TEXT_MARKERS)
+                text, marker = self.scan(_TEXT_MARKERS)
                 if text:
                     self._emit_text(text, out)
                 if marker is None:
@@ -275,32 +273,32 @@ class InternLM2Parser(ScanningParser):
                     self._begin_body(marker)
                 elif marker in (IM_END, IM_START):
                     self._state = "done"
-                    self._scan.take_all()
+                    self.take_all()
                     return
                 # a stray <|action_end|> is dropped
             elif self._state == "after":
-                if not scan.buf:
+                if not self.buf:
                     return
-                if scan.buf.startswith("\n"):
-                    scan.buf = scan.buf[1:]
+                if self.buf.startswith("\n"):
+                    self.buf = self.buf[1:]
                 self._state = "text"
             elif self._state == "start":
-                buf = scan.buf.lstrip()
+                buf = self.buf.lstrip()
                 marker = PLUGIN if buf.startswith(PLUGIN) else INTERP if buf.startswith(INTERP) else None
                 if marker is not None:
-                    scan.buf = buf[len(marker) :]
+                    self.buf = buf[len(marker) :]
                     self._begin_body(marker)
                 elif (buf and not (PLUGIN.startswith(buf) or INTERP.startswith(buf))) or final:
-                    self._scan.buf = buf
+                    self.buf = buf
                     self._kind, self._state = "plugin", "body"  # <|action_start|>{json}: a plugin call
                 else:
                     return
             elif self._state == "body":
                 json_body = self._json_body()
                 if json_body is not None:
-                    body, marker = json_body.scan(scan)
+                    body, marker = json_body.scan(self)
                 else:
-                    body, marker = scan.scan(_BODY_MARKERS, hold=False)
+                    body, marker = self.scan(_BODY_MARKERS, hold=False)
                 if marker is None:
                     return
                 if json_body is not None:
@@ -318,7 +316,7 @@ class InternLM2Parser(ScanningParser):
             self._state, self._raw_head = "start", START
         elif marker in (IM_END, IM_START):
             self._state = "done"
-            self._scan.take_all()
+            self.take_all()
         else:
             self._state = "after"  # the newline after <|action_end|> is the template's, in any chunk
 

@@ -102,7 +102,7 @@ class ReActParser(ScanningParser):
         return not _MARKER_START.search(chunk)
 
     def _flush(self, out: list[ParseEvent]) -> None:
-        self._consume(self._scan.take_all(), out)
+        self._consume(self.take_all(), out)
         self._end_section(out)
         if self._state == "pre":  # no marker at all: the whole reply is the answer
             self._emit_text("".join(self._pre), out)
@@ -110,9 +110,9 @@ class ReActParser(ScanningParser):
     def _run(self, out: list[ParseEvent], final: bool) -> None:
         while self._state != "done":
             if self._state == "final":  # the answer: markers after it are its text
-                self._emit_text(self._scan.take_all(), out)
+                self._emit_text(self.take_all(), out)
                 return
-            text, marker = self._scan.scan(_MARKERS, hold=True)
+            text, marker = self.scan(_MARKERS, hold=True)
             self._consume(text, out)
             if marker is None:
                 return
@@ -123,7 +123,7 @@ class ReActParser(ScanningParser):
                 continue
             if marker == OBS:  # an Observation with no action before it: the reply is over
                 self._state = "done"
-                self._scan.take_all()
+                self.take_all()
                 return
             if self._state == "pre" and self._pre:
                 thought = _FENCE_LINE.sub("", "".join(self._pre))
