@@ -93,6 +93,7 @@ class Drive:
         llm, executor, config = agent.llm, agent.executor, agent.config
         now = type(session) in (NOW_ASYNC if self.on_loop else NOW_SYNC)
         on_loop = self.on_loop
+        sync_streaming = llm.sync_streaming  # it answers at once: no awaiting
         effects, Generate, Record, Execute, Load = (
             engine.EFFECTS, engine.Generate, engine.Record, engine.Execute, engine.Load,
         )  # fmt: skip
@@ -131,7 +132,7 @@ class Drive:
                         length += len(item.record)
                     before = self._turn_starts(item) if hooks is not None else None
                     try:
-                        if llm.sync_streaming:  # it answers at once: no awaiting
+                        if sync_streaming:
                             if events:
                                 for chunk in llm.stream_sync(item.request, config):
                                     yield from item.feed(chunk)

@@ -143,6 +143,14 @@ def first_json_value(text: str) -> tuple[Any, str] | None:
 def parse_calls(text: str, known: Callable[[str], bool] | None = None) -> list[tuple[str, dict[str, Any]] | str]:
     """Every call in one block: an object, or a list of objects (several calls). ``known`` says
     whether a name is a real tool: then junk after the first complete object is dropped."""
+    t = text.strip()
+    if t[:1] == "{" and len(t) <= _SHORT:  # the common call: one short object (load_json_value's first case)
+        try:
+            value, end = _SCAN_ONCE(t, 0)
+            if end == len(t):
+                return [call_from_value(value)]
+        except (StopIteration, json.JSONDecodeError):
+            pass
     value, err = load_json_value(text)
     if err is not None and known is not None:
         first = first_json_value(text)
