@@ -91,14 +91,7 @@ class InternLM2Protocol(Protocol):
         return fill_template(template, listing)
 
     def render(self, messages: list[Message], toolset: ToolsView | None, tool_choice: str = "auto") -> Request:
-        prefix, interp = self._prefix(toolset, tool_choice)
-        render_message = self.render_message
-        parts = [prefix, *[render_message(m, interp) for m in messages], _ASSISTANT]
-        # by position (prompt, messages, tools, tool_choice, stop, extra): keywords cost more
-        return Request("".join(parts), None, None, None, list(STOP_WORDS), {"skip_special_tokens": False})
-
-    def _prefix(self, toolset: ToolsView | None, tool_choice: str) -> tuple[str, str | None]:
-        """The system turns, rendered once per (prompts, tools): byte-stable across turns."""
+        # the system turns, rendered once per (prompts, tools): byte-stable across turns
         last = self._last_prefix
         if (
             last is not None
@@ -108,7 +101,19 @@ class InternLM2Protocol(Protocol):
             and last[3] is self.plugin_prompt
             and last[4] is self.interpreter_prompt
         ):
-            return last[5]  # the same tools and prompts as the last turn: no key to build
+            prefix, interp = last[5]  # the same tools and prompts as the last turn: no key to build
+        else:
+            prefix, interp = self._prefix(toolset, tool_choice)
+        render_message = self.render_message
+        parts = [prefix]
+        for m in messages:
+            parts.append(render_message(m, interp))
+        parts.append(_ASSISTANT)
+        # by position (prompt, messages, tools, tool_choice, stop, extra): keywords cost more
+        return Request("".join(parts), None, None, None, list(STOP_WORDS), {"skip_special_tokens": False})
+
+    def _prefix(self, toolset: ToolsView | None, tool_choice: str) -> tuple[str, str | None]:
+        """The system turns for these tools and prompts (``render`` keeps the last ones)."""
         use_tools = toolset is not None and tool_choice != "none" and len(toolset) > 0
         value = self._cached_prefix(toolset if use_tools else None)
         self._last_prefix = (
