@@ -43,7 +43,7 @@ from .errors import UsageError
 from .events import ContextTrimmed, ErrorEvent, FinalAnswer, ToolResultEvent, TurnEnd
 from .messages import ActionReturn, ActionStatus, Message, ResultItem, ToolCall
 from .protocols.base import ParsedReply, ParseEvent
-from .request import CallDecision, CallEnds, CallRule, Request
+from .request import CallDecision, CallEnds, CallRule
 from .results import PendingCall, Step
 
 #: module names for the members the loop compares with on every turn (an Enum member read off
@@ -388,10 +388,39 @@ def ask(
     asked: OutputSpec | None = None,
 ) -> tuple[Generate, ContextTrimmed | None]:
     """A model turn's effect, made one way for every run and recorded turn: the request fitted
-    to the context, with a parser for the reply; and what the fitting left out (an event).
-    Without ``events`` the parser makes none. ``asked``: the turn asks for a typed answer alone.
-    The caller yields the effect, then reads the reply with :func:`reply`."""
-    request, trimmed = render(agent, protocol, run, tool_choice, toolset, asked)
+    to the model's context (and what the fitting left out: an event), the grammar where decoding
+    is constrained, a parser for the reply (without ``events`` it makes none). ``asked`` (native
+    mode, no tools offered): the answer's ``response_format``, and its grammar. The caller yields
+    the effect, then reads the reply with :func:`reply`."""
+    tools = toolset if tool_choice != "none" else None  # the dialect sees definitions only
+    history, trimmed = run.history, None
+    llm = agent.llm
+    budget = agent.context_tokens or llm.context_tokens
+    if budget:
+        room = budget - (agent.config.max_tokens or 0)
+
+        def count(items: list[Message]) -> int:
+            return llm.count_tokens(protocol.render(items, tools, tool_choice))
+
+        history, turns, items = fit(run.history, count, room)
+        if turns:
+            trimmed = ContextTrimmed(turns, items, budget)
+    request = protocol.render(history, tools, tool_choice)
+    if asked is not None:
+        request.extra["response_format"] = asked.response_format()
+        if llm.supports_grammar and agent.constrain_calls:
+            request.grammar = asked.value_grammar()
+    elif llm.supports_grammar and agent.constrain_calls:
+        choice = "answer" if run.must_answer else tool_choice
+        if run.spec is not None and run.spec.mode == "tool":  # a call, the final answer's at least
+            run.spec.check_grammar()
+            choice = tool_choice
+        request.grammar = agent.grammar(protocol, choice, toolset)
+        # the question's first turn (as calibrated): after a result the model's own reply decides
+        if choice == "auto" and run.spec is None and tools is not None and len(toolset) and not run.steps:
+            request.decide = call_decision(agent, protocol, toolset)
+        elif choice == "required" and request.grammar is not None:
+            request.call_ends = call_ends(agent, protocol)
     parser = protocol.new_parser(toolset)
     if not events and hasattr(parser, "quiet"):  # a StreamParser
         parser.quiet = True  # nobody reads its events
@@ -448,48 +477,6 @@ def recorded_turn(agent: Settings, history: list[Message], toolset: ToolSet) -> 
         yield FinalAnswer(text, run.result(text, "truncated", "the answer was cut off at the model's token limit"))
     else:
         yield FinalAnswer(text, run.result(text))
-
-
-def render(
-    agent: Settings,
-    protocol: Protocol,
-    run: RunState,
-    tool_choice: str,
-    toolset: ToolSet,
-    asked: OutputSpec | None = None,
-) -> tuple[Request, ContextTrimmed | None]:
-    """The request for this turn, fitted to the model's context; the grammar where decoding is
-    constrained. ``asked`` (native mode, no tools offered): the answer's ``response_format``,
-    and its grammar."""
-    tools = toolset if tool_choice != "none" else None  # the dialect sees definitions only
-    history, trimmed = run.history, None
-    budget = agent.context_tokens or agent.llm.context_tokens
-    if budget:
-        room = budget - (agent.config.max_tokens or 0)
-
-        def count(items: list[Message]) -> int:
-            return agent.llm.count_tokens(protocol.render(items, tools, tool_choice))
-
-        history, turns, items = fit(run.history, count, room)
-        if turns:
-            trimmed = ContextTrimmed(turns, items, budget)
-    request = protocol.render(history, tools, tool_choice)
-    if asked is not None:
-        request.extra["response_format"] = asked.response_format()
-        if agent.llm.supports_grammar and agent.constrain_calls:
-            request.grammar = asked.value_grammar()
-    elif agent.llm.supports_grammar and agent.constrain_calls:
-        choice = "answer" if run.must_answer else tool_choice
-        if run.spec is not None and run.spec.mode == "tool":  # a call, the final answer's at least
-            run.spec.check_grammar()
-            choice = tool_choice
-        request.grammar = agent.grammar(protocol, choice, toolset)
-        # the question's first turn (as calibrated): after a result the model's own reply decides
-        if choice == "auto" and run.spec is None and tools is not None and len(toolset) and not run.steps:
-            request.decide = call_decision(agent, protocol, toolset)
-        elif choice == "required" and request.grammar is not None:
-            request.call_ends = call_ends(agent, protocol)
-    return request, trimmed
 
 
 def _call_rule(agent: Settings, protocol: Protocol) -> CallRule | None:

@@ -369,7 +369,8 @@ class ScanningParser(StreamParser, MarkerScanner):
             self._run(out, True)
         n = len(self._calls)
         self._flush(out)
-        n = max(n, self._closed_upto)
+        if self._closed_upto > n:
+            n = self._closed_upto
         if len(self._calls) > n:  # the reply ended inside a call: no end marker closed it
             self._open_from = n
         self._finished, self._state = True, "done"
