@@ -31,7 +31,7 @@ TOO_DEEP = (
 _SHORT = 2 * MAX_CALL_DEPTH + 1
 _LENIENT = json.JSONDecoder(strict=False)  # literal newlines and tabs inside strings are fine
 #: its scanner, called directly where ``raw_decode`` would wrap it (StopIteration: no value there)
-_SCAN_ONCE = _LENIENT.scan_once
+_SCAN_ONCE: Callable[[str, int], tuple[Any, int]] = _LENIENT.scan_once  # type: ignore[attr-defined]
 
 _FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n?(.*?)\n?```\s*$", re.S)
 _OPEN_FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n")
@@ -98,9 +98,11 @@ def load_json_value(text: str) -> tuple[Any, str | None]:
 def call_from_value(value: Any) -> tuple[str, dict[str, Any]] | str:
     """(name, arguments) from one decoded call object, or an error message."""
     if type(value) is dict and "function" not in value:  # the common call: {"name": ..., "parameters": {...}}
-        name, args = value.get("name"), value.get("parameters")
-        if type(name) is str and type(args) is dict and name.strip():
-            return name.strip(), args
+        named, given = value.get("name"), value.get("parameters")
+        if type(named) is str and type(given) is dict:
+            stripped = named.strip()
+            if stripped:
+                return stripped, given
     if not isinstance(value, dict):
         return f'a call must be a JSON object with "name" and "parameters", got {type(value).__name__}'
     obj = value
