@@ -228,13 +228,14 @@ def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, e
                 yield ToolResultEvent(call, ret)
             yield TurnEnd(turn + 1, step.elapsed, state.ttft, dict(run.usage), request)
         # an invalid final answer alone spends the output's retries, not the call errors' budget
-        if len(results) == 1 and results[0].status is _SUCCESS:  # (failure_budget's common case)
-            run.failures = 0
-        elif not known or len(known) < len(calls):
-            stop_ev = failure_budget(agent, results, run)
-            if stop_ev is not None:
-                yield stop_ev
-                return
+        if not known or len(known) < len(calls):
+            if len(results) == 1 and results[0].status is _SUCCESS:  # (failure_budget's common case)
+                run.failures = 0
+            else:
+                stop_ev = failure_budget(agent, results, run)
+                if stop_ev is not None:
+                    yield stop_ev
+                    return
     msg = f"stopped after {agent.max_turns} model turns without a final answer (raise max_turns, or ask more narrowly)"
     yield run.stop("max_turns", msg, "max_turns")
 
