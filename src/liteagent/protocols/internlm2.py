@@ -41,7 +41,8 @@ API_PREFIX = (
 
 _TEXT_MARKERS = (START, PLUGIN, INTERP, IM_END, END, IM_START)
 _PLUGIN_CALL = START + PLUGIN
-_WHOLE_MIN = len(_PLUGIN_CALL) + len(END)
+_BODY_FROM, _BODY_TO = len(_PLUGIN_CALL), -len(END)  # a whole call's JSON, between its markers
+_WHOLE_MIN = _BODY_FROM - _BODY_TO
 _BODY_MARKERS = (END, IM_END, START, IM_START)
 
 
@@ -223,7 +224,7 @@ class InternLM2Parser(ScanningParser):
             and "\\" not in chunk
             and not chunk.count('"') & 1
         ):
-            body = chunk[len(_PLUGIN_CALL) : -len(END)]
+            body = chunk[_BODY_FROM:_BODY_TO]
             if "<" not in body:
                 out: list[ParseEvent] = []
                 self._kind, self._raw_head = "plugin", _PLUGIN_CALL
