@@ -64,9 +64,9 @@ def test_closing_the_reader_early_ends_the_run():
             if isinstance(ev, ToolProgress):
                 break
         await events.aclose()
-        SEEN.set()  # the tool's thread ends; the run was already told to stop
 
     asyncio.run(go())  # its loop ends here: the tool's next report must not wait on it for ever
+    SEEN.set()  # only now does the tool go on to its next report (while the loop ran, it might still be heard)
     assert len(llm.requests) == 1  # the model was not asked again after the reader left
     for _ in range(200):
         if LATE:
