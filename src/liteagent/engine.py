@@ -12,12 +12,12 @@ A typed agent's answers are read and checked in ``answers``.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import answers, approval, controls
+from .call_rules import call_decision, call_ends
 from .context import fit
 from .effects import (
     CONFLICT,
@@ -42,8 +42,8 @@ from .effects import (
 from .errors import UsageError
 from .events import ContextTrimmed, ErrorEvent, FinalAnswer, ToolResultEvent, TurnEnd
 from .messages import ActionReturn, ActionStatus, Message, ResultItem, ToolCall
+from .notes import REPEAT_NOTE, echoed_note
 from .protocols.base import ParsedReply, ParseEvent
-from .request import CallDecision, CallEnds, CallRule
 from .results import PendingCall, Step
 
 #: module names for the members the loop compares with on every turn (an Enum member read off
@@ -238,41 +238,6 @@ def turns(agent: Settings, protocol: Protocol, run: RunState, first_turn: int, e
                     return
     msg = f"stopped after {agent.max_turns} model turns without a final answer (raise max_turns, or ask more narrowly)"
     yield run.stop("max_turns", msg, "max_turns")
-
-
-REPEAT_NOTE = "You already called {name} with these arguments; its result is above. Use it to answer now."
-_MIN_ECHO = 24  # characters: shorter overlaps ("ok", a number) are the model's own words
-
-
-# liteagent's own notes inside a successful result (the interpreter's, a truncation's)
-_BRACKETED = re.compile(r"\[(?:sandbox incomplete|figure refused|truncated|output cut)[^\]]*\]")
-
-
-def echoed_note(answer: str, run: RunState) -> str | None:
-    """Why the answer is no answer: it repeats a note liteagent wrote to the model this run (a
-    repeated call's note, why a call failed, a sandbox note), not the model's own words. None: it
-    does not."""
-    said: str | None = None  # the answer's words, read once a note is there to compare
-    for step in run.steps:
-        for ret in step.results:
-            if ret.status is not _SUCCESS:
-                notes = [ret.error or ""]
-            elif not ret.result or ret.result[0].type != "text":
-                continue  # a JSON result: the tool's own data
-            else:
-                text = str(ret.result[0].content)
-                notes = [text] if text.endswith(REPEAT_NOTE[-40:]) else _BRACKETED.findall(text)
-            for raw in notes:
-                note = " ".join(raw.split())
-                if len(note) < _MIN_ECHO:
-                    continue
-                if said is None:
-                    said = " ".join(answer.split())
-                    if len(said) < _MIN_ECHO:
-                        return None
-                if note in said or said in note:
-                    return f"the model's reply repeats liteagent's own note to it, not an answer: {note[:160]}"
-    return None
 
 
 def refused(
@@ -478,32 +443,6 @@ def recorded_turn(agent: Settings, history: list[Message], toolset: ToolSet) -> 
         yield FinalAnswer(text, run.result(text, "truncated", "the answer was cut off at the model's token limit"))
     else:
         yield FinalAnswer(text, run.result(text))
-
-
-def _call_rule(agent: Settings, protocol: Protocol) -> CallRule | None:
-    """The backend's rule for its model in this dialect (None: it has none)."""
-    rule_of = getattr(agent.llm, "call_rule", None)
-    return rule_of(protocol.name) if callable(rule_of) and protocol.call_opener else None
-
-
-def call_ends(agent: Settings, protocol: Protocol, rule: CallRule | None = None) -> CallEnds | None:
-    """Where a call ends in this dialect and how sure the model must be to write another."""
-    if not protocol.call_closer:
-        return None
-    rule = rule or _call_rule(agent, protocol)
-    return CallEnds(protocol.call_closer, protocol.call_separator, rule.more_margin if rule else 0.0)
-
-
-def call_decision(agent: Settings, protocol: Protocol, toolset: ToolSet) -> CallDecision | None:
-    """Auto, decided first where the backend knows its model's rule for this dialect."""
-    rule = _call_rule(agent, protocol)
-    if rule is None:
-        return None
-    grammar = agent.grammar(protocol, "required", toolset)
-    names = tuple(toolset.names()) if rule.name_weight else ()
-    opener = protocol.call_opener or ""
-    ends = call_ends(agent, protocol, rule)
-    return CallDecision(opener, rule.threshold, grammar, names, protocol.call_name_prefix, rule.name_weight, ends)
 
 
 def execute(

@@ -1,0 +1,43 @@
+"""How the embedded model's constrained decoding decides to call (``call_decision``: its own
+odds of starting a call against answering, by its backend's calibrated rule for the dialect) and
+where a call ends and whether another may follow (``call_ends``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .effects import Settings
+from .request import CallDecision, CallEnds, CallRule
+
+if TYPE_CHECKING:
+    from .actions.tooldefs import ToolSet
+    from .protocols import Protocol
+
+
+def _call_rule(agent: Settings, protocol: Protocol) -> CallRule | None:
+    """The backend's rule for its model in this dialect (None: it has none)."""
+    rule_of = getattr(agent.llm, "call_rule", None)
+    return rule_of(protocol.name) if callable(rule_of) and protocol.call_opener else None
+
+
+def call_ends(agent: Settings, protocol: Protocol, rule: CallRule | None = None) -> CallEnds | None:
+    """Where a call ends in this dialect and how sure the model must be to write another."""
+    if not protocol.call_closer:
+        return None
+    rule = rule or _call_rule(agent, protocol)
+    return CallEnds(protocol.call_closer, protocol.call_separator, rule.more_margin if rule else 0.0)
+
+
+def call_decision(agent: Settings, protocol: Protocol, toolset: ToolSet) -> CallDecision | None:
+    """Auto, decided first where the backend knows its model's rule for this dialect."""
+    rule = _call_rule(agent, protocol)
+    if rule is None:
+        return None
+    grammar = agent.grammar(protocol, "required", toolset)
+    names = tuple(toolset.names()) if rule.name_weight else ()
+    opener = protocol.call_opener or ""
+    ends = call_ends(agent, protocol, rule)
+    return CallDecision(opener, rule.threshold, grammar, names, protocol.call_name_prefix, rule.name_weight, ends)
+
+
+__all__ = ["call_decision", "call_ends"]
