@@ -49,10 +49,19 @@ class Terminal:
         deadline = time.monotonic() + timeout
         while text not in self.out[self.seen :]:
             if time.monotonic() > deadline or not self._read(0.1):
+                self.kill()  # a failed test leaves no command running (later tests count child processes)
                 raise AssertionError(f"{text!r} never came; the terminal shows:\n{self.out[self.seen :]}")
         end = self.out.index(text, self.seen) + len(text)
         before, self.seen = self.out[self.seen : end], end
         return before
+
+    def kill(self) -> None:
+        """End the command at once, if it still runs."""
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
 
     def type(self, keys: str) -> None:
         os.write(self.fd, keys.encode("utf-8"))
