@@ -25,7 +25,9 @@ def call_ends(agent: Settings, protocol: Protocol, rule: CallRule | None = None)
     if not protocol.call_closer:
         return None
     rule = rule or _call_rule(agent, protocol)
-    return CallEnds(protocol.call_closer, protocol.call_separator, rule.more_margin if rule else 0.0)
+    if rule is None:
+        return CallEnds(protocol.call_closer, protocol.call_separator)
+    return CallEnds(protocol.call_closer, protocol.call_separator, rule.more_margin, rule.copy_bonus)
 
 
 def call_decision(agent: Settings, protocol: Protocol, toolset: ToolSet) -> CallDecision | None:

@@ -17,6 +17,9 @@ class CallRule:
     #: a reply of calls ends after each call unless the model's log-probability of writing another
     #: (the separator's first token) beats that of ending by more than this (:class:`CallEnds`)
     more_margin: float = 0.0
+    #: added to the logits of the tokens that copy the conversation's words into a string argument
+    #: (``llms/copy_bias.py``; 0: none)
+    copy_bonus: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class CallEnds:
     closer: str
     separator: str
     margin: float = 0.0
+    copy_bonus: float = 0.0  # CallRule.copy_bonus
 
 
 @dataclass
