@@ -27,8 +27,9 @@ from typing import Any
 from ..errors import LLMError, UsageError
 from ..request import CallEnds, CallRule, Request
 from .base import DEFAULT_MODEL_NAME, LLM, Chunk, GenerationConfig
-from .call_odds import call_score, next_logprobs
-from .copy_bias import CopyBias, Vocabulary
+from .call_decoding import another_call_odds, copy_bias, find_stop, max_calls
+from .call_odds import call_score
+from .copy_bias import Vocabulary
 from .prefix_cache import PrefixCache
 
 SHIPPED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -415,7 +416,7 @@ class LocalLLM(LLM):
             # already written) and garbles values; the grammar bounds every string and the calls
             # are ended below, so nothing can loop. Elsewhere it keeps prose from looping.
             penalty = 1.0 if ends is not None else self.repeat_penalty
-            copy = _copy_bias(loaded, request, ends)
+            copy = copy_bias(loaded.tokens_by_text, request, ends)
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             pending = ""
             n_out = 0
@@ -453,7 +454,7 @@ class LocalLLM(LLM):
                     pending += piece
                     if copy is not None:
                         copy.feed(piece)
-                    cut = _find_stop(pending, stops)
+                    cut = find_stop(pending, stops)
                     if cut is not None:
                         if pending[:cut]:
                             put(Chunk(text=pending[:cut]))
@@ -477,9 +478,9 @@ class LocalLLM(LLM):
                 if not closed:
                     break
                 n_calls += 1
-                odds = _another_call_odds(llama, context, ends)  # type: ignore[arg-type]
+                odds = another_call_odds(llama, context, ends)  # type: ignore[arg-type]
                 decided.setdefault("another_call_odds", odds)  # after the first call (calibration reads it)
-                if n_calls >= _max_calls() or odds <= ends.margin:  # type: ignore[union-attr]
+                if n_calls >= max_calls() or odds <= ends.margin:  # type: ignore[union-attr]
                     finish = "stop"
                     break
                 sep = llama.tokenize(ends.separator.encode("utf-8"), add_bos=False, special=True)  # type: ignore[union-attr]
@@ -490,7 +491,7 @@ class LocalLLM(LLM):
                     copy.feed(ends.separator)  # type: ignore[union-attr]
                 recent = ""
             tail = pending + decoder.decode(b"", final=True)
-            cut = _find_stop(tail, stops)
+            cut = find_stop(tail, stops)
             if cut is not None:
                 tail = tail[:cut]
             if tail:
@@ -615,44 +616,6 @@ def _grammar(llama: Any, request: Request) -> tuple[Any, dict[str, float], CallE
     from llama_cpp import LlamaGrammar
 
     return LlamaGrammar.from_string(text, verbose=False), decided, ends
-
-
-def _copy_bias(loaded: _Loaded, request: Request, ends: CallEnds | None) -> CopyBias | None:
-    """Calls decoded under the grammar copy the conversation's words (``CallEnds.copy_bonus``):
-    what the person and the tools said, not the system turn."""
-    if ends is None or not ends.copy_bonus:
-        return None
-    source = "\n".join(
-        str(m.get("content") or "") for m in request.messages or [] if m.get("role") not in ("system", "developer")
-    )
-    return CopyBias(loaded.tokens_by_text(), source, ends.copy_bonus) if source else None
-
-
-def _max_calls() -> int:
-    from ..protocols.grammar import MAX_PARALLEL_CALLS
-
-    return MAX_PARALLEL_CALLS
-
-
-def _another_call_odds(llama: Any, context: list[int], ends: CallEnds) -> float:
-    """A call just closed (its last token not read yet): the model's log-odds of writing another
-    (the separator's first token) against ending the reply; another follows above ``ends.margin``."""
-    llama.n_tokens = min(llama.n_tokens, len(context) - 1)
-    llama.eval(context[llama.n_tokens :])
-    lp = next_logprobs(llama)
-    sep = llama.tokenize(ends.separator.encode("utf-8"), add_bos=False, special=True)
-    if not sep:
-        return float("-inf")
-    return float(lp[sep[0]] - lp[llama.token_eos()])
-
-
-def _find_stop(text: str, stops: list[str]) -> int | None:
-    best = None
-    for s in stops:
-        i = text.find(s)
-        if i >= 0 and (best is None or i < best):
-            best = i
-    return best
 
 
 DEMO_MODEL_NOTE = (
