@@ -48,11 +48,10 @@ class _JsonState:
     """Where the call's JSON is, one character at a time: inside which containers, and whether
     the string being written is a value inside the arguments (depth two or more)."""
 
-    __slots__ = ("depth", "escape", "expect_key", "in_string", "is_value", "stack", "value")
+    __slots__ = ("escape", "expect_key", "in_string", "is_value", "stack", "value")
 
     def __init__(self) -> None:
-        self.stack: list[str] = []
-        self.depth = 0
+        self.stack: list[str] = []  # the open containers: "{" or "["
         self.in_string = False
         self.escape = False
         self.is_value = False
@@ -81,19 +80,16 @@ class _JsonState:
                     continue
                 self.in_string = True
                 key = self.stack[-1] == "{" and self.expect_key
-                self.is_value = not key and self.depth >= 2
+                self.is_value = not key and len(self.stack) >= 2
             elif ch == "{":
                 self.stack.append("{")
-                self.depth += 1
                 self.expect_key = True
             elif ch == "[":
                 if self.stack:
                     self.stack.append("[")
-                    self.depth += 1
             elif ch in "}]":
                 if self.stack:
                     self.stack.pop()
-                    self.depth -= 1
                 self.expect_key = False
             elif ch == "," and self.stack:
                 self.expect_key = self.stack[-1] == "{"
