@@ -156,6 +156,21 @@ def test_the_ray_backend_gives_the_local_output(cli, server, tmp_path):
     assert summary(ray_out) == summary(local)
 
 
+def test_eval_samples_at_bfcls_temperature_unless_told(cli, server):
+    """BFCL's own runs use temperature 0.001 (``bfcl generate``): eval sends it to the model server
+    unless ``--temperature`` says otherwise, so its figures are read the way the leaderboard's are."""
+    base = ["eval", "--data", str(SAMPLE), "--categories", "irrelevance", "--limit", "1", "--base-url", server.url,
+            "--model", "scripted-model", "--protocol", "hermes", "--json"]  # fmt: skip
+    server.replies = ["No call."]
+    r = cli(*base)
+    assert r.code == 0, r.err
+    server.replies = ["No call."]
+    r = cli(*base, "--temperature", "0.7")
+    assert r.code == 0, r.err
+    sent = [q["body"].get("temperature") for q in server.requests if q["path"].endswith("/chat/completions")]
+    assert sent == [0.001, 0.7]
+
+
 def test_eval_compares_dialects_side_by_side(cli, server):
     server.default_reply = "None of these fits."
     r = cli("eval", "--data", str(SAMPLE), "--categories", "irrelevance", "--compare", "hermes,react",

@@ -10,7 +10,7 @@ from .effects import Settings
 from .request import CallDecision, CallEnds, CallRule
 
 if TYPE_CHECKING:
-    from .actions.tooldefs import ToolSet
+    from .actions.tooldefs import ToolSet, ToolsView
     from .protocols import Protocol
 
 
@@ -20,14 +20,23 @@ def _call_rule(agent: Settings, protocol: Protocol) -> CallRule | None:
     return rule_of(protocol.name) if callable(rule_of) and protocol.call_opener else None
 
 
-def call_ends(agent: Settings, protocol: Protocol, rule: CallRule | None = None) -> CallEnds | None:
-    """Where a call ends in this dialect and how sure the model must be to write another."""
+def call_ends(agent: Settings, protocol: Protocol, toolset: ToolsView, rule: CallRule | None = None) -> CallEnds | None:
+    """Where a call ends in this dialect, how sure the model must be to write another, and what the
+    copy bias reads (the tools' schemas by name)."""
     if not protocol.call_closer:
         return None
     rule = rule or _call_rule(agent, protocol)
     if rule is None:
         return CallEnds(protocol.call_closer, protocol.call_separator)
-    return CallEnds(protocol.call_closer, protocol.call_separator, rule.more_margin, rule.copy_bonus)
+    schemas = {}
+    if rule.copy_bonus:
+        for name in toolset.names():
+            api = toolset.resolve(name)
+            if api is not None:
+                schemas[name] = api.parameters
+    return CallEnds(
+        protocol.call_closer, protocol.call_separator, rule.more_margin, rule.copy_bonus, rule.named_bonus, schemas
+    )
 
 
 def call_decision(agent: Settings, protocol: Protocol, toolset: ToolSet) -> CallDecision | None:
@@ -38,7 +47,7 @@ def call_decision(agent: Settings, protocol: Protocol, toolset: ToolSet) -> Call
     grammar = agent.grammar(protocol, "required", toolset)
     names = tuple(toolset.names()) if rule.name_weight else ()
     opener = protocol.call_opener or ""
-    ends = call_ends(agent, protocol, rule)
+    ends = call_ends(agent, protocol, toolset, rule)
     return CallDecision(opener, rule.threshold, grammar, names, protocol.call_name_prefix, rule.name_weight, ends)
 
 

@@ -386,7 +386,7 @@ def ask(
         if choice == "auto" and run.spec is None and tools is not None and len(toolset) and not run.steps:
             request.decide = call_decision(agent, protocol, toolset)
         elif choice == "required" and request.grammar is not None:
-            request.call_ends = call_ends(agent, protocol)
+            request.call_ends = call_ends(agent, protocol, toolset)
     parser = protocol.new_parser(toolset)
     if not events and hasattr(parser, "quiet"):  # a StreamParser
         parser.quiet = True  # nobody reads its events

@@ -3,6 +3,7 @@ that send it (protocols and llms import it; it imports neither)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,9 @@ class CallRule:
     #: added to the logits of the tokens that copy the conversation's words into a string argument
     #: (``llms/copy_bias.py``; 0: none)
     copy_bonus: float = 0.0
+    #: added to the logits of the tokens that write an allowed value or optional parameter the
+    #: conversation names, or go on towards one (``llms/mentions.py``; only with a copy bonus)
+    named_bonus: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,9 @@ class CallEnds:
     separator: str
     margin: float = 0.0
     copy_bonus: float = 0.0  # CallRule.copy_bonus
+    named_bonus: float = 0.0  # CallRule.named_bonus
+    #: the tools' argument schemas by the name a call writes (the copy bias reads what they name)
+    schemas: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
 
 @dataclass

@@ -442,7 +442,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray-address", default=None, help="join this Ray cluster (default: start a local one)")
     p.set_defaults(func=commands.cmd_batch)
 
-    p = sub.add_parser("eval", parents=[dialect, model], help="score tool calling on BFCL categories")
+    p = sub.add_parser(
+        "eval",
+        parents=[dialect, model],
+        help="score tool calling on BFCL categories",
+        description="Score tool calling on BFCL categories with BFCL's own checker rules. The sampling "
+        "temperature is BFCL's own (0.001) unless --temperature says otherwise.",
+    )
     p.add_argument("--suite", choices=["bfcl"], default="bfcl", help="the benchmark (default bfcl)")
     p.add_argument(
         "--data", required=True, help="the folder with BFCL_v4_<category>.json and possible_answer/ (required)"

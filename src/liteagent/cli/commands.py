@@ -68,6 +68,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import asyncio
     from pathlib import Path
 
+    from ..evals.bfcl import TEMPERATURE
     from ..evals.bfcl import categories as bfcl_categories
     from ..evals.run import CategoryResult, category_sizes, eval_category, row_writer, scores, scores_table, table
 
@@ -76,6 +77,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UsageError(f"--data {data}: no such folder")
     categories = bfcl_categories(args.categories, data)
     config = agent_config(args)
+    if config.temperature is None:  # BFCL's own (evals/bfcl.py)
+        config = dataclasses.replace(config, temperature=TEMPERATURE)
     dialects = [d.strip() for d in args.compare.split(",")] if args.compare else [config.protocol]
     for dialect in dialects:
         if dialect not in DIALECTS:

@@ -25,6 +25,9 @@ NON_LIVE = [
 ]
 LIVE = ["live_simple", "live_multiple", "live_parallel", "live_parallel_multiple", "live_irrelevance", "live_relevance"]
 CATEGORIES = NON_LIVE + LIVE
+#: the sampling temperature BFCL's own runs use (``bfcl generate``'s default): ``liteagent eval``'s
+#: unless ``--temperature`` says otherwise, so its figures are read the way the leaderboard's are
+TEMPERATURE = 0.001
 #: names that stand for several categories, as in BFCL's ``--test-category``
 GROUPS = {
     "all": CATEGORIES,

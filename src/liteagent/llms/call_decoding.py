@@ -14,13 +14,16 @@ from .copy_bias import CopyBias, Vocabulary
 
 def copy_bias(vocabulary: Callable[[], Vocabulary], request: Request, ends: CallEnds | None) -> CopyBias | None:
     """Calls decoded under the grammar copy the conversation's words (``CallEnds.copy_bonus``):
-    what the person and the tools said, not the system turn."""
+    what the person and the tools said, not the system turn; the tools' schemas say which allowed
+    values and optional parameters those words name."""
     if ends is None or not ends.copy_bonus:
         return None
     source = "\n".join(
         str(m.get("content") or "") for m in request.messages or [] if m.get("role") not in ("system", "developer")
     )
-    return CopyBias(vocabulary(), source, ends.copy_bonus) if source else None
+    if not source:
+        return None
+    return CopyBias(vocabulary(), source, ends.copy_bonus, ends.schemas, ends.named_bonus)
 
 
 def max_calls() -> int:
