@@ -3,6 +3,8 @@ call against its threshold; above it the reply is decoded as a call, below as it
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from liteagent import Agent, ScriptedLLM, tool
@@ -97,18 +99,34 @@ def test_the_shipped_model_ends_its_calls_by_its_own_odds():
     r = Agent(once, [forecast], protocol="hermes", tool_choice="required", max_turns=1).run(QUESTION)
     assert len(r.steps[0].tool_calls) == 1
     odds = once.stats[0]["another_call_odds"]
-    # margin -inf: another call after each, up to the grammar's bound
+    # margin -inf: another call after each; the 135M model writes the same call again, and that
+    # repeat is dropped (the reply ends there) instead of running the tool twice
     again = LocalLLM(call_rules={"hermes": CallRule(-10.15, 3.0, float("-inf"))})
     r = Agent(again, [forecast], protocol="hermes", tool_choice="required", max_turns=1).run(QUESTION)
-    from liteagent.protocols.grammar import MAX_PARALLEL_CALLS
-
-    assert len(r.steps[0].tool_calls) == MAX_PARALLEL_CALLS
-    assert all(c.name == "forecast" and c.error is None for c in r.steps[0].tool_calls)
+    assert [(c.name, c.error) for c in r.steps[0].tool_calls] == [("forecast", None)]
+    assert again.stats[0]["repeated_call_dropped"] is True
     assert again.stats[0]["another_call_odds"] == odds  # the same prompt and first call: the same odds
-    # a margin between: whichever side of it the odds are
+    assert "repeated_call_dropped" not in once.stats[0]
+    # a margin between: whichever side of it the odds are, another call is tried
     between = LocalLLM(call_rules={"hermes": CallRule(-10.15, 3.0, odds - 0.01)})
     r = Agent(between, [forecast], protocol="hermes", tool_choice="required", max_turns=1).run(QUESTION)
-    assert len(r.steps[0].tool_calls) >= 2
+    assert len(r.steps[0].tool_calls) >= 2 or between.stats[0].get("repeated_call_dropped")
+
+
+def test_calls_that_differ_go_on_and_a_repeat_ends_the_reply():
+    """Only a repeat ends the reply early: different calls go on while the odds say so (up to the
+    grammar's bound); the 135M model names six cities here, then repeats one."""
+    import liteagent.llms.local as local
+    from liteagent.protocols.grammar import MAX_PARALLEL_CALLS
+
+    llm = LocalLLM(call_rules={"hermes": CallRule(-10.15, 3.0, float("-inf"))})
+    q = "Forecasts for Paris, Rome, Oslo, Lima, Kyiv, Bern, Doha, Riga and Baku, 3 days each."
+    r = Agent(llm, [forecast], protocol="hermes", tool_choice="required", max_turns=1).run(q)
+    calls = r.steps[0].tool_calls
+    texts = [json.dumps(c.arguments, sort_keys=True) for c in calls]
+    assert len(calls) >= 3 and len(set(texts)) == len(texts)  # never the same call twice in one reply
+    assert len(calls) == MAX_PARALLEL_CALLS or llm.stats[0]["repeated_call_dropped"] is True
+    assert local.max_calls() == MAX_PARALLEL_CALLS
 
 
 def test_a_call_is_decoded_without_the_repeat_penalty(monkeypatch):

@@ -429,6 +429,11 @@ class LocalLLM(LLM):
             context = list(tokens)
             recent = ""  # the reply's last characters: has a call just closed?
             n_calls = 0
+            # calls-only decoding: a call after the first is held back until it closes, and dropped
+            # (the reply ends there) when it repeats one already written: a small model's loop
+            call_text = ""
+            written_calls: set[str] = set()
+            holding = False
             while True:  # once, or once per call where the calls' ends are decided (``ends``)
                 closed = False
                 gen = llama.generate(
@@ -453,6 +458,7 @@ class LocalLLM(LLM):
                         first = time.perf_counter() - t0
                     piece = decoder.decode(llama.detokenize([token], special=True))
                     pending += piece
+                    call_text += piece
                     if copy is not None:
                         copy.feed(piece)
                     cut = find_stop(pending, stops)
@@ -463,7 +469,7 @@ class LocalLLM(LLM):
                         finish = "stop"
                         break
                     safe = len(pending) - hold if hold else len(pending)
-                    if safe > 0:
+                    if safe > 0 and not holding:
                         put(Chunk(text=pending[:safe]))
                         pending = pending[safe:]
                     if n_out >= max_new:
@@ -479,6 +485,12 @@ class LocalLLM(LLM):
                 if not closed:
                     break
                 n_calls += 1
+                if call_text.strip() in written_calls:  # the same call again: not written, the reply ends
+                    pending = ""
+                    decided["repeated_call_dropped"] = True
+                    finish = "stop"
+                    break
+                written_calls.add(call_text.strip())
                 odds = another_call_odds(llama, context, ends)  # type: ignore[arg-type]
                 decided.setdefault("another_call_odds", odds)  # after the first call (calibration reads it)
                 if n_calls >= max_calls() or odds <= ends.margin:  # type: ignore[union-attr]
@@ -487,7 +499,10 @@ class LocalLLM(LLM):
                 sep = llama.tokenize(ends.separator.encode("utf-8"), add_bos=False, special=True)  # type: ignore[union-attr]
                 context += sep
                 n_out += len(sep)
-                pending += ends.separator  # type: ignore[union-attr]
+                if pending:
+                    put(Chunk(text=pending))
+                pending = ends.separator  # type: ignore[union-attr]
+                call_text, holding = "", True
                 if copy is not None:
                     copy.feed(ends.separator)  # type: ignore[union-attr]
                 recent = ""
