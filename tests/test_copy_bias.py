@@ -74,14 +74,8 @@ def test_values_in_lists_and_nested_objects_count_and_escapes_are_not_copied():
 def test_the_embedded_model_copies_the_dish_the_person_named():
     """BFCL live_simple_21-4-1 under required: without the bonus the 135M model writes "chicken" for
     the person's 'chicken dish' (wrong by BFCL's checker); with the shipped bonus it copies it."""
-    import asyncio
 
     import liteagent.llms.local as local
-    from liteagent import Agent
-    from liteagent.batch.turn import one_turn
-    from liteagent.evals.bfcl import offered_tool
-    from liteagent.evals.tools import toolset_from_schemas
-    from liteagent.messages import Message
     from liteagent.request import CallRule
 
     fn = {
@@ -104,17 +98,7 @@ def test_the_embedded_model_copies_the_dish_the_person_named():
     assert shipped.copy_bonus > 0
 
     def food(rule: CallRule) -> object:
-        llm = local.LocalLLM(call_rules={"hermes": rule})
-        agent = Agent(llm, [], tool_choice="required")
-        rec = asyncio.run(
-            one_turn(
-                agent,
-                toolset_from_schemas([offered_tool(fn, "live_simple")]),
-                [Message("user", question)],
-                calls_only=True,
-            )
-        )
-        return json.loads(json.dumps(rec.calls))[0][1]["food_item"]
+        return first_call_arguments(fn, question, rule)["food_item"]
 
     assert food(shipped) == "chicken dish"
     assert food(CallRule(shipped.threshold, shipped.name_weight, shipped.more_margin, 0.0)) != "chicken dish"
@@ -226,14 +210,9 @@ def test_the_embedded_model_writes_the_parameter_the_person_named():
     """BFCL live_simple_0-0-0 under required: the 135M model leaves out the optional ``special``
     the person asked for ("black as their special request"); with the shipped named bonus it writes
     it, with the value said."""
-    import asyncio
 
     import liteagent.llms.local as local
-    from liteagent import Agent
-    from liteagent.batch.turn import one_turn
-    from liteagent.evals.bfcl import TEMPERATURE, offered_tool
-    from liteagent.evals.tools import toolset_from_schemas
-    from liteagent.messages import Message
+    from liteagent.evals.bfcl import TEMPERATURE
     from liteagent.request import CallRule
 
     fn = {
@@ -256,19 +235,28 @@ def test_the_embedded_model_writes_the_parameter_the_person_named():
     shipped = local.SHIPPED_CALL_RULES["hermes"]
     assert shipped.named_bonus > shipped.copy_bonus > 0
 
-    def arguments(rule: CallRule) -> object:
-        llm = local.LocalLLM(call_rules={"hermes": rule})
-        agent = Agent(llm, [], tool_choice="required", temperature=TEMPERATURE)
-        rec = asyncio.run(
-            one_turn(
-                agent,
-                toolset_from_schemas([offered_tool(fn, "live_simple")]),
-                [Message("user", question)],
-                calls_only=True,
-            )
-        )
-        return json.loads(json.dumps(rec.calls))[0][1]
+    def arguments(rule: CallRule) -> dict:
+        return first_call_arguments(fn, question, rule, TEMPERATURE)
 
     assert arguments(shipped) == {"user_id": 7890, "special": "black"}
     plain = CallRule(shipped.threshold, shipped.name_weight, shipped.more_margin, shipped.copy_bonus)
     assert "special" not in arguments(plain)
+
+
+def first_call_arguments(fn: dict, question: str, rule: object, temperature: float | None = None) -> dict:
+    """The arguments of the embedded model's first call to the BFCL function ``fn`` under required,
+    as liteagent eval offers it, with the backend's call rule ``rule``."""
+    import asyncio
+
+    import liteagent.llms.local as local
+    from liteagent import Agent
+    from liteagent.batch.turn import one_turn
+    from liteagent.evals.bfcl import offered_tool
+    from liteagent.evals.tools import toolset_from_schemas
+    from liteagent.messages import Message
+
+    llm = local.LocalLLM(call_rules={"hermes": rule})
+    agent = Agent(llm, [], tool_choice="required", temperature=temperature)
+    tools = toolset_from_schemas([offered_tool(fn, "live_simple")])
+    rec = asyncio.run(one_turn(agent, tools, [Message("user", question)], calls_only=True))
+    return json.loads(json.dumps(rec.calls))[0][1]
