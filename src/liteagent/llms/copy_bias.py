@@ -105,7 +105,7 @@ class _JsonState:
     )
 
     def __init__(self, shape_of: Any = None) -> None:
-        self.shape_of = shape_of  # (schema) -> Shape | None; (name) -> schema via tool
+        self.shape_of = shape_of  # the guide (a CopyBias): .tool_schema(name) and .shape(schema); None: no schemas
         self.stack: list[_Frame] = []
         self.in_string = False
         self.escape = False
