@@ -38,6 +38,10 @@ from .config import agent_config
 from .errors import cli_words
 from .term import clean
 
+DEMO_MODEL_NOTE = (
+    "The embedded SmolLM2-135M is a demonstration model: it answers simple questions and seldom uses tools well. "
+    "For a capable local model: liteagent models pull internlm2.5-1.8b, then --model internlm2.5-1.8b"
+)
 HELP = "/help · /reset  forget the conversation · /save FILE · /load FILE · /resume · /tools · /exit"
 HELP_LONG = """commands:
   /help         this list
@@ -76,11 +80,8 @@ def chat_loop(args: argparse.Namespace) -> int:
     session = InMemorySession()
     names = ", ".join(executor.names()) or "none"
     console.print(Text(f"liteagent chat · tools: {names} · {HELP}", style="dim"))
-    if type(agent.llm).__name__ == "LocalLLM":  # the embedded model (llama_cpp is loaded already)
-        from ..llms.local import DEMO_MODEL_NOTE, is_demo_model
-
-        if is_demo_model(agent.llm):
-            console.print(Text(DEMO_MODEL_NOTE, style="yellow"))
+    if type(agent.llm).__name__ == "LocalLLM" and getattr(agent.llm, "model_path", "") is None:
+        console.print(Text(DEMO_MODEL_NOTE, style="yellow"))  # the shipped 135M model (no other file named)
     if sys.stdin.isatty() and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # started from a job that ignores it
     interrupted = False  # Ctrl-C at the prompt once: a second one exits

@@ -1,14 +1,16 @@
-"""How the embedded model decodes a reply of calls, beside its generation loop (llms/local.py): the
-copy bias for a call's string arguments, the model's odds of another call after one closed, how many
-calls at most, and where a stop string cuts the text."""
+"""How the embedded model decodes a reply, beside its generation loop (llms/local.py): the grammar it
+decodes under (auto decided by the model's own odds first), the copy bias for a call's arguments, the
+model's odds of another call after one closed, how many calls at most, and where a stop string cuts
+the text."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from ..request import CallEnds, Request
-from .call_odds import next_logprobs
+from .call_odds import call_score, next_logprobs
 from .copy_bias import CopyBias, Vocabulary
 
 
@@ -51,3 +53,42 @@ def find_stop(text: str, stops: list[str]) -> int | None:
         if i >= 0 and (best is None or i < best):
             best = i
     return best
+
+
+_GRAMMAR_OK: dict[str, bool] = {}
+
+
+def _grammar_loads(grammar: str) -> bool:
+    """A grammar llama.cpp cannot parse would add a null sampler (a crash): decode unconstrained
+    instead, with a warning (once per grammar). The dialects' own grammars always load."""
+    ok = _GRAMMAR_OK.get(grammar)
+    if ok is None:
+        from ..protocols.grammar_schema import gbnf_loads
+
+        if len(_GRAMMAR_OK) > 64:
+            _GRAMMAR_OK.clear()
+        ok = _GRAMMAR_OK[grammar] = gbnf_loads(grammar)
+        if not ok:
+            logging.getLogger("liteagent.grammar").warning(
+                "llama.cpp does not load the request's grammar: decoding unconstrained"
+            )
+    return ok
+
+
+def decoding_grammar(llama: Any, request: Request) -> tuple[Any, dict[str, float], CallEnds | None]:
+    """The grammar this reply decodes under (the prompt was just read): the request's, or under auto,
+    where the model's own odds decide a call first, the calls-only one; the odds read; and, where the
+    reply is calls only, how its calls end (None: as the grammar lets the model)."""
+    text = request.grammar
+    decided: dict[str, float] = {}
+    ends = request.call_ends
+    if request.decide is not None and text:
+        decided = call_score(llama, request.decide)
+        decided["decided_call"] = float(decided["call_score"] >= request.decide.threshold)
+        if decided["decided_call"] and request.decide.grammar:
+            text, ends = request.decide.grammar, request.decide.ends
+    if not text or not _grammar_loads(text):
+        return None, decided, None
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_string(text, verbose=False), decided, ends

@@ -13,7 +13,6 @@ import asyncio
 import atexit
 import codecs
 import contextlib
-import logging
 import os
 import re
 import threading
@@ -25,10 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LLMError, UsageError
-from ..request import CallEnds, CallRule, Request
+from ..request import CallRule, Request
 from .base import DEFAULT_MODEL_NAME, LLM, Chunk, GenerationConfig
-from .call_decoding import another_call_odds, copy_bias, find_stop, max_calls
-from .call_odds import call_score
+from .call_decoding import another_call_odds, copy_bias, decoding_grammar, find_stop, max_calls
 from .copy_bias import Vocabulary
 from .prefix_cache import PrefixCache
 
@@ -119,26 +117,6 @@ class _Loaded:
 
 
 _MODELS: dict[tuple[str, int, int, int], _Loaded] = {}
-_GRAMMAR_OK: dict[str, bool] = {}
-
-
-def _grammar_loads(grammar: str) -> bool:
-    """A grammar llama.cpp cannot parse would add a null sampler (a crash): decode unconstrained
-    instead, with a warning (once per grammar). The dialects' own grammars always load."""
-    ok = _GRAMMAR_OK.get(grammar)
-    if ok is None:
-        from ..protocols.grammar_schema import gbnf_loads
-
-        if len(_GRAMMAR_OK) > 64:
-            _GRAMMAR_OK.clear()
-        ok = _GRAMMAR_OK[grammar] = gbnf_loads(grammar)
-        if not ok:
-            logging.getLogger("liteagent.grammar").warning(
-                "llama.cpp does not load the request's grammar: decoding unconstrained"
-            )
-    return ok
-
-
 _MODELS_LOCK = threading.Lock()
 
 
@@ -410,7 +388,7 @@ class LocalLLM(LLM):
             fixed = self._fixed_prefix(loaded, request, tokens)
             reused = self._prefill(llama, tokens, fixed, loaded.path, lambda stage, f: put(Chunk(progress=(stage, f))))
             t_prompt = time.perf_counter() - t0
-            grammar, decided, ends = _grammar(llama, request)
+            grammar, decided, ends = decoding_grammar(llama, request)
             temp = cfg.temperature if cfg.temperature is not None else 0.2
             # a call's JSON repeats its quotes, commas and the question's words by nature: a repeat
             # penalty there drops words copied from the question, ends objects early (a "," was
@@ -613,33 +591,3 @@ def _llama_version() -> str:
     import llama_cpp
 
     return str(getattr(llama_cpp, "__version__", "?"))
-
-
-def _grammar(llama: Any, request: Request) -> tuple[Any, dict[str, float], CallEnds | None]:
-    """The grammar this reply decodes under (the prompt was just read): the request's, or under auto,
-    where the model's own odds decide a call first, the calls-only one; the odds read; and, where the
-    reply is calls only, how its calls end (None: as the grammar lets the model)."""
-    text = request.grammar
-    decided: dict[str, float] = {}
-    ends = request.call_ends
-    if request.decide is not None and text:
-        decided = call_score(llama, request.decide)
-        decided["decided_call"] = float(decided["call_score"] >= request.decide.threshold)
-        if decided["decided_call"] and request.decide.grammar:
-            text, ends = request.decide.grammar, request.decide.ends
-    if not text or not _grammar_loads(text):
-        return None, decided, None
-    from llama_cpp import LlamaGrammar
-
-    return LlamaGrammar.from_string(text, verbose=False), decided, ends
-
-
-DEMO_MODEL_NOTE = (
-    "The embedded SmolLM2-135M is a demonstration model: it answers simple questions and seldom uses tools well. "
-    "For a capable local model: liteagent models pull internlm2.5-1.8b, then --model internlm2.5-1.8b"
-)
-
-
-def is_demo_model(llm: object) -> bool:
-    """The shipped 135M model answers (no other file was named)."""
-    return isinstance(llm, LocalLLM) and llm.model_path is None
