@@ -28,6 +28,33 @@ def copy_bias(vocabulary: Callable[[], Vocabulary], request: Request, ends: Call
     return CopyBias(vocabulary(), source, ends.copy_bonus, ends.schemas, ends.named_bonus)
 
 
+class RepeatedCalls:
+    """Calls-only decoding: each call after the first is held back (``holding``) until it closes,
+    and one that repeats a call already written in the reply is dropped and the reply ends there
+    (a small model's loop, which the another-call margin lets through where its odds are high)."""
+
+    __slots__ = ("holding", "text", "written")
+
+    def __init__(self) -> None:
+        self.text = ""  # the call being written
+        self.written: set[str] = set()
+        self.holding = False
+
+    def feed(self, piece: str) -> None:
+        self.text += piece
+
+    def closed_a_repeat(self) -> bool:
+        """The call just closed repeats an earlier one (else it is remembered)."""
+        call = self.text.strip()
+        if call in self.written:
+            return True
+        self.written.add(call)
+        return False
+
+    def next_call(self) -> None:
+        self.text, self.holding = "", True
+
+
 def max_calls() -> int:
     from ..protocols.grammar import MAX_PARALLEL_CALLS
 

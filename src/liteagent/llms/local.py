@@ -26,7 +26,7 @@ from typing import Any
 from ..errors import LLMError, UsageError
 from ..request import CallRule, Request
 from .base import DEFAULT_MODEL_NAME, LLM, Chunk, GenerationConfig
-from .call_decoding import another_call_odds, copy_bias, decoding_grammar, find_stop, max_calls
+from .call_decoding import RepeatedCalls, another_call_odds, copy_bias, decoding_grammar, find_stop, max_calls
 from .copy_bias import Vocabulary
 from .prefix_cache import PrefixCache
 
@@ -407,11 +407,7 @@ class LocalLLM(LLM):
             context = list(tokens)
             recent = ""  # the reply's last characters: has a call just closed?
             n_calls = 0
-            # calls-only decoding: a call after the first is held back until it closes, and dropped
-            # (the reply ends there) when it repeats one already written: a small model's loop
-            call_text = ""
-            written_calls: set[str] = set()
-            holding = False
+            repeats = RepeatedCalls() if ends is not None else None
             while True:  # once, or once per call where the calls' ends are decided (``ends``)
                 closed = False
                 gen = llama.generate(
@@ -436,7 +432,8 @@ class LocalLLM(LLM):
                         first = time.perf_counter() - t0
                     piece = decoder.decode(llama.detokenize([token], special=True))
                     pending += piece
-                    call_text += piece
+                    if repeats is not None:
+                        repeats.feed(piece)
                     if copy is not None:
                         copy.feed(piece)
                     cut = find_stop(pending, stops)
@@ -447,7 +444,7 @@ class LocalLLM(LLM):
                         finish = "stop"
                         break
                     safe = len(pending) - hold if hold else len(pending)
-                    if safe > 0 and not holding:
+                    if safe > 0 and not (repeats is not None and repeats.holding):
                         put(Chunk(text=pending[:safe]))
                         pending = pending[safe:]
                     if n_out >= max_new:
@@ -463,12 +460,11 @@ class LocalLLM(LLM):
                 if not closed:
                     break
                 n_calls += 1
-                if call_text.strip() in written_calls:  # the same call again: not written, the reply ends
+                if repeats is not None and repeats.closed_a_repeat():  # not written: the reply ends
                     pending = ""
                     decided["repeated_call_dropped"] = True
                     finish = "stop"
                     break
-                written_calls.add(call_text.strip())
                 odds = another_call_odds(llama, context, ends)  # type: ignore[arg-type]
                 decided.setdefault("another_call_odds", odds)  # after the first call (calibration reads it)
                 if n_calls >= max_calls() or odds <= ends.margin:  # type: ignore[union-attr]
@@ -480,7 +476,8 @@ class LocalLLM(LLM):
                 if pending:
                     put(Chunk(text=pending))
                 pending = ends.separator  # type: ignore[union-attr]
-                call_text, holding = "", True
+                if repeats is not None:
+                    repeats.next_call()
                 if copy is not None:
                     copy.feed(ends.separator)  # type: ignore[union-attr]
                 recent = ""
